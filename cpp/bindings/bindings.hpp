@@ -1,0 +1,11 @@
+// Registration functions, one per core area; each lives in its own file of this folder.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+namespace sor::bindings {
+
+void bind_types(pybind11::module_& m);
+void bind_book(pybind11::module_& m);
+
+}  // namespace sor::bindings

@@ -1,0 +1,65 @@
+#include "errors.hpp"
+
+#include <string_view>
+
+namespace py = pybind11;
+
+namespace sor::bindings {
+namespace {
+
+[[noreturn]] void raise_instance(const char* class_name, py::dict kwargs) {
+  py::object cls = py::module_::import("sor.errors").attr(class_name);
+  py::object instance = cls(**kwargs);
+  PyErr_SetObject(cls.ptr(), instance.ptr());
+  throw py::error_already_set();
+}
+
+py::dict event_dict(const MdEvent& e) {
+  py::dict d;
+  d["ts_event"] = e.ts_event;
+  d["ts_recv"] = e.ts_recv;
+  d["sequence"] = e.sequence;
+  d["order_id"] = e.order_id;
+  d["related_id"] = e.related_id;
+  d["price_ticks"] = e.price_ticks;
+  d["quantity"] = e.quantity;
+  d["instrument_id"] = e.instrument_id;
+  d["venue_id"] = e.venue_id;
+  d["kind"] = static_cast<int>(e.kind);
+  d["side"] = static_cast<int>(e.side);
+  d["flags"] = e.flags;
+  return d;
+}
+
+}  // namespace
+
+void raise_book_error(Status status, std::uint64_t index, const MdEvent& event,
+                      std::uint64_t expected_sequence) {
+  py::dict kwargs;
+  kwargs["status"] = std::string(status_name(status));
+  kwargs["index"] = index;
+  kwargs["event"] = event_dict(event);
+  if (status == Status::kSequenceGap) {
+    kwargs["expected_sequence"] = expected_sequence;
+    raise_instance("SequenceGapError", kwargs);
+  }
+  raise_instance("BookIntegrityError", kwargs);
+}
+
+void raise_feed_error(Status status, std::uint64_t offset, const std::string& reason,
+                      py::object events) {
+  py::dict kwargs;
+  kwargs["status"] = std::string(status_name(status));
+  kwargs["offset"] = offset;
+  kwargs["reason"] = reason;
+  kwargs["events"] = events;
+  raise_instance("FeedDecodeError", kwargs);
+}
+
+void raise_usage_error(const std::string& message) {
+  py::dict kwargs;
+  kwargs["message"] = message;
+  raise_instance("UsageError", kwargs);
+}
+
+}  // namespace sor::bindings

@@ -1,0 +1,25 @@
+// The one place where core statuses become Python exceptions (classes in sor/errors.py).
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+
+#include "sor/status.hpp"
+#include "sor/types.hpp"
+
+namespace sor::bindings {
+
+// Raises sor.BookIntegrityError or sor.SequenceGapError for event `index` of a batch.
+[[noreturn]] void raise_book_error(Status status, std::uint64_t index, const MdEvent& event,
+                                   std::uint64_t expected_sequence);
+
+// Raises sor.FeedDecodeError at byte `offset`; `events` holds what decoded before it.
+[[noreturn]] void raise_feed_error(Status status, std::uint64_t offset, const std::string& reason,
+                                   pybind11::object events);
+
+// Raises sor.SorError for a misuse of an API (bad shape, bad dtype, bad argument).
+[[noreturn]] void raise_usage_error(const std::string& message);
+
+}  // namespace sor::bindings

@@ -1,0 +1,12 @@
+#include "bindings.hpp"
+
+#ifndef SOR_VERSION
+#define SOR_VERSION "0.0.0+dev"
+#endif
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "sor C++ core: books, feeds and the hot path";
+  m.attr("__version__") = SOR_VERSION;
+  sor::bindings::bind_types(m);
+  sor::bindings::bind_book(m);
+}

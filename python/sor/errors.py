@@ -1,0 +1,90 @@
+"""Exceptions raised by sor. Core statuses are mapped to these in one place
+(cpp/bindings/errors.cpp); everything derives from :class:`SorError`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_KIND_NAMES = {
+    0: "none", 1: "add", 2: "modify", 3: "replace", 4: "cancel", 5: "delete", 6: "execute",
+    7: "trade", 8: "clear", 9: "level", 10: "broken_trade", 11: "status",
+}
+
+
+class SorError(Exception):
+    """Base class of every error sor raises on purpose."""
+
+
+class UsageError(SorError, ValueError):
+    """An API was called with arguments it cannot take (wrong dtype, shape or value)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+def _describe(event: dict[str, Any]) -> str:
+    kind = _KIND_NAMES.get(int(event.get("kind", 0)), str(event.get("kind")))
+    return (f"{kind} venue={event['venue_id']} instrument={event['instrument_id']} "
+            f"order_id={event['order_id']} side={event['side']} price_ticks={event['price_ticks']} "
+            f"quantity={event['quantity']} sequence={event['sequence']}")
+
+
+class BookIntegrityError(SorError):
+    """An event would break a book's integrity; it was rejected whole.
+
+    Events before ``index`` in the batch were applied; the event at ``index`` and those after
+    it were not. ``status`` names the rule (``unknown_order``, ``duplicate_order``,
+    ``invalid_quantity``, ``crossed_book``, ...).
+    """
+
+    def __init__(self, status: str, index: int, event: dict[str, Any], **_: Any) -> None:
+        self.status = status
+        self.index = int(index)
+        self.event = event
+        super().__init__(f"event {self.index} rejected ({status}): {_describe(event)}")
+
+
+class SequenceGapError(SorError):
+    """A venue's sequence number skipped ahead; the event at ``index`` was not applied.
+
+    ``expected_sequence`` is the number the venue's book waits for. Recover (snapshot or
+    retransmission), then call ``resync`` on the book to accept the new sequence.
+    """
+
+    def __init__(self, status: str, index: int, event: dict[str, Any],
+                 expected_sequence: int, **_: Any) -> None:
+        self.status = status
+        self.index = int(index)
+        self.event = event
+        self.expected_sequence = int(expected_sequence)
+        self.received_sequence = int(event["sequence"])
+        self.venue_id = int(event["venue_id"])
+        super().__init__(
+            f"event {self.index}: sequence gap on venue {self.venue_id}: expected "
+            f"{self.expected_sequence}, received {self.received_sequence} "
+            f"({self.received_sequence - self.expected_sequence} missing)")
+
+
+class FeedDecodeError(SorError):
+    """Feed bytes could not be decoded; nothing after ``offset`` was consumed.
+
+    ``events`` holds the events decoded from the bytes before ``offset``, so nothing that
+    was good is lost.
+    """
+
+    def __init__(self, status: str, offset: int, reason: str, events: Any = None) -> None:
+        self.status = status
+        self.offset = int(offset)
+        self.reason = reason
+        self.events = events
+        super().__init__(f"{status} at byte offset {self.offset}: {reason}")
+
+
+class ConfigError(SorError, ValueError):
+    """A configuration value is impossible; the running configuration is unchanged."""
+
+
+__all__ = [
+    "SorError", "UsageError", "BookIntegrityError", "SequenceGapError", "FeedDecodeError",
+    "ConfigError",
+]
