@@ -66,15 +66,16 @@ inline void report(const char* file, int line, const std::string& what) {
 // Defines main() once per executable: include with SOR_TEST_MAIN defined in exactly one file.
 #ifdef SOR_TEST_MAIN
 int main() {
-  int run = 0;
+  int passed = 0;
+  int failed = 0;
   for (const auto& test : ::sor::testing::registry()) {
     const int before = ::sor::testing::failures();
     test.body();
-    ++run;
-    std::printf("%s %s\n", ::sor::testing::failures() == before ? "ok  " : "FAIL", test.name);
+    const bool ok = ::sor::testing::failures() == before;
+    (ok ? passed : failed) += 1;
+    std::printf("%s %s\n", ok ? "ok  " : "FAIL", test.name);
   }
-  std::printf("%d passed, %d failed\n", run - ::sor::testing::failures() > 0 ? run : 0,
-              ::sor::testing::failures());
-  return ::sor::testing::failures() == 0 ? 0 : 1;
+  std::printf("%d passed, %d failed\n", passed, failed);
+  return failed == 0 ? 0 : 1;
 }
 #endif
