@@ -23,6 +23,7 @@ enum class Status : std::uint8_t {
   kUnknownInstrument = 11,// The instrument id is beyond the configured range.
   kTruncated = 12,        // Input ends inside a message or frame.
   kMalformed = 13,        // Input bytes do not form a valid message.
+  kUnknownLevel = 14,     // A price-level update removes a level the book does not have.
 };
 
 // Returns a short, stable name for a status ("unknown_order").
@@ -42,6 +43,7 @@ constexpr std::string_view status_name(Status status) noexcept {
     case Status::kUnknownInstrument: return "unknown_instrument";
     case Status::kTruncated: return "truncated";
     case Status::kMalformed: return "malformed";
+    case Status::kUnknownLevel: return "unknown_level";
   }
   return "unknown_status";
 }
