@@ -3,6 +3,8 @@
 #include "sor/book.hpp"
 #include "sor/latency.hpp"
 
+#include <algorithm>
+
 namespace sor {
 namespace {
 
@@ -11,16 +13,22 @@ BookBenchResult run(const MdEvent* events, std::size_t count, double* latency_ns
   BookBenchResult result;
   if (count == 0) return result;
   const std::uint8_t venue = events[0].venue_id;
+  // Size the preallocated tables to the stream's peak live orders, as a deployment would
+  // configure them; a table sized to the whole stream would measure cache misses instead.
   BookOptions options;
-  options.reserve_orders = static_cast<std::uint32_t>(count / 2 + 1024);
   {
     Book warm(venue, options);
-    const BatchResult r = warm.apply_batch(events, count);
-    if (r.status != Status::kOk) {
-      result.status = r.status;
-      result.failed_index = r.applied;
-      return result;
+    std::size_t peak = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+      const Status s = warm.apply(events[i]);
+      if (s != Status::kOk) {
+        result.status = s;
+        result.failed_index = i;
+        return result;
+      }
+      if constexpr (requires { warm.order_count(); }) peak = std::max(peak, warm.order_count());
     }
+    options.reserve_orders = static_cast<std::uint32_t>(peak + 1024);
   }
   const CycleClock clock;
   result.timer_overhead_ns = static_cast<double>(clock.overhead_ticks()) * clock.ns_per_tick();
