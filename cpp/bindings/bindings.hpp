@@ -5,7 +5,9 @@
 
 namespace sor::bindings {
 
+// Registers the record dtypes; must run before the other registrations.
 void bind_types(pybind11::module_& m);
 void bind_book(pybind11::module_& m);
+void bind_sim(pybind11::module_& m);
 
 }  // namespace sor::bindings

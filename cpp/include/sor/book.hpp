@@ -164,6 +164,11 @@ class VenueBookBase {
 
  protected:
   VenueBookBase(std::uint8_t venue_id, const BookOptions& options);
+  VenueBookBase(const VenueBookBase&) = delete;
+  VenueBookBase& operator=(const VenueBookBase&) = delete;
+  VenueBookBase(VenueBookBase&&) noexcept = default;
+  VenueBookBase& operator=(VenueBookBase&&) noexcept = default;
+  ~VenueBookBase() = default;
   // Returns the ladders of an instrument, creating them on first use; nullptr when out of range.
   InstrumentLadders* instrument(std::uint32_t instrument_id);
   // Returns the ladders of an instrument, or nullptr when it has none.
