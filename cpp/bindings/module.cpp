@@ -9,4 +9,5 @@ PYBIND11_MODULE(_core, m) {
   m.attr("__version__") = SOR_VERSION;
   sor::bindings::bind_types(m);
   sor::bindings::bind_book(m);
+  sor::bindings::bind_feed(m);
 }

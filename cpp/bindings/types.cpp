@@ -1,19 +1,15 @@
 #include <pybind11/numpy.h>
 
 #include "bindings.hpp"
+#include "dtypes.hpp"
 #include "sor/types.hpp"
 
 namespace py = pybind11;
 
-PYBIND11_NUMPY_DTYPE(sor::MdEvent, ts_event, ts_recv, sequence, order_id, related_id, price_ticks,
-                     quantity, instrument_id, venue_id, kind, side, flags);
-PYBIND11_NUMPY_DTYPE(sor::LevelView, price_ticks, quantity, order_count);
-PYBIND11_NUMPY_DTYPE(sor::Nbbo, bid_price_ticks, bid_quantity, ask_price_ticks, ask_quantity,
-                     bid_venue_mask, ask_venue_mask);
-
 namespace sor::bindings {
 
 void bind_types(py::module_& m) {
+  register_dtypes();
   m.attr("md_event_dtype") = py::dtype::of<MdEvent>();
   m.attr("level_dtype") = py::dtype::of<LevelView>();
   m.attr("nbbo_dtype") = py::dtype::of<Nbbo>();
