@@ -706,4 +706,13 @@ Status ItchEncoder::encode(const MdEvent& e) {
   }
 }
 
+BatchResult ItchEncoder::encode(const MdEvent* events, std::size_t count) {
+  BatchResult result;
+  for (; result.applied < count; ++result.applied) {
+    result.status = encode(events[result.applied]);
+    if (result.status != Status::kOk) break;
+  }
+  return result;
+}
+
 }  // namespace sor::itch

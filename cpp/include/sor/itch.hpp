@@ -157,6 +157,9 @@ class ItchEncoder {
   // Writes the message for `event` (A, E, C, X, D, U, P, Q or B); other kinds are refused.
   Status encode(const MdEvent& event);
 
+  // Writes `count` events in order, stopping at the first refused one.
+  BatchResult encode(const MdEvent* events, std::size_t count);
+
   // Closes the open MoldUDP64 packet, if any (file framing: does nothing).
   void flush();
 
