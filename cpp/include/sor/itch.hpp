@@ -64,7 +64,8 @@ class ItchDecoder {
   explicit ItchDecoder(DecoderOptions options);
 
   // Decodes `size` bytes (file framing: any chunk of the stream; MoldUDP64: one whole packet),
-  // appending events to `out`. Stops at the first error, keeping the events before it.
+  // appending events to `out` (reserve max_events(size) first and nothing allocates). Stops at
+  // the first error, keeping the events before it; the error then sticks to every later call.
   Status decode(const std::uint8_t* data, std::size_t size, std::vector<MdEvent>& out) noexcept;
 
   // Ends the stream: kTruncated when a partial file frame is left over, else the sticky status.
