@@ -9,5 +9,6 @@ namespace sor::bindings {
 void bind_types(pybind11::module_& m);
 void bind_book(pybind11::module_& m);
 void bind_sim(pybind11::module_& m);
+void bind_feed(pybind11::module_& m);
 
 }  // namespace sor::bindings

@@ -10,4 +10,5 @@ PYBIND11_MODULE(_core, m) {
   sor::bindings::bind_types(m);
   sor::bindings::bind_book(m);
   sor::bindings::bind_sim(m);
+  sor::bindings::bind_feed(m);
 }

@@ -47,7 +47,8 @@ struct MdEvent {
   std::int64_t ts_event;       // Nanoseconds since the epoch when it happened at the venue.
   std::int64_t ts_recv;        // Nanoseconds since the epoch when we received it.
   std::uint64_t sequence;      // Venue sequence number; 0 means unsequenced (not checked).
-  std::uint64_t order_id;      // Venue order id (unique per venue).
+  std::uint64_t order_id;      // Venue order id (unique per venue); for a cross trade (kTrade
+                               // with kFlagCross) the cross type character code ('O', 'C'...).
   std::uint64_t related_id;    // New order id of a replace, match number of an execution.
   std::int64_t price_ticks;    // Price in ticks.
   std::int64_t quantity;       // Shares.
