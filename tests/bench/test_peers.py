@@ -209,3 +209,16 @@ def test_missing_peer_names_the_fix(monkeypatch):
 def test_peer_versions_keys():
     v = peers.peer_versions()
     assert set(v) == {"hftbacktest", "nautilus_trader"}
+
+
+def test_stream_layout_is_normalised():
+    l3, _ = make_streams(50)
+    shuffled = np.dtype([(n, MD_EVENT.fields[n][0]) for n in reversed(MD_EVENT.names)])
+    other = np.empty(len(l3), dtype=shuffled)
+    for n in MD_EVENT.names:
+        other[n] = l3[n]
+    back = peers._check_stream(other, "L3")
+    assert back.dtype == MD_EVENT
+    assert back.tobytes() == l3.tobytes()
+    with pytest.raises(ValueError, match="lacks MdEvent fields"):
+        peers._check_stream(np.zeros(3, dtype=[("kind", "u1")]), "L3")

@@ -86,6 +86,11 @@ def _check_stream(events: np.ndarray | None, what: str) -> np.ndarray | None:
     missing = [n for n in MD_EVENT.names if events.dtype.names is None or n not in events.dtype.names]
     if missing:
         raise ValueError(f"{what} stream lacks MdEvent fields {missing}")
+    if events.dtype != MD_EVENT:  # the converters unpack rows positionally: normalise the layout
+        out = np.empty(len(events), dtype=MD_EVENT)
+        for name in MD_EVENT.names:
+            out[name] = events[name]
+        events = out
     return events
 
 
@@ -455,46 +460,55 @@ def _hbt_convert_l3(events: np.ndarray, tick_size: float) -> tuple[np.ndarray, n
     )
 
     side_flag = {BID: BUY_EVENT, ASK: SELL_EVENT}
+    add_f, mod_f, cxl_f = ADD_ORDER_EVENT | LOCAL_EVENT, MODIFY_ORDER_EVENT | LOCAL_EVENT, CANCEL_ORDER_EVENT | LOCAL_EVENT
     n = len(events)
     n_rows = n + int(np.count_nonzero(events["kind"] == REPLACE))
     rows = np.zeros(n_rows, dtype=event_dtype)
     counts = np.ones(n, dtype=np.int64)
-    ev_col, px_col, qty_col, oid_col = (np.empty(n_rows, np.uint64), np.empty(n_rows), np.empty(n_rows), np.empty(n_rows, np.uint64))
-    live: dict[int, list] = {}
+    ev_col = np.empty(n_rows, np.uint64)
+    px_col = np.empty(n_rows, np.int64)
+    qty_col = np.empty(n_rows, np.int64)
+    oid_col = np.empty(n_rows, np.uint64)
+    live: dict[int, list] = {}  # order_id -> [side, price_ticks, qty]
     r = 0
+
+    def put(flag: int, side: int, px: int, qty: int, oid: int) -> None:
+        nonlocal r
+        ev_col[r], px_col[r], qty_col[r], oid_col[r] = flag | side_flag.get(side, 0), px, qty, oid
+        r += 1
+
     for i, ev in enumerate(events.tolist()):
         _ts_ev, _ts_rc, _seq, oid, rel, px, qty, _iid, _ven, kind, side, _fl = ev
         if kind == ADD:
             live[oid] = [side, px, qty]
-            ev_col[r], px_col[r], qty_col[r], oid_col[r] = ADD_ORDER_EVENT | side_flag[side] | LOCAL_EVENT, px, qty, oid
+            put(add_f, side, px, qty, oid)
         elif kind in (CANCEL, EXECUTE):
             o = live[oid]
             o[2] -= qty
             if o[2] > 0:
-                ev_col[r], px_col[r], qty_col[r], oid_col[r] = MODIFY_ORDER_EVENT | side_flag[o[0]] | LOCAL_EVENT, o[1], o[2], oid
+                put(mod_f, o[0], o[1], o[2], oid)
             else:
                 del live[oid]
-                ev_col[r], px_col[r], qty_col[r], oid_col[r] = CANCEL_ORDER_EVENT | side_flag[o[0]] | LOCAL_EVENT, o[1], 0, oid
+                put(cxl_f, o[0], o[1], 0, oid)
         elif kind == DELETE:
             o = live.pop(oid)
-            ev_col[r], px_col[r], qty_col[r], oid_col[r] = CANCEL_ORDER_EVENT | side_flag[o[0]] | LOCAL_EVENT, o[1], 0, oid
+            put(cxl_f, o[0], o[1], 0, oid)
         elif kind == REPLACE:
             o = live.pop(oid)
             live[rel] = [o[0], px, qty]
-            ev_col[r], px_col[r], qty_col[r], oid_col[r] = CANCEL_ORDER_EVENT | side_flag[o[0]] | LOCAL_EVENT, o[1], 0, oid
-            r += 1
-            ev_col[r], px_col[r], qty_col[r], oid_col[r] = ADD_ORDER_EVENT | side_flag[o[0]] | LOCAL_EVENT, px, qty, rel
+            put(cxl_f, o[0], o[1], 0, oid)
+            put(add_f, o[0], px, qty, rel)
             counts[i] = 2
         elif kind == CLEAR:
             live.clear()
-            ev_col[r], px_col[r], qty_col[r], oid_col[r] = DEPTH_CLEAR_EVENT | LOCAL_EVENT, 0, 0, 0
+            put(DEPTH_CLEAR_EVENT | LOCAL_EVENT, 0, 0, 0, 0)
         else:
             raise ValueError(f"kind {kind} is not an L3 event")
-        r += 1
     assert r == n_rows
     rows["ev"] = ev_col
-    rows["px"] = px_col * tick_size  # prices in ticks * tick_size; hftbacktest rounds px/tick_size back
-    rows["qty"] = qty_col
+    # px = ticks * tick_size; hftbacktest recovers the tick as round(px / tick_size)
+    rows["px"] = px_col.astype(np.float64) * tick_size
+    rows["qty"] = qty_col.astype(np.float64)
     rows["order_id"] = oid_col
     rows["exch_ts"] = rows["local_ts"] = np.arange(1, n_rows + 1, dtype=np.int64)
     return rows, counts
