@@ -171,6 +171,9 @@ def _check_result(res: dict, n3: int, n2: int, top: dict) -> None:
         assert r["throughput_per_s"] > 0
         assert 0 <= r["p50_ns"] <= r["p99_ns"] <= r["p999_ns"]
         assert r["api"] and r["version"]
+    for key in ("l3", "l2"):
+        if "batch" in res[key]:
+            assert res[key]["batch"]["per_update"] == "amortised"
 
 
 def test_nautilus_matches_reference(streams, monkeypatch):
