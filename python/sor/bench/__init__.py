@@ -1,0 +1,1 @@
+"""Benchmarks of sor against peer order books."""
