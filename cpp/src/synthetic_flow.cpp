@@ -20,6 +20,7 @@ class FlowGenerator {
     live_.resize(static_cast<std::size_t>(p.venue_count) * p.instrument_count);
     fundamental_.assign(p.instrument_count, p.start_price_ticks);
     sequence_.assign(p.venue_count, 0);
+    last_recv_.assign(p.venue_count, 0);
     const double total = p.add_weight + p.delete_weight + p.cancel_weight + p.execute_weight +
                          p.replace_weight;
     double acc = 0;
@@ -53,6 +54,9 @@ class FlowGenerator {
       e.sequence = sequence_[venue] + 1;
       if (!build(e)) continue;
       if (books_[venue].apply(e) != Status::kOk) continue;
+      // A venue's feed arrives in sequence order: jitter never reorders it.
+      e.ts_recv = std::max(e.ts_recv, last_recv_[venue] + 1);
+      last_recv_[venue] = e.ts_recv;
       sequence_[venue] = e.sequence;
       if (e.kind == EventKind::kAdd) live(venue, instrument).push_back(e.order_id);
       if (e.kind == EventKind::kReplace) live(venue, instrument).push_back(e.related_id);
@@ -82,19 +86,20 @@ class FlowGenerator {
     return 100 * (1 + rng_.geometric(0.45));
   }
 
-  std::int64_t place(const L3Book& book, std::uint32_t instrument, Side side) {
+  // Places a new limit price a few ticks from the fundamental, never locking or crossing the
+  // opposite side of any venue (as Reg NMS requires of displayed quotes).
+  std::int64_t place(std::uint32_t instrument, Side side) {
     const std::int64_t f = fundamental_[instrument];
     const std::int64_t distance = 1 + rng_.geometric(0.3);
-    if (side == Side::kBuy) {
-      std::int64_t price = f - distance;
-      const PriceLadder* asks = book.ladder(instrument, Side::kSell);
-      if (asks != nullptr && !asks->empty()) price = std::min(price, asks->best()->price_ticks - 1);
-      return std::max<std::int64_t>(1, price);
+    const Side other = side == Side::kBuy ? Side::kSell : Side::kBuy;
+    std::int64_t price = side == Side::kBuy ? f - distance : f + distance;
+    for (const L3Book& book : books_) {
+      const PriceLadder* opposite = book.ladder(instrument, other);
+      if (opposite == nullptr || opposite->empty()) continue;
+      const std::int64_t best = opposite->best()->price_ticks;
+      price = side == Side::kBuy ? std::min(price, best - 1) : std::max(price, best + 1);
     }
-    std::int64_t price = f + distance;
-    const PriceLadder* bids = book.ladder(instrument, Side::kBuy);
-    if (bids != nullptr && !bids->empty()) price = std::max(price, bids->best()->price_ticks + 1);
-    return price;
+    return std::max<std::int64_t>(1, price);
   }
 
   bool build(MdEvent& e) {
@@ -118,7 +123,7 @@ class FlowGenerator {
         e.side = rng_.uniform() < 0.5 ? Side::kBuy : Side::kSell;
         e.order_id = next_order_id_++;
         e.quantity = lot();
-        e.price_ticks = place(book, e.instrument_id, e.side);
+        e.price_ticks = place(e.instrument_id, e.side);
         return true;
       }
       case 1:
@@ -163,7 +168,7 @@ class FlowGenerator {
         e.related_id = next_order_id_++;
         e.side = view.side;
         e.quantity = lot();
-        e.price_ticks = place(book, e.instrument_id, view.side);
+        e.price_ticks = place(e.instrument_id, view.side);
         return true;
       }
     }
@@ -175,6 +180,7 @@ class FlowGenerator {
   std::vector<std::vector<std::uint64_t>> live_;
   std::vector<std::int64_t> fundamental_;
   std::vector<std::uint64_t> sequence_;
+  std::vector<std::int64_t> last_recv_;
   std::array<double, 5> cum_{};
   std::uint64_t next_order_id_ = 1;
   std::uint64_t next_match_ = 1;

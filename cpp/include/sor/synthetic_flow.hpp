@@ -29,8 +29,9 @@ struct SyntheticFlowParams {
   double fundamental_move_probability = 0.01; // Chance per event that the fundamental moves 1 tick.
 };
 
-// Generates a valid L3 stream: every event applies cleanly to an L3Book per venue (no crossed
-// books, no unknown ids), with per-venue sequence numbers starting at 1.
+// Generates a valid L3 stream: every event applies cleanly to an L3Book per venue (no unknown
+// ids; new prices never lock or cross any venue, so the NBBO stays uncrossed), with per-venue sequence numbers starting at 1 and per-venue ts_recv
+// increasing with them.
 std::vector<MdEvent> generate_order_flow(const SyntheticFlowParams& params);
 
 // Returns the price-level stream an L3 stream implies: one kLevel event per changed level (new
