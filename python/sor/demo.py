@@ -15,6 +15,7 @@ import numpy as np
 
 import sor
 from sor.book import ConsolidatedBook, VenueSpec, venues_in_mask
+from sor.errors import UsageError
 from sor.feed import itch
 from sor.sim import level_updates, synthetic_order_flow
 
@@ -84,6 +85,10 @@ def _snapshot(book: ConsolidatedBook, clock_ns: int, session_date_ns: int) -> st
 
 def run_demo(*, events: int = 400_000, seed: int = 2026, snapshots: int = 4) -> int:
     """Runs the demo and prints its progress; returns the process exit code."""
+    if events < 1_000:
+        raise UsageError(f"the demo needs at least 1000 events, not {events}")
+    if snapshots < 1:
+        raise UsageError(f"snapshots must be at least 1, not {snapshots}")
     print(f"sor {sor.__version__} demo: {len(VENUES)} venues, {len(SYMBOLS)} symbols, "
           f"{events:,} order-flow events (seed {seed})")
     flow = synthetic_order_flow(seed=seed, event_count=events, venue_count=len(VENUES),
