@@ -23,8 +23,26 @@ class _Sequence:
             self.expected = seq + 1
 
 
+class _SequencedBook:
+    """Venue check and sequence rules shared by both reference books."""
+
+    def apply(self, e) -> str:
+        if e["venue_id"] != self.venue_id:
+            return "unknown_venue"
+        s = self.seq.check(int(e["sequence"]))
+        if s == "duplicate":
+            return "ok"
+        if s != "ok":
+            return s
+        s = self._change(e)
+        if s == "ok":
+            self.seq.commit(int(e["sequence"]))
+        return s
+
+
+
 @dataclass
-class ReferenceL3Book:
+class ReferenceL3Book(_SequencedBook):
     venue_id: int = 0
     allow_crossed: bool = False
     orders: dict = field(default_factory=dict)   # id -> [instrument, side, price, qty]
@@ -56,19 +74,6 @@ class ReferenceL3Book:
     def _link(self, order_id: int) -> None:
         inst, side, price, _ = self.orders[order_id]
         self.queues.setdefault((inst, side, price), []).append(order_id)
-
-    def apply(self, e) -> str:
-        if e["venue_id"] != self.venue_id:
-            return "unknown_venue"
-        s = self.seq.check(int(e["sequence"]))
-        if s == "duplicate":
-            return "ok"
-        if s != "ok":
-            return s
-        s = self._change(e)
-        if s == "ok":
-            self.seq.commit(int(e["sequence"]))
-        return s
 
     def _change(self, e) -> str:
         kind, oid, side = int(e["kind"]), int(e["order_id"]), int(e["side"])
@@ -168,24 +173,11 @@ class ReferenceL3Book:
 
 
 @dataclass
-class ReferenceL2Book:
+class ReferenceL2Book(_SequencedBook):
     venue_id: int = 0
     allow_crossed: bool = False
     levels: dict = field(default_factory=dict)  # (instrument, side, price) -> (qty, count)
     seq: _Sequence = field(default_factory=_Sequence)
-
-    def apply(self, e) -> str:
-        if e["venue_id"] != self.venue_id:
-            return "unknown_venue"
-        s = self.seq.check(int(e["sequence"]))
-        if s == "duplicate":
-            return "ok"
-        if s != "ok":
-            return s
-        s = self._change(e)
-        if s == "ok":
-            self.seq.commit(int(e["sequence"]))
-        return s
 
     def _best(self, instrument: int, side: int):
         prices = [p for (i, s, p) in self.levels if i == instrument and s == side]
