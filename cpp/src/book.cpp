@@ -10,19 +10,21 @@ namespace sor {
 // ---------------------------------------------------------------------------------------------
 
 PriceLadder::PriceLadder(Side side, std::size_t reserve_levels) : is_bid_(side == Side::kBuy) {
-  levels_.reserve(reserve_levels);
+  sorted_.reserve(reserve_levels);
+  pool_.reserve(reserve_levels);
+  free_.reserve(reserve_levels);
 }
 
 std::size_t PriceLadder::locate(std::int64_t price_ticks, bool& found) const noexcept {
   // Most updates land within a few levels of the best, which is at the back: scan those
   // linearly, and only fall back to a binary search for deep levels.
   const std::int64_t k = key(price_ticks);
-  const std::size_t n = levels_.size();
+  const std::size_t n = sorted_.size();
   const std::size_t limit = n > 8 ? n - 8 : 0;
   std::size_t i = n;
-  while (i > limit && key(levels_[i - 1].price_ticks) > k) --i;
+  while (i > limit && key(sorted_[i - 1].price_ticks) > k) --i;
   if (i > limit) {
-    found = key(levels_[i - 1].price_ticks) == k;
+    found = key(sorted_[i - 1].price_ticks) == k;
     return found ? i - 1 : i;
   }
   if (i == 0) {
@@ -30,31 +32,42 @@ std::size_t PriceLadder::locate(std::int64_t price_ticks, bool& found) const noe
     return 0;
   }
   const auto it = std::lower_bound(
-      levels_.begin(), levels_.begin() + static_cast<std::ptrdiff_t>(limit), k,
-      [this](const PriceLevel& level, std::int64_t value) { return key(level.price_ticks) < value; });
-  const auto pos = static_cast<std::size_t>(it - levels_.begin());
-  found = pos < limit && key(levels_[pos].price_ticks) == k;
+      sorted_.begin(), sorted_.begin() + static_cast<std::ptrdiff_t>(limit), k,
+      [this](const Entry& e, std::int64_t value) { return key(e.price_ticks) < value; });
+  const auto pos = static_cast<std::size_t>(it - sorted_.begin());
+  found = pos < limit && key(sorted_[pos].price_ticks) == k;
   return pos;
 }
 
 PriceLevel* PriceLadder::find(std::int64_t price_ticks) noexcept {
   bool found = false;
   const std::size_t pos = locate(price_ticks, found);
-  return found ? &levels_[pos] : nullptr;
+  return found ? &pool_[sorted_[pos].slot] : nullptr;
 }
 
-PriceLevel& PriceLadder::find_or_insert(std::int64_t price_ticks) {
+std::uint32_t PriceLadder::find_or_insert_slot(std::int64_t price_ticks) {
   bool found = false;
   const std::size_t pos = locate(price_ticks, found);
-  if (found) return levels_[pos];
-  return *levels_.insert(levels_.begin() + static_cast<std::ptrdiff_t>(pos),
-                         PriceLevel{price_ticks, 0, 0, kNoOrder, kNoOrder, 0});
+  if (found) return sorted_[pos].slot;
+  std::uint32_t slot;
+  if (!free_.empty()) {
+    slot = free_.back();
+    free_.pop_back();
+    pool_[slot] = PriceLevel{price_ticks, 0, 0, kNoOrder, kNoOrder, 0};
+  } else {
+    slot = static_cast<std::uint32_t>(pool_.size());
+    pool_.push_back(PriceLevel{price_ticks, 0, 0, kNoOrder, kNoOrder, 0});
+  }
+  sorted_.insert(sorted_.begin() + static_cast<std::ptrdiff_t>(pos), Entry{price_ticks, slot, 0});
+  return slot;
 }
 
 void PriceLadder::erase(std::int64_t price_ticks) noexcept {
   bool found = false;
   const std::size_t pos = locate(price_ticks, found);
-  if (found) levels_.erase(levels_.begin() + static_cast<std::ptrdiff_t>(pos));
+  if (!found) return;
+  free_.push_back(sorted_[pos].slot);
+  sorted_.erase(sorted_.begin() + static_cast<std::ptrdiff_t>(pos));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -185,8 +198,11 @@ std::uint32_t L3Book::allocate_order() {
   return static_cast<std::uint32_t>(orders_.size() - 1);
 }
 
-void L3Book::link_back(PriceLevel& level, std::uint32_t slot) noexcept {
+void L3Book::link_back(PriceLadder& ladder, std::uint32_t level_slot,
+                       std::uint32_t slot) noexcept {
+  PriceLevel& level = ladder.level(level_slot);
   Order& o = orders_[slot];
+  o.level_slot = level_slot;
   o.prev = level.tail;
   o.next = kNoOrder;
   if (level.tail != kNoOrder) {
@@ -199,8 +215,9 @@ void L3Book::link_back(PriceLevel& level, std::uint32_t slot) noexcept {
   ++level.order_count;
 }
 
-void L3Book::unlink(PriceLadder& ladder, PriceLevel& level, std::uint32_t slot) noexcept {
+void L3Book::unlink(PriceLadder& ladder, std::uint32_t slot) noexcept {
   Order& o = orders_[slot];
+  PriceLevel& level = ladder.level(o.level_slot);
   if (o.prev != kNoOrder) orders_[o.prev].next = o.next; else level.head = o.next;
   if (o.next != kNoOrder) orders_[o.next].prev = o.prev; else level.tail = o.prev;
   level.quantity -= o.quantity;
@@ -209,8 +226,7 @@ void L3Book::unlink(PriceLadder& ladder, PriceLevel& level, std::uint32_t slot) 
 
 void L3Book::unlink_and_free(std::uint32_t slot) noexcept {
   Order& o = orders_[slot];
-  PriceLadder& ladder = instruments_[o.instrument_id]->of(o.side);
-  unlink(ladder, *ladder.find(o.price_ticks), slot);
+  unlink(instruments_[o.instrument_id]->of(o.side), slot);
   o.next = free_head_;
   free_head_ = slot;
 }
@@ -225,8 +241,9 @@ Status L3Book::add(const MdEvent& e) noexcept {
   if (const Status s = check_cross(*ladders, e.side, e.price_ticks); s != Status::kOk) return s;
   const std::uint32_t slot = allocate_order();
   orders_[slot] = Order{e.order_id, e.price_ticks, e.quantity, kNoOrder, kNoOrder,
-                        e.instrument_id, e.side};
-  link_back(ladders->of(e.side).find_or_insert(e.price_ticks), slot);
+                        e.instrument_id, 0, e.side};
+  PriceLadder& ladder = ladders->of(e.side);
+  link_back(ladder, ladder.find_or_insert_slot(e.price_ticks), slot);
   index_.insert(e.order_id, slot);
   return Status::kOk;
 }
@@ -243,7 +260,7 @@ Status L3Book::reduce(const MdEvent& e, bool execution) noexcept {
     return Status::kOk;
   }
   o.quantity -= e.quantity;
-  instruments_[o.instrument_id]->of(o.side).find(o.price_ticks)->quantity -= e.quantity;
+  instruments_[o.instrument_id]->of(o.side).level(o.level_slot).quantity -= e.quantity;
   return Status::kOk;
 }
 
@@ -270,8 +287,9 @@ Status L3Book::replace(const MdEvent& e) noexcept {
   index_.erase(old.order_id);
   const std::uint32_t slot = allocate_order();
   orders_[slot] = Order{e.related_id, e.price_ticks, e.quantity, kNoOrder, kNoOrder,
-                        old.instrument_id, old.side};
-  link_back(ladders.of(old.side).find_or_insert(e.price_ticks), slot);
+                        old.instrument_id, 0, old.side};
+  PriceLadder& ladder = ladders.of(old.side);
+  link_back(ladder, ladder.find_or_insert_slot(e.price_ticks), slot);
   index_.insert(e.related_id, slot);
   return Status::kOk;
 }
@@ -284,7 +302,7 @@ Status L3Book::modify(const MdEvent& e) noexcept {
   Order& o = orders_[slot];
   PriceLadder& ladder = instruments_[o.instrument_id]->of(o.side);
   if (e.price_ticks == o.price_ticks && e.quantity <= o.quantity) {
-    ladder.find(o.price_ticks)->quantity -= o.quantity - e.quantity;
+    ladder.level(o.level_slot).quantity -= o.quantity - e.quantity;
     o.quantity = e.quantity;
     return Status::kOk;
   }
@@ -294,10 +312,10 @@ Status L3Book::modify(const MdEvent& e) noexcept {
       return s;
     }
   }
-  unlink(ladder, *ladder.find(o.price_ticks), slot);
+  unlink(ladder, slot);
   o.price_ticks = e.price_ticks;
   o.quantity = e.quantity;
-  link_back(ladder.find_or_insert(e.price_ticks), slot);
+  link_back(ladder, ladder.find_or_insert_slot(e.price_ticks), slot);
   return Status::kOk;
 }
 
@@ -351,7 +369,7 @@ bool L3Book::find_order(std::uint64_t order_id, OrderView& out,
   out = OrderView{o.order_id, o.price_ticks, o.quantity, 0, 0, o.instrument_id, o.side, {}};
   if (!with_queue_position) return true;
   const PriceLadder& ladder = instruments_[o.instrument_id]->of(o.side);
-  const PriceLevel* level = ladder.find(o.price_ticks);
+  const PriceLevel* level = &ladder.level(o.level_slot);
   for (std::uint32_t cursor = level->head; cursor != slot; cursor = orders_[cursor].next) {
     ++out.orders_ahead;
     out.quantity_ahead += orders_[cursor].quantity;

@@ -28,7 +28,9 @@ struct PriceLevel {
 
 static_assert(sizeof(PriceLevel) == 32);
 
-// The price levels of one side of one instrument, kept sorted with the best level last.
+// The price levels of one side of one instrument. Levels live in a pool and never move while
+// they exist, so an order can keep its level's slot; a compact index sorted by price (best
+// last) gives the book order.
 class PriceLadder {
  public:
   // Creates an empty ladder for `side` with room for `reserve_levels` levels.
@@ -37,38 +39,60 @@ class PriceLadder {
   // Returns the side this ladder holds.
   Side side() const noexcept { return is_bid_ ? Side::kBuy : Side::kSell; }
   // Returns the number of price levels.
-  std::size_t size() const noexcept { return levels_.size(); }
+  std::size_t size() const noexcept { return sorted_.size(); }
   // Returns true when the ladder has no level.
-  bool empty() const noexcept { return levels_.empty(); }
+  bool empty() const noexcept { return sorted_.empty(); }
   // Returns the level `depth` away from the best (0 = best); depth must be < size().
   const PriceLevel& at_depth(std::size_t depth) const noexcept {
-    return levels_[levels_.size() - 1 - depth];
+    return pool_[sorted_[sorted_.size() - 1 - depth].slot];
   }
   // Returns the best level, or nullptr when empty.
-  const PriceLevel* best() const noexcept { return levels_.empty() ? nullptr : &levels_.back(); }
+  const PriceLevel* best() const noexcept {
+    return sorted_.empty() ? nullptr : &pool_[sorted_.back().slot];
+  }
   // Returns true when price `a` is strictly better than price `b` on this side.
   bool better(std::int64_t a, std::int64_t b) const noexcept { return is_bid_ ? a > b : a < b; }
+  // Returns the level in pool slot `slot` (a slot from find_or_insert_slot, still in use).
+  PriceLevel& level(std::uint32_t slot) noexcept { return pool_[slot]; }
+  // Returns the level in pool slot `slot`.
+  const PriceLevel& level(std::uint32_t slot) const noexcept { return pool_[slot]; }
   // Returns the level at `price_ticks`, or nullptr.
   PriceLevel* find(std::int64_t price_ticks) noexcept;
   // Returns the level at `price_ticks`, or nullptr.
   const PriceLevel* find(std::int64_t price_ticks) const noexcept {
     return const_cast<PriceLadder*>(this)->find(price_ticks);
   }
+  // Returns the pool slot of the level at `price_ticks`, inserting an empty level when absent.
+  std::uint32_t find_or_insert_slot(std::int64_t price_ticks);
   // Returns the level at `price_ticks`, inserting an empty one when absent.
-  PriceLevel& find_or_insert(std::int64_t price_ticks);
-  // Removes the level at `price_ticks`, which must exist.
+  PriceLevel& find_or_insert(std::int64_t price_ticks) {
+    return pool_[find_or_insert_slot(price_ticks)];
+  }
+  // Removes the level at `price_ticks` (nothing when there is none).
   void erase(std::int64_t price_ticks) noexcept;
   // Removes every level.
-  void clear() noexcept { levels_.clear(); }
+  void clear() noexcept {
+    sorted_.clear();
+    pool_.clear();
+    free_.clear();
+  }
 
  private:
-  // Returns the index of the first level whose key is >= key(price), and whether it matches.
+  struct Entry {
+    std::int64_t price_ticks;
+    std::uint32_t slot;
+    std::uint32_t reserved;
+  };
+
+  // Returns the index of the first entry whose key is >= key(price), and whether it matches.
   std::size_t locate(std::int64_t price_ticks, bool& found) const noexcept;
   std::int64_t key(std::int64_t price_ticks) const noexcept {
     return is_bid_ ? price_ticks : -price_ticks;
   }
 
-  std::vector<PriceLevel> levels_;  // Ascending key: worst first, best last.
+  std::vector<Entry> sorted_;        // Ascending key: worst first, best last.
+  std::vector<PriceLevel> pool_;     // Levels by slot.
+  std::vector<std::uint32_t> free_;  // Free slots of pool_.
   bool is_bid_;
 };
 
@@ -240,6 +264,7 @@ class L3Book : public VenueBookBase {
     std::uint32_t prev;
     std::uint32_t next;
     std::uint32_t instrument_id;
+    std::uint32_t level_slot;  // Its level's slot in the ladder's pool.
     Side side;
   };
 
@@ -277,10 +302,10 @@ class L3Book : public VenueBookBase {
   Status clear_instrument(std::uint32_t instrument_id) noexcept;
 
   std::uint32_t allocate_order();
-  void link_back(PriceLevel& level, std::uint32_t slot) noexcept;
+  void link_back(PriceLadder& ladder, std::uint32_t level_slot, std::uint32_t slot) noexcept;
   // Unlinks the order from its level (erasing an emptied level) and frees it.
   void unlink_and_free(std::uint32_t slot) noexcept;
-  void unlink(PriceLadder& ladder, PriceLevel& level, std::uint32_t slot) noexcept;
+  void unlink(PriceLadder& ladder, std::uint32_t slot) noexcept;
 
   std::vector<Order> orders_;
   std::uint32_t free_head_;
