@@ -9,7 +9,8 @@ namespace sor {
 // PriceLadder
 // ---------------------------------------------------------------------------------------------
 
-PriceLadder::PriceLadder(Side side, std::size_t reserve_levels) : is_bid_(side == Side::kBuy) {
+PriceLadder::PriceLadder(Side side, std::size_t reserve_levels)
+    : is_bid_(side == Side::kBuy), sign_(side == Side::kBuy ? 1 : -1) {
   sorted_.reserve(reserve_levels);
   pool_.reserve(reserve_levels);
   free_.reserve(reserve_levels);

@@ -31,7 +31,7 @@ BookBenchResult run(const MdEvent* events, std::size_t count, double* latency_ns
     options.reserve_orders = static_cast<std::uint32_t>(peak + 1024);
   }
   const CycleClock clock;
-  result.timer_overhead_ns = static_cast<double>(clock.overhead_ticks()) * clock.ns_per_tick();
+  result.timer_overhead_ns = clock.overhead_ticks() * clock.ns_per_tick();
   result.ns_per_tick = clock.ns_per_tick();
   {
     Book timed(venue, options);

@@ -1,8 +1,6 @@
 #include "sor/latency.hpp"
 
-#include <algorithm>
 #include <chrono>
-#include <vector>
 
 #if defined(__x86_64__)
 #include <x86intrin.h>
@@ -35,14 +33,14 @@ CycleClock::CycleClock(int calibration_ms) {
   const std::int64_t ns1 = steady_ns();
   const std::uint64_t t1 = now();
   ns_per_tick_ = static_cast<double>(ns1 - ns0) / static_cast<double>(t1 - t0);
-  std::vector<std::uint64_t> empty(4096);
-  for (auto& sample : empty) {
+  constexpr int kSamples = 1 << 16;
+  std::uint64_t total = 0;
+  for (int i = 0; i < kSamples; ++i) {
     const std::uint64_t a = now();
     const std::uint64_t b = now();
-    sample = b - a;
+    total += b - a;
   }
-  std::nth_element(empty.begin(), empty.begin() + empty.size() / 2, empty.end());
-  overhead_ticks_ = empty[empty.size() / 2];
+  overhead_ticks_ = static_cast<double>(total) / kSamples;
 }
 
 }  // namespace sor

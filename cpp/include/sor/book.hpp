@@ -86,14 +86,14 @@ class PriceLadder {
 
   // Returns the index of the first entry whose key is >= key(price), and whether it matches.
   std::size_t locate(std::int64_t price_ticks, bool& found) const noexcept;
-  std::int64_t key(std::int64_t price_ticks) const noexcept {
-    return is_bid_ ? price_ticks : -price_ticks;
-  }
+  // Bids sort ascending by price, asks descending: the key is price times +1 or -1.
+  std::int64_t key(std::int64_t price_ticks) const noexcept { return price_ticks * sign_; }
 
   std::vector<Entry> sorted_;        // Ascending key: worst first, best last.
   std::vector<PriceLevel> pool_;     // Levels by slot.
   std::vector<std::uint32_t> free_;  // Free slots of pool_.
   bool is_bid_;
+  std::int64_t sign_;
 };
 
 // Applies events to `book` (anything with `Status apply(const MdEvent&)`) in order until the

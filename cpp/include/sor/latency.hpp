@@ -16,28 +16,29 @@ class CycleClock {
   static std::uint64_t now() noexcept;
   // Returns nanoseconds per tick.
   double ns_per_tick() const noexcept { return ns_per_tick_; }
-  // Returns the median cost of an empty timed pair, in ticks.
-  std::uint64_t overhead_ticks() const noexcept { return overhead_ticks_; }
+  // Returns the mean cost of an empty timed pair, in ticks (the mean, not the median: the
+  // counter may step in units of several ns, and the mean of a stepped reading is unbiased).
+  double overhead_ticks() const noexcept { return overhead_ticks_; }
   // Returns the steady clock in nanoseconds.
   static std::int64_t steady_ns() noexcept;
 
  private:
   double ns_per_tick_ = 1.0;
-  std::uint64_t overhead_ticks_ = 0;
+  double overhead_ticks_ = 0;
 };
 
 // Calls fn(i) for i in [0, n) and writes each call's latency in ns to out_ns[i], minus the
-// timer overhead (clamped at 0).
+// mean timer overhead (clamped at 0).
 template <class Fn>
 void time_each(const CycleClock& clock, std::size_t n, Fn&& fn, double* out_ns) noexcept {
   const double scale = clock.ns_per_tick();
-  const std::uint64_t overhead = clock.overhead_ticks();
+  const double overhead = clock.overhead_ticks();
   for (std::size_t i = 0; i < n; ++i) {
     const std::uint64_t t0 = CycleClock::now();
     fn(i);
     const std::uint64_t t1 = CycleClock::now();
-    const std::uint64_t ticks = t1 - t0;
-    out_ns[i] = ticks > overhead ? static_cast<double>(ticks - overhead) * scale : 0.0;
+    const double ticks = static_cast<double>(t1 - t0) - overhead;
+    out_ns[i] = ticks > 0 ? ticks * scale : 0.0;
   }
 }
 
