@@ -38,7 +38,7 @@ def test_bench_book_json_report_shape():
     for key in ("l3", "l2"):
         side = report["sor"][key]
         assert side["events"] > 0 and side["throughput_per_s"] > 0
-        assert side["p50_ns"] <= side["p99_ns"] <= side["p999_ns"]
+        assert {"p50_ns", "p99_ns", "p999_ns", "mean_ns", "per_update", "api"} <= side.keys()
     assert report["stream"]["l3_events"] == 20000
 
 
