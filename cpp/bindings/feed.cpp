@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "arrays.hpp"
 #include "bindings.hpp"
 #include "errors.hpp"
 #include "sor/itch.hpp"
@@ -85,12 +86,9 @@ void check_encoded(const ItchEncoder& encoder, Status status, const char* what) 
   }
 }
 
-void encode_events(ItchEncoder& encoder, const py::array_t<MdEvent, 0>& events) {
-  if (!(events.flags() & py::array::c_style) || events.ndim() != 1) {
-    raise_usage_error("events must be a C-contiguous one-dimensional md_event_dtype array");
-  }
-  const BatchResult result =
-      encoder.encode(events.data(), static_cast<std::size_t>(events.shape(0)));
+void encode_events(ItchEncoder& encoder, const py::array& events) {
+  const auto [data, count] = records_view<MdEvent>(events, "events");
+  const BatchResult result = encoder.encode(data, count);
   check_encoded(encoder, result.status, ("event " + std::to_string(result.applied)).c_str());
 }
 

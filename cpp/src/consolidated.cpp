@@ -47,35 +47,35 @@ BatchResult ConsolidatedBook::apply_batch(const MdEvent* events, std::size_t cou
   return apply_each(*this, events, count);
 }
 
+namespace {
+
+// Folds one venue's best level into a running best price, size and venue mask.
+void fold_best(const PriceLadder* ladder, std::uint64_t venue_bit, std::int64_t& price,
+               std::int64_t& quantity, std::uint64_t& mask) noexcept {
+  if (ladder == nullptr || ladder->empty()) return;
+  const PriceLevel& best = *ladder->best();
+  if (quantity == 0 || ladder->better(best.price_ticks, price)) {
+    price = best.price_ticks;
+    quantity = best.quantity;
+    mask = venue_bit;
+  } else if (best.price_ticks == price) {
+    quantity += best.quantity;
+    mask |= venue_bit;
+  }
+}
+
+}  // namespace
+
 Nbbo ConsolidatedBook::nbbo(std::uint32_t instrument_id) const noexcept {
   Nbbo out{0, 0, 0, 0, 0, 0};
   for (std::size_t v = 0; v < venues_.size(); ++v) {
     if (!venues_[v].spec.lit) continue;
     const std::uint64_t bit = std::uint64_t{1} << v;
-    if (const PriceLadder* bids = venues_[v].base->ladder(instrument_id, Side::kBuy)) {
-      if (const PriceLevel* best = bids->best()) {
-        if (out.bid_quantity == 0 || best->price_ticks > out.bid_price_ticks) {
-          out.bid_price_ticks = best->price_ticks;
-          out.bid_quantity = best->quantity;
-          out.bid_venue_mask = bit;
-        } else if (best->price_ticks == out.bid_price_ticks) {
-          out.bid_quantity += best->quantity;
-          out.bid_venue_mask |= bit;
-        }
-      }
-    }
-    if (const PriceLadder* asks = venues_[v].base->ladder(instrument_id, Side::kSell)) {
-      if (const PriceLevel* best = asks->best()) {
-        if (out.ask_quantity == 0 || best->price_ticks < out.ask_price_ticks) {
-          out.ask_price_ticks = best->price_ticks;
-          out.ask_quantity = best->quantity;
-          out.ask_venue_mask = bit;
-        } else if (best->price_ticks == out.ask_price_ticks) {
-          out.ask_quantity += best->quantity;
-          out.ask_venue_mask |= bit;
-        }
-      }
-    }
+    const VenueBookBase& book = *venues_[v].base;
+    fold_best(book.ladder(instrument_id, Side::kBuy), bit, out.bid_price_ticks, out.bid_quantity,
+              out.bid_venue_mask);
+    fold_best(book.ladder(instrument_id, Side::kSell), bit, out.ask_price_ticks, out.ask_quantity,
+              out.ask_venue_mask);
   }
   return out;
 }

@@ -5,10 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-_KIND_NAMES = {
-    0: "none", 1: "add", 2: "modify", 3: "replace", 4: "cancel", 5: "delete", 6: "execute",
-    7: "trade", 8: "clear", 9: "level", 10: "broken_trade", 11: "status",
-}
 
 
 class SorError(Exception):
@@ -23,7 +19,10 @@ class UsageError(SorError, ValueError):
 
 
 def _describe(event: dict[str, Any]) -> str:
-    kind = _KIND_NAMES.get(int(event.get("kind", 0)), str(event.get("kind")))
+    from sor._core import EventKind  # the extension imports this module; import it lazily
+
+    names = {int(v): k.lower() for k, v in EventKind.__members__.items()}
+    kind = names.get(int(event.get("kind", 0)), str(event.get("kind")))
     return (f"{kind} venue={event['venue_id']} instrument={event['instrument_id']} "
             f"order_id={event['order_id']} side={event['side']} price_ticks={event['price_ticks']} "
             f"quantity={event['quantity']} sequence={event['sequence']}")

@@ -196,18 +196,6 @@ def decode(data: bytes | bytearray | memoryview | Iterable[bytes], *, framing: F
                          unmapped_messages=decoder.unmapped_messages)
 
 
-def _check_events(events: np.ndarray) -> np.ndarray:
-    if not isinstance(events, np.ndarray):
-        raise UsageError(f"events must be a numpy array of md_event_dtype, not {type(events).__name__}")
-    if events.dtype != _core.md_event_dtype:
-        raise UsageError(f"events must have dtype sor._core.md_event_dtype, not {events.dtype}")
-    if events.ndim != 1:
-        raise UsageError(f"events must be one-dimensional, not {events.ndim}-dimensional")
-    if not events.flags.c_contiguous:
-        raise UsageError("events must be C-contiguous (use np.ascontiguousarray)")
-    return events
-
-
 DirectoryInput = Union[Iterable[DirectoryEntry], Mapping[int, str], None]
 
 
@@ -268,7 +256,7 @@ class ItchWriter:
 
     def write(self, events: np.ndarray) -> None:
         """Writes one message per event; raises UsageError naming the first refused event."""
-        self._open().encode(_check_events(events))
+        self._open().encode(events)
 
     def end_session(self) -> None:
         """Writes a MoldUDP64 end-of-session packet (file framing: does nothing)."""
@@ -303,7 +291,6 @@ def encode(events: np.ndarray, *, framing: Framing = "file", directory: Director
     ``directory`` (DirectoryEntry items, or a mapping of stock locate to symbol) is written
     first as stock directory messages, so it takes the first sequence numbers.
     """
-    events = _check_events(events)
     with ItchWriter(framing=framing, session_date_ns=session_date_ns, session=session,
                     first_sequence=first_sequence, max_packet_bytes=max_packet_bytes,
                     max_messages_per_packet=max_messages_per_packet,
