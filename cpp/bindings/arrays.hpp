@@ -20,7 +20,8 @@ std::pair<const Record*, std::size_t> records_view(const pybind11::array& array,
                                                    const char* what) {
   const pybind11::dtype expected = pybind11::dtype::of<Record>();
   if (!array.dtype().attr("__eq__")(expected).template cast<bool>()) {
-    raise_usage_error(std::string(what) + " must have dtype sor.md_event_dtype, got " +
+    raise_usage_error(std::string(what) + " must have dtype " +
+                      pybind11::str(expected).cast<std::string>() + ", got " +
                       pybind11::str(array.dtype()).cast<std::string>());
   }
   if (array.ndim() != 1) raise_usage_error(std::string(what) + " must be one-dimensional");

@@ -56,6 +56,19 @@ void raise_feed_error(Status status, std::uint64_t offset, const std::string& re
   raise_instance("FeedDecodeError", kwargs);
 }
 
+void raise_ring_error(const std::string& status, const std::string& detail) {
+  py::dict kwargs;
+  kwargs["status"] = status;
+  kwargs["detail"] = detail;
+  raise_instance("RingError", kwargs);
+}
+
+void raise_engine_error(const std::string& message) {
+  py::object cls = py::module_::import("sor.errors").attr("EngineError");
+  PyErr_SetObject(cls.ptr(), cls(message).ptr());
+  throw py::error_already_set();
+}
+
 void raise_usage_error(const std::string& message) {
   py::dict kwargs;
   kwargs["message"] = message;

@@ -19,6 +19,12 @@ namespace sor::bindings {
 [[noreturn]] void raise_feed_error(Status status, std::uint64_t offset, const std::string& reason,
                                    pybind11::object events);
 
+// Raises sor.RingError with the status name and detail of a failed create/attach.
+[[noreturn]] void raise_ring_error(const std::string& status, const std::string& detail);
+
+// Raises sor.EngineError with a message.
+[[noreturn]] void raise_engine_error(const std::string& message);
+
 // Raises sor.SorError for a misuse of an API (bad shape, bad dtype, bad argument).
 [[noreturn]] void raise_usage_error(const std::string& message);
 

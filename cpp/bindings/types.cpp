@@ -17,6 +17,20 @@ void bind_types(py::module_& m) {
                        bid_venue_mask, ask_venue_mask);
   PYBIND11_NUMPY_DTYPE(ProtectedQuote, venue_id, bid_price_ticks, bid_quantity, ask_price_ticks,
                        ask_quantity);
+  PYBIND11_NUMPY_DTYPE(Command, ts_ns, command_id, parent_order_id, quantity, limit_price_ticks,
+                       end_time_ns, venue_mask, instrument_id, kind, side, urgency, flags);
+  PYBIND11_NUMPY_DTYPE(ExecReport, ts_event, ts_recv, child_order_id, parent_order_id,
+                       last_price_ticks, last_quantity, leaves_quantity, instrument_id, venue_id,
+                       kind, side, liquidity);
+  PYBIND11_NUMPY_DTYPE(OrderIntent, ts_decision, ts_trigger, child_order_id, parent_order_id,
+                       price_ticks, quantity, trigger_sequence, instrument_id, venue_id, action,
+                       side, time_in_force);
+  PYBIND11_NUMPY_DTYPE(AuditRecord, ts_ns, sequence, parent_order_id, child_order_id, value_a,
+                       value_b, reference, instrument_id, venue_id, kind, reason, flags);
+  m.attr("command_dtype") = py::dtype::of<Command>();
+  m.attr("exec_report_dtype") = py::dtype::of<ExecReport>();
+  m.attr("order_intent_dtype") = py::dtype::of<OrderIntent>();
+  m.attr("audit_record_dtype") = py::dtype::of<AuditRecord>();
   m.attr("md_event_dtype") = py::dtype::of<MdEvent>();
   m.attr("level_dtype") = py::dtype::of<LevelView>();
   m.attr("nbbo_dtype") = py::dtype::of<Nbbo>();
@@ -38,6 +52,53 @@ void bind_types(py::module_& m) {
       .value("NONE", Side::kNone)
       .value("BUY", Side::kBuy)
       .value("SELL", Side::kSell);
+  py::enum_<CommandKind>(m, "CommandKind")
+      .value("NONE", CommandKind::kNone)
+      .value("NEW_PARENT", CommandKind::kNewParent)
+      .value("CANCEL_PARENT", CommandKind::kCancelParent)
+      .value("AMEND_PARENT", CommandKind::kAmendParent)
+      .value("HALT", CommandKind::kHalt)
+      .value("RESUME", CommandKind::kResume);
+  py::enum_<ExecKind>(m, "ExecKind")
+      .value("NONE", ExecKind::kNone)
+      .value("ACK", ExecKind::kAck)
+      .value("FILL", ExecKind::kFill)
+      .value("CANCELLED", ExecKind::kCancelled)
+      .value("REJECTED", ExecKind::kRejected);
+  py::enum_<OrderAction>(m, "OrderAction")
+      .value("NONE", OrderAction::kNone)
+      .value("NEW", OrderAction::kNew)
+      .value("CANCEL", OrderAction::kCancel);
+  py::enum_<TimeInForce>(m, "TimeInForce")
+      .value("DAY", TimeInForce::kDay)
+      .value("IOC", TimeInForce::kIoc);
+  py::enum_<AuditKind>(m, "AuditKind")
+      .value("NONE", AuditKind::kNone)
+      .value("COMMAND_ACCEPTED", AuditKind::kCommandAccepted)
+      .value("COMMAND_REJECTED", AuditKind::kCommandRejected)
+      .value("CHILD_ORDER", AuditKind::kChildOrder)
+      .value("RISK_REJECT", AuditKind::kRiskReject)
+      .value("EXECUTION", AuditKind::kExecution)
+      .value("PARENT_DONE", AuditKind::kParentDone)
+      .value("PARAMS_APPLIED", AuditKind::kParamsApplied)
+      .value("BOOK_ERROR", AuditKind::kBookError)
+      .value("RISK_STATE", AuditKind::kRiskState)
+      .value("RING_OVERFLOW", AuditKind::kRingOverflow);
+  py::enum_<RejectReason>(m, "RejectReason")
+      .value("NONE", RejectReason::kNone)
+      .value("HALTED", RejectReason::kHalted)
+      .value("MAX_ORDER_QUANTITY", RejectReason::kMaxOrderQuantity)
+      .value("MAX_ORDER_NOTIONAL", RejectReason::kMaxOrderNotional)
+      .value("PRICE_BAND", RejectReason::kPriceBand)
+      .value("MAX_OPEN_ORDERS", RejectReason::kMaxOpenOrders)
+      .value("ORDER_RATE", RejectReason::kOrderRate)
+      .value("UNKNOWN_PARENT", RejectReason::kUnknownParent)
+      .value("DUPLICATE_PARENT", RejectReason::kDuplicateParent)
+      .value("INVALID_COMMAND", RejectReason::kInvalidCommand)
+      .value("CAPACITY", RejectReason::kCapacity)
+      .value("MAX_PARENT_QUANTITY", RejectReason::kMaxParentQuantity)
+      .value("VENUE_DISABLED", RejectReason::kVenueDisabled)
+      .value("GROSS_NOTIONAL", RejectReason::kGrossNotional);
   m.attr("FLAG_PRINTABLE") = static_cast<int>(kFlagPrintable);
   m.attr("FLAG_CROSS") = static_cast<int>(kFlagCross);
   m.attr("FLAG_SNAPSHOT") = static_cast<int>(kFlagSnapshot);

@@ -83,7 +83,28 @@ class ConfigError(SorError, ValueError):
     """A configuration value is impossible; the running configuration is unchanged."""
 
 
+class RingError(SorError):
+    """A shared-memory ring could not be created or attached.
+
+    ``status`` names the rule (``in_use``, ``not_found``, ``layout_mismatch``,
+    ``record_mismatch``, ``role_taken``, ``stale``, ``invalid_argument``, ``system_error``).
+    """
+
+    def __init__(self, status: str, detail: str) -> None:
+        self.status = status
+        self.detail = detail
+        super().__init__(f"{detail} [{status}]")
+
+
+class EngineError(SorError):
+    """The engine could not start, stop or be reached."""
+
+
+class EngineCrashedError(EngineError):
+    """The engine process died or stopped heartbeating while it was supposed to run."""
+
+
 __all__ = [
     "SorError", "UsageError", "BookIntegrityError", "SequenceGapError", "FeedDecodeError",
-    "ConfigError",
+    "ConfigError", "RingError", "EngineError", "EngineCrashedError",
 ]

@@ -104,4 +104,145 @@ struct Nbbo {
 static_assert(sizeof(Nbbo) == 48);
 static_assert(std::is_trivially_copyable_v<Nbbo>);
 
+// What a command from the control plane asks the engine to do.
+enum class CommandKind : std::uint8_t {
+  kNone = 0,          // Not a command; refused.
+  kNewParent = 1,     // Starts working a parent order.
+  kCancelParent = 2,  // Stops a parent order and cancels its open children.
+  kAmendParent = 3,   // Changes a parent order's quantity and limit price.
+  kHalt = 4,          // Engages the kill switch: no new child orders, cancel open ones.
+  kResume = 5,        // Releases the kill switch.
+};
+
+// One command from the control plane to the engine (command ring): 64 bytes.
+struct Command {
+  std::int64_t ts_ns;              // Nanoseconds since the epoch when it was sent.
+  std::uint64_t command_id;        // Caller's id, echoed in the audit record that answers it.
+  std::uint64_t parent_order_id;   // Parent order the command is about (0 for halt/resume).
+  std::int64_t quantity;           // Parent quantity in shares (new, amend).
+  std::int64_t limit_price_ticks;  // Limit price; 0 means no limit.
+  std::int64_t end_time_ns;        // Deadline in nanoseconds since the epoch; 0 means none.
+  std::uint64_t venue_mask;        // Venues the parent may use (bit v = venue v); 0 means all.
+  std::uint32_t instrument_id;     // Instrument id.
+  CommandKind kind;                // What to do.
+  Side side;                       // Parent side.
+  std::uint8_t urgency;            // 0 (passive) .. 255 (aggressive); used by the policy.
+  std::uint8_t flags;              // Reserved; 0.
+};
+
+static_assert(sizeof(Command) == 64);
+static_assert(std::is_trivially_copyable_v<Command>);
+
+// What an execution report says happened to a child order.
+enum class ExecKind : std::uint8_t {
+  kNone = 0,       // Not a report; ignored.
+  kAck = 1,        // The venue accepted the order.
+  kFill = 2,       // Shares executed (partially when leaves_quantity > 0).
+  kCancelled = 3,  // The order is done without (further) fills.
+  kRejected = 4,   // The venue refused the order.
+};
+
+// One execution report from a venue, relayed by the gateway (exec ring): 64 bytes.
+struct ExecReport {
+  std::int64_t ts_event;          // Nanoseconds since the epoch at the venue.
+  std::int64_t ts_recv;           // Nanoseconds since the epoch when the gateway got it.
+  std::uint64_t child_order_id;   // The engine's child order id.
+  std::uint64_t parent_order_id;  // Parent of the child.
+  std::int64_t last_price_ticks;  // Execution price (fills).
+  std::int64_t last_quantity;     // Shares executed by this report (fills).
+  std::int64_t leaves_quantity;   // Shares still open on the child after this report.
+  std::uint32_t instrument_id;    // Instrument id.
+  std::uint8_t venue_id;          // Venue of the child.
+  ExecKind kind;                  // What happened.
+  Side side;                      // Child side.
+  std::uint8_t liquidity;         // 1 added, 2 removed, 0 unknown.
+};
+
+static_assert(sizeof(ExecReport) == 64);
+static_assert(std::is_trivially_copyable_v<ExecReport>);
+
+// What a child-order intent asks the gateway to do.
+enum class OrderAction : std::uint8_t {
+  kNone = 0,     // Not an intent.
+  kNew = 1,      // Sends a new child order.
+  kCancel = 2,   // Cancels child_order_id.
+};
+
+// How long a child order rests.
+enum class TimeInForce : std::uint8_t {
+  kDay = 0,  // Rests until filled, cancelled or the session ends.
+  kIoc = 1,  // Immediate or cancel.
+};
+
+// One child-order decision of the engine for the gateway (order ring): 64 bytes.
+struct OrderIntent {
+  std::int64_t ts_decision;       // Nanoseconds since the epoch when the engine decided.
+  std::int64_t ts_trigger;        // ts_recv of the market-data event that triggered it (0 none).
+  std::uint64_t child_order_id;   // Engine-assigned child id (unique per engine run).
+  std::uint64_t parent_order_id;  // Parent order.
+  std::int64_t price_ticks;       // Limit price.
+  std::int64_t quantity;          // Shares.
+  std::uint64_t trigger_sequence; // Sequence of the triggering market-data event (0 none).
+  std::uint32_t instrument_id;    // Instrument id.
+  std::uint8_t venue_id;          // Destination venue.
+  OrderAction action;             // New or cancel.
+  Side side;                      // Child side.
+  TimeInForce time_in_force;      // Day or IOC.
+};
+
+static_assert(sizeof(OrderIntent) == 64);
+static_assert(std::is_trivially_copyable_v<OrderIntent>);
+
+// What an audit record reports.
+enum class AuditKind : std::uint8_t {
+  kNone = 0,
+  kCommandAccepted = 1,  // reference = command_id.
+  kCommandRejected = 2,  // reference = command_id, reason = RejectReason.
+  kChildOrder = 3,       // A child intent was written; value_a = price, value_b = quantity.
+  kRiskReject = 4,       // The risk stage refused a child; reason = RejectReason.
+  kExecution = 5,        // An execution report was applied; value_a = price, value_b = qty.
+  kParentDone = 6,       // A parent finished; value_a = filled shares, value_b = state.
+  kParamsApplied = 7,    // A new parameter block version took effect; value_a = version.
+  kBookError = 8,        // A market-data event was refused; reason = Status, reference = seq.
+  kRiskState = 9,        // The risk state changed; value_a = new RiskState.
+  kRingOverflow = 10,    // A record could not be written to an output ring; value_a = ring.
+};
+
+// Why a command or a child order was refused.
+enum class RejectReason : std::uint8_t {
+  kNone = 0,
+  kHalted = 1,               // The kill switch is engaged.
+  kMaxOrderQuantity = 2,     // Child above the per-order share limit.
+  kMaxOrderNotional = 3,     // Child above the per-order notional limit.
+  kPriceBand = 4,            // Child price outside the band around the reference price.
+  kMaxOpenOrders = 5,        // Too many open children.
+  kOrderRate = 6,            // Child-order rate limit reached.
+  kUnknownParent = 7,        // Command names a parent the engine does not have.
+  kDuplicateParent = 8,      // New parent with an id already in use.
+  kInvalidCommand = 9,       // Bad kind, side, quantity or instrument.
+  kCapacity = 10,            // Parent table is full.
+  kMaxParentQuantity = 11,   // Parent above the parent share limit.
+  kVenueDisabled = 12,       // The venue is disabled in the parameter block.
+  kGrossNotional = 13,       // Daily gross notional limit reached.
+};
+
+// One record of the engine's audit trail (audit ring): 64 bytes.
+struct AuditRecord {
+  std::int64_t ts_ns;             // Nanoseconds since the epoch.
+  std::uint64_t sequence;         // Audit sequence, 1, 2, 3... with no gaps per engine run.
+  std::uint64_t parent_order_id;  // Parent concerned (0 none).
+  std::uint64_t child_order_id;   // Child concerned (0 none).
+  std::int64_t value_a;           // Kind-specific value (see AuditKind).
+  std::int64_t value_b;           // Kind-specific value (see AuditKind).
+  std::uint64_t reference;        // Command id or market-data sequence.
+  std::uint32_t instrument_id;    // Instrument concerned.
+  std::uint8_t venue_id;          // Venue concerned.
+  AuditKind kind;                 // What is reported.
+  std::uint8_t reason;            // RejectReason or Status, by kind.
+  std::uint8_t flags;             // Reserved; 0.
+};
+
+static_assert(sizeof(AuditRecord) == 64);
+static_assert(std::is_trivially_copyable_v<AuditRecord>);
+
 }  // namespace sor

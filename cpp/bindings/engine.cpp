@@ -1,0 +1,218 @@
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bindings.hpp"
+#include "errors.hpp"
+#include "sor/engine.hpp"
+
+namespace py = pybind11;
+
+namespace sor::bindings {
+namespace {
+
+EngineParams params_from(const py::dict& d) {
+  EngineParams p = default_engine_params();
+  p.max_order_quantity_shares = d["max_order_quantity_shares"].cast<std::int64_t>();
+  p.max_parent_quantity_shares = d["max_parent_quantity_shares"].cast<std::int64_t>();
+  p.max_open_orders = d["max_open_orders"].cast<std::int64_t>();
+  p.max_orders_per_second = d["max_orders_per_second"].cast<std::int64_t>();
+  p.price_band_bps = d["price_band_bps"].cast<std::int64_t>();
+  p.idle_sleep_ns = d["idle_sleep_ns"].cast<std::int64_t>();
+  p.price_tick_usd = d["price_tick_usd"].cast<double>();
+  p.max_order_notional_usd = d["max_order_notional_usd"].cast<double>();
+  p.max_gross_notional_usd = d["max_gross_notional_usd"].cast<double>();
+  p.enabled_venue_mask = d["enabled_venue_mask"].cast<std::uint64_t>();
+  p.kill_switch = d["kill_switch"].cast<bool>() ? 1 : 0;
+  p.reduce_only = d["reduce_only"].cast<bool>() ? 1 : 0;
+  p.idle_strategy = d["idle_strategy"].cast<IdleStrategy>();
+  const auto fees = d["taker_fee_usd_per_share"].cast<std::vector<double>>();
+  if (fees.size() > kMaxEngineVenues) raise_usage_error("at most 64 venue fees");
+  for (std::size_t i = 0; i < fees.size(); ++i) p.taker_fee_usd_per_share[i] = fees[i];
+  return p;
+}
+
+py::dict params_dict(const EngineParams& p) {
+  py::dict d;
+  d["version"] = p.version;
+  d["max_order_quantity_shares"] = p.max_order_quantity_shares;
+  d["max_parent_quantity_shares"] = p.max_parent_quantity_shares;
+  d["max_open_orders"] = p.max_open_orders;
+  d["max_orders_per_second"] = p.max_orders_per_second;
+  d["price_band_bps"] = p.price_band_bps;
+  d["idle_sleep_ns"] = p.idle_sleep_ns;
+  d["price_tick_usd"] = p.price_tick_usd;
+  d["max_order_notional_usd"] = p.max_order_notional_usd;
+  d["max_gross_notional_usd"] = p.max_gross_notional_usd;
+  d["enabled_venue_mask"] = p.enabled_venue_mask;
+  d["kill_switch"] = p.kill_switch != 0;
+  d["reduce_only"] = p.reduce_only != 0;
+  d["idle_strategy"] = p.idle_strategy;
+  d["taker_fee_usd_per_share"] = std::vector<double>(
+      p.taker_fee_usd_per_share, p.taker_fee_usd_per_share + kMaxEngineVenues);
+  return d;
+}
+
+py::dict counters_dict(const EngineCounters& c) {
+  py::dict d;
+  auto get = [](const auto& counter) { return counter.load(std::memory_order_relaxed); };
+  d["loop_passes"] = get(c.loop_passes);
+  d["idle_passes"] = get(c.idle_passes);
+  d["md_events"] = get(c.md_events);
+  d["md_rejected"] = get(c.md_rejected);
+  d["commands"] = get(c.commands);
+  d["commands_rejected"] = get(c.commands_rejected);
+  d["exec_reports"] = get(c.exec_reports);
+  d["child_orders"] = get(c.child_orders);
+  d["risk_rejects"] = get(c.risk_rejects);
+  d["order_ring_refused"] = get(c.order_ring_refused);
+  d["audit_records"] = get(c.audit_records);
+  d["audit_ring_refused"] = get(c.audit_ring_refused);
+  d["params_version"] = get(c.params_version);
+  d["active_parents"] = get(c.active_parents);
+  d["open_orders"] = get(c.open_orders);
+  d["filled_quantity"] = get(c.filled_quantity);
+  d["risk_state"] = static_cast<RiskState>(get(c.risk_state));
+  return d;
+}
+
+// The Python view of a control segment, attached by name (also used by the owning process).
+struct PyControl {
+  EngineControlHandle handle;
+  EngineControl& c() const {
+    if (handle.get() == nullptr) raise_usage_error("engine control handle is closed");
+    return *handle.get();
+  }
+};
+
+std::unique_ptr<Engine> make_engine(const py::dict& o) {
+  EngineOptions options;
+  options.name = o["name"].cast<std::string>();
+  for (const auto& v : o["venues"].cast<py::list>()) {
+    const auto t = v.cast<py::tuple>();
+    options.venues.push_back(VenueSpec{t[0].cast<std::uint8_t>(), t[1].cast<BookType>(),
+                                       t[2].cast<bool>()});
+  }
+  options.max_instruments = o["max_instruments"].cast<std::uint32_t>();
+  options.reserve_orders = o["reserve_orders"].cast<std::uint32_t>();
+  options.max_parents = o["max_parents"].cast<std::uint32_t>();
+  options.md_ring_capacity = o["md_ring_capacity"].cast<std::uint64_t>();
+  options.command_ring_capacity = o["command_ring_capacity"].cast<std::uint64_t>();
+  options.exec_ring_capacity = o["exec_ring_capacity"].cast<std::uint64_t>();
+  options.order_ring_capacity = o["order_ring_capacity"].cast<std::uint64_t>();
+  options.audit_ring_capacity = o["audit_ring_capacity"].cast<std::uint64_t>();
+  options.output_overflow = o["output_overflow"].cast<OverflowPolicy>();
+  options.output_spin_limit_ns = o["output_spin_limit_ns"].cast<std::int64_t>();
+  options.input_overflow = o["input_overflow"].cast<OverflowPolicy>();
+  options.input_spin_limit_ns = o["input_spin_limit_ns"].cast<std::int64_t>();
+  options.takeover_stale = o["takeover_stale"].cast<bool>();
+  options.cpu = o["cpu"].cast<int>();
+  options.sched_fifo = o["sched_fifo"].cast<bool>();
+  options.sched_priority = o["sched_priority"].cast<int>();
+  options.lock_memory = o["lock_memory"].cast<bool>();
+  options.drain_timeout_ns = o["drain_timeout_ns"].cast<std::int64_t>();
+  options.params = params_from(o["params"].cast<py::dict>());
+  std::unique_ptr<Engine> engine;
+  EngineResult r = Engine::create(options, engine);
+  if (!r) raise_engine_error(r.detail);
+  return engine;
+}
+
+}  // namespace
+
+void bind_engine(py::module_& m) {
+  py::enum_<EngineState>(m, "EngineState")
+      .value("CREATED", EngineState::kCreated)
+      .value("STARTING", EngineState::kStarting)
+      .value("RUNNING", EngineState::kRunning)
+      .value("DRAINING", EngineState::kDraining)
+      .value("STOPPED", EngineState::kStopped)
+      .value("FAILED", EngineState::kFailed);
+  py::enum_<IdleStrategy>(m, "IdleStrategy")
+      .value("SPIN", IdleStrategy::kSpin)
+      .value("YIELD", IdleStrategy::kYield)
+      .value("SLEEP", IdleStrategy::kSleep)
+      .value("BACKOFF", IdleStrategy::kBackoff);
+  py::enum_<RiskState>(m, "RiskState")
+      .value("ACTIVE", RiskState::kActive)
+      .value("REDUCING", RiskState::kReducing)
+      .value("HALTED", RiskState::kHalted);
+  m.attr("ENGINE_LAYOUT_VERSION") = kEngineLayoutVersion;
+  m.def("default_engine_params", [] { return params_dict(default_engine_params()); });
+  m.def("engine_segment_names", [](const std::string& name) {
+    const EngineSegmentNames n = engine_segment_names(name);
+    py::dict d;
+    d["control"] = n.control;
+    d["market_data"] = n.market_data;
+    d["commands"] = n.commands;
+    d["executions"] = n.executions;
+    d["orders"] = n.orders;
+    d["audit"] = n.audit;
+    return d;
+  });
+
+  py::class_<Engine>(m, "EngineCore")
+      .def(py::init(&make_engine), py::arg("options"))
+      .def("start_thread",
+           [](Engine& e) {
+             EngineResult r;
+             {
+               py::gil_scoped_release release;
+               r = e.start_thread();
+             }
+             if (!r) raise_engine_error(r.detail);
+           })
+      .def("run_foreground",
+           [](Engine& e) {
+             // SIGTERM/SIGINT request a stop while the GIL is released.
+             install_stop_signals(e.control());
+             EngineResult r;
+             {
+               py::gil_scoped_release release;
+               r = e.run();
+             }
+             restore_stop_signals();
+             if (!r) raise_engine_error(r.detail);
+           })
+      .def("request_stop", &Engine::request_stop)
+      .def("join", &Engine::join, py::call_guard<py::gil_scoped_release>())
+      .def("unlink_segments", &Engine::unlink_segments);
+
+  py::class_<PyControl>(m, "EngineControl")
+      .def_static("attach",
+                  [](const std::string& name) {
+                    auto control = std::make_unique<PyControl>();
+                    EngineResult r = control->handle.attach(name);
+                    if (!r) raise_engine_error(r.detail);
+                    return control;
+                  })
+      .def_property_readonly("state",
+                             [](const PyControl& s) { return static_cast<EngineState>(s.c().state.load()); })
+      .def_property_readonly("engine_pid", [](const PyControl& s) { return s.c().engine_pid; })
+      .def_property_readonly("created_ns", [](const PyControl& s) { return s.c().created_ns; })
+      .def_property_readonly("pinned_cpu", [](const PyControl& s) { return s.c().pinned_cpu.load(); })
+      .def_property_readonly("sched_fifo", [](const PyControl& s) { return s.c().sched_fifo.load() != 0; })
+      .def_property_readonly("memory_locked",
+                             [](const PyControl& s) { return s.c().memory_locked.load() != 0; })
+      .def_property_readonly("last_error", [](const PyControl& s) { return std::string(s.c().last_error); })
+      .def_property_readonly("heartbeat_age_ns",
+                             [](const PyControl& s) { return monotonic_ns() - s.c().heartbeat_ns.load(); })
+      .def_property_readonly("stop_requested",
+                             [](const PyControl& s) { return s.c().stop_requested.load() != 0; })
+      .def("engine_alive", [](const PyControl& s) { return process_alive(s.c().engine_pid); })
+      .def("request_stop", [](PyControl& s) { s.c().stop_requested.store(1); })
+      .def("counters", [](const PyControl& s) { return counters_dict(s.c().counters); })
+      .def("params", [](const PyControl& s) {
+        s.c();
+        return params_dict(s.handle.read_params());
+      })
+      .def("write_params", [](PyControl& s, const py::dict& params) {
+        s.c();
+        return s.handle.write_params(params_from(params));
+      })
+      .def("close", [](PyControl& s) { s.handle.close(false); });
+}
+
+}  // namespace sor::bindings

@@ -1,0 +1,233 @@
+// The engine: one busy-polling loop that reads the market-data, command and execution rings,
+// runs book -> features -> models -> policy -> risk, and writes the order and audit rings.
+// Parameters reach it through a seqlock-protected block in a shared control segment, where its
+// state and counters are also published. Layout and ordering notes: docs/engine.md.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sor/consolidated.hpp"
+#include "sor/ring.hpp"
+#include "sor/types.hpp"
+
+namespace sor {
+
+// Bumped whenever the control segment layout or EngineParams changes.
+inline constexpr std::uint32_t kEngineLayoutVersion = 1;
+// "SORCTRL1" as a little-endian integer.
+inline constexpr std::uint64_t kControlMagic = 0x314c525443524f53ULL;
+// Most venues the parameter block describes (venue ids index 64-bit masks).
+inline constexpr std::size_t kMaxEngineVenues = 64;
+
+// Lifecycle of an engine, published in the control segment.
+enum class EngineState : std::uint32_t {
+  kCreated = 0,   // Segments exist; the loop has not started.
+  kStarting = 1,  // Pinning, scheduling and locking memory.
+  kRunning = 2,   // Polling.
+  kDraining = 3,  // Stop requested; consuming what is left in the input rings.
+  kStopped = 4,   // Exited cleanly.
+  kFailed = 5,    // Setup failed; last_error says why.
+};
+
+// How the loop waits when a pass found no work.
+enum class IdleStrategy : std::uint32_t {
+  kSpin = 0,     // Busy-spin with a pause instruction (lowest latency, burns the core).
+  kYield = 1,    // sched_yield().
+  kSleep = 2,    // nanosleep(idle_sleep_ns).
+  kBackoff = 3,  // Spin, then yield, then sleep as idle passes accumulate.
+};
+
+// Risk state of the engine.
+enum class RiskState : std::uint32_t {
+  kActive = 0,    // Normal operation.
+  kReducing = 1,  // No new parents; working parents continue within limits.
+  kHalted = 2,    // Kill switch: no child orders at all.
+};
+
+// Parameters and limits set by the control plane (versioned, read by the loop via seqlock).
+struct EngineParams {
+  std::uint64_t version;                       // Increases with every publication.
+  std::int64_t max_order_quantity_shares;      // Per child order.
+  std::int64_t max_parent_quantity_shares;     // Per parent order.
+  std::int64_t max_open_orders;                // Child orders in flight.
+  std::int64_t max_orders_per_second;          // Child orders per rolling second.
+  std::int64_t price_band_bps;                 // Child price within this of the NBBO mid.
+  std::int64_t idle_sleep_ns;                  // Sleep per idle pass (sleep/backoff).
+  double price_tick_usd;                       // Value of one price tick.
+  double max_order_notional_usd;               // Per child order.
+  double max_gross_notional_usd;               // Sum of child notional since start.
+  std::uint64_t enabled_venue_mask;            // Venues the engine may route to.
+  std::uint32_t kill_switch;                   // Non-zero halts all child orders.
+  std::uint32_t reduce_only;                   // Non-zero refuses new parents.
+  IdleStrategy idle_strategy;                  // Idle behaviour.
+  std::uint32_t pad_;
+  double taker_fee_usd_per_share[kMaxEngineVenues];  // By venue id; used for all-in price.
+};
+
+static_assert(std::is_trivially_copyable_v<EngineParams>);
+
+// Returns parameters with conservative defaults (no venue enabled, tick 0.0001 USD).
+EngineParams default_engine_params() noexcept;
+
+// Engine counters, published in the control segment (single writer: the loop).
+struct EngineCounters {
+  std::atomic<std::uint64_t> loop_passes;         // Passes of the loop.
+  std::atomic<std::uint64_t> idle_passes;         // Passes that found no work.
+  std::atomic<std::uint64_t> md_events;           // Market-data events consumed.
+  std::atomic<std::uint64_t> md_rejected;         // Events a book refused.
+  std::atomic<std::uint64_t> commands;            // Commands consumed.
+  std::atomic<std::uint64_t> commands_rejected;   // Commands refused.
+  std::atomic<std::uint64_t> exec_reports;        // Execution reports consumed.
+  std::atomic<std::uint64_t> child_orders;        // Child intents written.
+  std::atomic<std::uint64_t> risk_rejects;        // Children refused by the risk stage.
+  std::atomic<std::uint64_t> order_ring_refused;  // Child intents the order ring refused.
+  std::atomic<std::uint64_t> audit_records;       // Audit records written.
+  std::atomic<std::uint64_t> audit_ring_refused;  // Audit records the audit ring refused.
+  std::atomic<std::uint64_t> params_version;      // Parameter version in effect.
+  std::atomic<std::uint64_t> active_parents;      // Parents being worked.
+  std::atomic<std::uint64_t> open_orders;         // Child orders in flight.
+  std::atomic<std::uint64_t> filled_quantity;     // Shares filled, all parents.
+  std::atomic<std::uint32_t> risk_state;          // RiskState.
+};
+
+// The shared control segment `<name>.control`.
+struct EngineControl {
+  std::atomic<std::uint64_t> magic;         // kControlMagic once initialised.
+  std::uint32_t layout_version;             // kEngineLayoutVersion.
+  std::int32_t engine_pid;                  // Process running (or owning) the engine.
+  std::int64_t created_ns;                  // Realtime clock at creation.
+
+  alignas(128) std::atomic<std::uint32_t> state;  // EngineState.
+  std::atomic<std::uint32_t> stop_requested;      // Set by the control plane or a signal.
+  std::atomic<std::int64_t> heartbeat_ns;         // Monotonic clock, refreshed by the loop.
+  std::atomic<std::int32_t> pinned_cpu;           // CPU the loop runs on (-1 unpinned).
+  std::atomic<std::uint32_t> sched_fifo;          // 1 when running SCHED_FIFO.
+  std::atomic<std::uint32_t> memory_locked;       // 1 when mlockall succeeded.
+  char last_error[244];                           // Why setup failed (NUL-terminated).
+
+  alignas(128) std::atomic<std::uint64_t> params_sequence;  // Seqlock: odd while writing.
+  EngineParams params;                                      // Guarded by params_sequence.
+
+  alignas(128) EngineCounters counters;  // Written by the loop only.
+};
+
+// Outcome of creating, attaching or starting an engine.
+struct EngineResult {
+  bool ok = true;       // False on failure.
+  std::string detail;   // What failed.
+  // Returns true on success.
+  explicit operator bool() const noexcept { return ok; }
+};
+
+// A handle on an engine's control segment (create or attach by name).
+class EngineControlHandle {
+ public:
+  EngineControlHandle() = default;
+  EngineControlHandle(const EngineControlHandle&) = delete;
+  EngineControlHandle& operator=(const EngineControlHandle&) = delete;
+  ~EngineControlHandle();
+
+  // Creates `<name>.control`; a stale one of a dead engine is replaced when `takeover`.
+  EngineResult create(const std::string& name, bool takeover);
+  // Attaches to `<name>.control`, checking magic and layout version.
+  EngineResult attach(const std::string& name);
+  // Unmaps (and unlinks when this handle created the segment and `unlink`).
+  void close(bool unlink) noexcept;
+  // Returns the mapped control block.
+  EngineControl* get() const noexcept { return control_; }
+  // Returns the segment name.
+  const std::string& segment_name() const noexcept { return segment_; }
+
+  // Publishes new parameters (single writer); returns the version written.
+  std::uint64_t write_params(const EngineParams& params) noexcept;
+  // Copies a consistent snapshot of the parameters.
+  EngineParams read_params() const noexcept;
+
+ private:
+  EngineControl* control_ = nullptr;
+  std::string segment_;
+  bool owner_ = false;
+  std::uint64_t inode_ = 0;
+};
+
+// Creation options of an engine.
+struct EngineOptions {
+  std::string name;                          // Prefix of every segment name.
+  std::vector<VenueSpec> venues;             // Venues with a book.
+  std::uint32_t max_instruments = 1024;      // Instrument ids must be below this.
+  std::uint32_t reserve_orders = 1u << 18;   // Orders preallocated per L3 venue book.
+  std::uint32_t max_parents = 4096;          // Parent orders the engine can work at once.
+  std::uint64_t md_ring_capacity = 1u << 16;     // Records.
+  std::uint64_t command_ring_capacity = 1u << 12;
+  std::uint64_t exec_ring_capacity = 1u << 14;
+  std::uint64_t order_ring_capacity = 1u << 14;
+  std::uint64_t audit_ring_capacity = 1u << 16;
+  OverflowPolicy output_overflow = OverflowPolicy::kRefuse;  // Order and audit rings.
+  std::int64_t output_spin_limit_ns = 0;     // Spin bound for OverflowPolicy::kSpin.
+  OverflowPolicy input_overflow = OverflowPolicy::kSpin;   // md, command, exec rings.
+  std::int64_t input_spin_limit_ns = 1'000'000;
+  bool takeover_stale = false;               // Replace segments left by a dead engine.
+  int cpu = -1;                              // Core to pin the loop to (-1: do not pin).
+  bool sched_fifo = false;                   // Run the loop SCHED_FIFO.
+  int sched_priority = 50;                   // SCHED_FIFO priority (1..99).
+  bool lock_memory = false;                  // mlockall(MCL_CURRENT | MCL_FUTURE).
+  std::int64_t drain_timeout_ns = 2'000'000'000;  // Longest drain on stop.
+  EngineParams params = default_engine_params();  // Initial parameters.
+};
+
+// Names of the segments of engine `name`.
+struct EngineSegmentNames {
+  std::string control, market_data, commands, executions, orders, audit;
+};
+
+// Returns the segment names of engine `name` ("<name>.md", "<name>.cmd", ...).
+EngineSegmentNames engine_segment_names(const std::string& name);
+
+// One engine: owns its segments and its loop.
+class Engine {
+ public:
+  // Creates the segments and the books; the loop is not started.
+  static EngineResult create(const EngineOptions& options, std::unique_ptr<Engine>& out);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Runs the loop on the calling thread until a stop is requested, then drains.
+  EngineResult run() noexcept;
+  // Starts the loop on a new thread; returns once setup (pinning etc.) succeeded or failed.
+  EngineResult start_thread();
+  // Asks the loop to stop (it drains the input rings first).
+  void request_stop() noexcept;
+  // Waits for the loop thread to exit.
+  void join();
+  // Returns the control block.
+  EngineControl* control() const noexcept { return control_.get(); }
+  // Returns the options the engine was created with.
+  const EngineOptions& options() const noexcept { return options_; }
+  // Unlinks the segments now (the mappings stay until destruction).
+  void unlink_segments() noexcept;
+
+ private:
+  struct Impl;
+  explicit Engine(const EngineOptions& options);
+  EngineResult setup_thread() noexcept;
+  void loop() noexcept;
+
+  EngineOptions options_;
+  EngineControlHandle control_;
+  std::unique_ptr<Impl> impl_;
+  std::thread thread_;
+};
+
+// Installs SIGTERM/SIGINT handlers that request a stop of `control`'s engine; returns false
+// when handlers could not be installed. restore_stop_signals() puts the previous ones back.
+bool install_stop_signals(EngineControl* control) noexcept;
+// Restores the handlers replaced by install_stop_signals.
+void restore_stop_signals() noexcept;
+
+}  // namespace sor

@@ -1,0 +1,880 @@
+#include "sor/engine.hpp"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <future>
+#include <new>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace sor {
+namespace {
+
+constexpr std::size_t kChildTableSize = 1u << 16;  // in-flight children (direct-mapped by id)
+constexpr std::size_t kRateWindowSize = 1u << 16;  // send times kept for the rate limit
+constexpr std::uint64_t kBatch = 256;             // records taken from a ring per pass
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__)
+  _mm_pause();
+#endif
+}
+
+template <class T>
+inline void bump(std::atomic<T>& counter, T by = 1) noexcept {
+  // Single writer: a relaxed load and store is enough and avoids a locked instruction.
+  counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+}
+
+void set_error(EngineControl* control, const std::string& message) noexcept {
+  const std::size_t n = std::min(message.size(), sizeof(control->last_error) - 1);
+  std::memcpy(control->last_error, message.data(), n);
+  control->last_error[n] = '\0';
+}
+
+Side opposite(Side side) noexcept { return side == Side::kBuy ? Side::kSell : Side::kBuy; }
+
+EngineControl* g_signal_control = nullptr;
+struct sigaction g_previous_term {};
+struct sigaction g_previous_int {};
+
+void on_stop_signal(int) {
+  if (g_signal_control != nullptr) {
+    g_signal_control->stop_requested.store(1, std::memory_order_relaxed);
+  }
+}
+
+}  // namespace
+
+EngineParams default_engine_params() noexcept {
+  EngineParams p{};
+  p.version = 0;
+  p.max_order_quantity_shares = 10'000;
+  p.max_parent_quantity_shares = 1'000'000;
+  p.max_open_orders = 256;
+  p.max_orders_per_second = 1'000;
+  p.price_band_bps = 500;
+  p.idle_sleep_ns = 50'000;
+  p.price_tick_usd = 0.0001;
+  p.max_order_notional_usd = 1'000'000.0;
+  p.max_gross_notional_usd = 50'000'000.0;
+  p.enabled_venue_mask = 0;
+  p.kill_switch = 0;
+  p.reduce_only = 0;
+  p.idle_strategy = IdleStrategy::kSpin;
+  return p;
+}
+
+EngineSegmentNames engine_segment_names(const std::string& name) {
+  return {name + ".control", name + ".md", name + ".cmd", name + ".exec", name + ".order",
+          name + ".audit"};
+}
+
+// --- control segment ------------------------------------------------------------------------
+
+EngineControlHandle::~EngineControlHandle() { close(false); }
+
+EngineResult EngineControlHandle::create(const std::string& name, bool takeover) {
+  segment_ = name + ".control";
+  const std::string path = "/" + segment_;
+  int fd = shm_open(path.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+  if (fd < 0 && errno == EEXIST) {
+    EngineControlHandle existing;
+    if (existing.attach(name)) {
+      const std::int32_t pid = existing.get()->engine_pid;
+      const auto state = static_cast<EngineState>(existing.get()->state.load());
+      const bool finished = state == EngineState::kStopped || state == EngineState::kFailed;
+      if (process_alive(pid) && !finished) {
+        return {false, "engine '" + name + "' already exists and is owned by live process " +
+                           std::to_string(pid)};
+      }
+      if (!takeover && !finished) {
+        return {false, "engine '" + name + "' has stale segments left by dead process " +
+                           std::to_string(pid) +
+                           " (set engine.stale_segment_policy = \"takeover\" to replace them)"};
+      }
+    } else if (!takeover) {
+      return {false, "segment '" + segment_ + "' exists and is not a readable engine control "
+                     "block: " + existing.segment_name()};
+    }
+    existing.close(false);
+    shm_unlink(path.c_str());
+    fd = shm_open(path.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+  }
+  if (fd < 0) return {false, "shm_open of '" + segment_ + "' failed: " + std::strerror(errno)};
+  struct stat st {};
+  fstat(fd, &st);
+  inode_ = st.st_ino;
+  if (ftruncate(fd, sizeof(EngineControl)) != 0) {
+    ::close(fd);
+    shm_unlink(path.c_str());
+    return {false, "ftruncate of '" + segment_ + "' failed: " + std::strerror(errno)};
+  }
+  void* p = mmap(nullptr, sizeof(EngineControl), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (p == MAP_FAILED) {
+    shm_unlink(path.c_str());
+    return {false, "mmap of '" + segment_ + "' failed: " + std::strerror(errno)};
+  }
+  control_ = new (p) EngineControl{};
+  control_->layout_version = kEngineLayoutVersion;
+  control_->engine_pid = static_cast<std::int32_t>(getpid());
+  control_->created_ns = realtime_ns();
+  control_->pinned_cpu.store(-1);
+  control_->heartbeat_ns.store(monotonic_ns());
+  control_->magic.store(kControlMagic, std::memory_order_release);
+  owner_ = true;
+  return {};
+}
+
+EngineResult EngineControlHandle::attach(const std::string& name) {
+  segment_ = name + ".control";
+  const std::string path = "/" + segment_;
+  const int fd = shm_open(path.c_str(), O_RDWR, 0);
+  if (fd < 0) {
+    return {false, errno == ENOENT ? "no engine named '" + name + "' (no /dev/shm/" + segment_ + ")"
+                                   : "shm_open of '" + segment_ + "' failed: " + std::strerror(errno)};
+  }
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || static_cast<std::size_t>(st.st_size) != sizeof(EngineControl)) {
+    ::close(fd);
+    return {false, "segment '" + segment_ + "' has " + std::to_string(st.st_size) +
+                       " bytes; this build's engine control block has " +
+                       std::to_string(sizeof(EngineControl)) + " (another layout version?)"};
+  }
+  void* p = mmap(nullptr, sizeof(EngineControl), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (p == MAP_FAILED) return {false, "mmap of '" + segment_ + "' failed: " + std::strerror(errno)};
+  auto* control = static_cast<EngineControl*>(p);
+  if (control->magic.load(std::memory_order_acquire) != kControlMagic ||
+      control->layout_version != kEngineLayoutVersion) {
+    const std::uint32_t version = control->layout_version;
+    munmap(p, sizeof(EngineControl));
+    return {false, "engine '" + name + "' has control layout version " + std::to_string(version) +
+                       ", this build reads version " + std::to_string(kEngineLayoutVersion)};
+  }
+  control_ = control;
+  owner_ = false;
+  return {};
+}
+
+void EngineControlHandle::close(bool unlink) noexcept {
+  if (control_ == nullptr) return;
+  munmap(control_, sizeof(EngineControl));
+  control_ = nullptr;
+  if (unlink && owner_) {
+    const std::string path = "/" + segment_;
+    const int fd = shm_open(path.c_str(), O_RDONLY, 0);
+    if (fd >= 0) {
+      struct stat st {};
+      const bool same = fstat(fd, &st) == 0 && st.st_ino == inode_;
+      ::close(fd);
+      if (same) shm_unlink(path.c_str());
+    }
+  }
+}
+
+std::uint64_t EngineControlHandle::write_params(const EngineParams& params) noexcept {
+  EngineControl* c = control_;
+  // Writers take the seqlock by making the sequence odd, so two control processes cannot
+  // interleave their copies.
+  std::uint64_t seq = c->params_sequence.load(std::memory_order_relaxed);
+  for (;;) {
+    if ((seq & 1U) == 0 &&
+        c->params_sequence.compare_exchange_weak(seq, seq + 1, std::memory_order_acquire)) {
+      break;
+    }
+    cpu_relax();
+    seq = c->params_sequence.load(std::memory_order_relaxed);
+  }
+  std::atomic_thread_fence(std::memory_order_release);
+  EngineParams copy = params;
+  copy.version = c->params.version + 1;
+  std::memcpy(static_cast<void*>(&c->params), &copy, sizeof(EngineParams));
+  c->params_sequence.store(seq + 2, std::memory_order_release);
+  return copy.version;
+}
+
+EngineParams EngineControlHandle::read_params() const noexcept {
+  EngineParams out{};
+  const EngineControl* c = control_;
+  for (;;) {
+    const std::uint64_t before = c->params_sequence.load(std::memory_order_acquire);
+    if (before & 1U) {
+      cpu_relax();
+      continue;
+    }
+    std::memcpy(&out, static_cast<const void*>(&c->params), sizeof(EngineParams));
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (c->params_sequence.load(std::memory_order_relaxed) == before) return out;
+  }
+}
+
+// --- the engine ---------------------------------------------------------------------------
+
+struct Parent {
+  std::uint64_t id = 0;
+  std::uint64_t command_id = 0;
+  std::uint64_t venue_mask = 0;
+  std::int64_t quantity = 0;
+  std::int64_t filled = 0;
+  std::int64_t working = 0;
+  std::int64_t limit_price_ticks = 0;
+  std::uint32_t instrument_id = 0;
+  Side side = Side::kNone;
+  bool active = false;
+};
+
+struct Child {
+  std::uint64_t id = 0;  // 0 = free slot
+  std::uint32_t parent_slot = 0;
+  std::int64_t leaves = 0;
+  std::int64_t price_ticks = 0;
+};
+
+struct Engine::Impl {
+  Ring md, commands, executions, orders, audit;
+  ConsolidatedBook book;
+  EngineParams params{};
+  std::uint64_t params_sequence_seen = 0;
+  RiskState risk_state = RiskState::kActive;
+  std::vector<Parent> parents;
+  std::vector<std::uint32_t> active;  // slots of active parents
+  std::vector<Child> children;
+  std::vector<std::int64_t> send_times;  // circular, for the order-rate window
+  std::uint64_t sends = 0;
+  std::uint64_t next_child_id = 1;
+  std::uint64_t audit_sequence = 0;
+  std::int64_t open_orders = 0;
+  double gross_notional_usd = 0;
+  EngineCounters* counters = nullptr;
+
+  Impl(const EngineOptions& options)
+      : book(options.venues, [&] {
+          BookOptions b;
+          b.max_instruments = options.max_instruments;
+          b.reserve_orders = options.reserve_orders;
+          return b;
+        }()),
+        parents(options.max_parents),
+        children(kChildTableSize),
+        send_times(kRateWindowSize, 0) {
+    active.reserve(options.max_parents);
+  }
+
+  // Writes one audit record; a full audit ring is counted, never waited on forever.
+  void audit_record(AuditKind kind, std::uint64_t parent, std::uint64_t child, std::int64_t a,
+                    std::int64_t b, std::uint64_t reference, std::uint32_t instrument,
+                    std::uint8_t venue, std::uint8_t reason) noexcept {
+    AuditRecord r{};
+    r.ts_ns = realtime_ns();
+    r.sequence = ++audit_sequence;
+    r.parent_order_id = parent;
+    r.child_order_id = child;
+    r.value_a = a;
+    r.value_b = b;
+    r.reference = reference;
+    r.instrument_id = instrument;
+    r.venue_id = venue;
+    r.kind = kind;
+    r.reason = reason;
+    if (audit.write(&r, 1) == 1) {
+      bump(counters->audit_records);
+    } else {
+      bump(counters->audit_ring_refused);
+    }
+  }
+
+  void set_risk_state(RiskState state) noexcept {
+    if (state == risk_state) return;
+    risk_state = state;
+    counters->risk_state.store(static_cast<std::uint32_t>(state), std::memory_order_relaxed);
+    audit_record(AuditKind::kRiskState, 0, 0, static_cast<std::int64_t>(state), 0, 0, 0, 0, 0);
+  }
+
+  void refresh_params(EngineControlHandle& control) noexcept {
+    const std::uint64_t seq = control.get()->params_sequence.load(std::memory_order_acquire);
+    if (seq == params_sequence_seen || (seq & 1U)) return;
+    params = control.read_params();
+    params_sequence_seen = seq;
+    counters->params_version.store(params.version, std::memory_order_relaxed);
+    audit_record(AuditKind::kParamsApplied, 0, 0, static_cast<std::int64_t>(params.version), 0,
+                 0, 0, 0, 0);
+    if (params.kill_switch != 0) {
+      set_risk_state(RiskState::kHalted);
+    } else if (params.reduce_only != 0) {
+      set_risk_state(RiskState::kReducing);
+    } else if (risk_state != RiskState::kHalted) {
+      set_risk_state(RiskState::kActive);
+    }
+  }
+
+  Parent* find_parent(std::uint64_t id, std::uint32_t* slot) noexcept {
+    for (std::uint32_t s : active) {
+      if (parents[s].id == id) {
+        if (slot) *slot = s;
+        return &parents[s];
+      }
+    }
+    return nullptr;
+  }
+
+  // The risk stage: hard limits on one child order.
+  RejectReason risk_check(const Parent& p, std::uint8_t venue, std::int64_t price,
+                          std::int64_t quantity, std::int64_t now_ns) const noexcept {
+    if (risk_state == RiskState::kHalted || params.kill_switch != 0) return RejectReason::kHalted;
+    if (venue >= kMaxEngineVenues || !((params.enabled_venue_mask >> venue) & 1U)) {
+      return RejectReason::kVenueDisabled;
+    }
+    if (quantity > params.max_order_quantity_shares) return RejectReason::kMaxOrderQuantity;
+    const double notional = static_cast<double>(price) * params.price_tick_usd *
+                            static_cast<double>(quantity);
+    if (notional > params.max_order_notional_usd) return RejectReason::kMaxOrderNotional;
+    if (gross_notional_usd + notional > params.max_gross_notional_usd) {
+      return RejectReason::kGrossNotional;
+    }
+    const Nbbo nbbo = book.nbbo(p.instrument_id);
+    if (nbbo.bid_price_ticks > 0 && nbbo.ask_price_ticks > 0) {
+      const double mid = 0.5 * static_cast<double>(nbbo.bid_price_ticks + nbbo.ask_price_ticks);
+      if (std::fabs(static_cast<double>(price) - mid) * 10'000.0 >
+          static_cast<double>(params.price_band_bps) * mid) {
+        return RejectReason::kPriceBand;
+      }
+    }
+    if (open_orders >= params.max_open_orders ||
+        open_orders >= static_cast<std::int64_t>(kChildTableSize)) {
+      return RejectReason::kMaxOpenOrders;
+    }
+    const auto limit = static_cast<std::uint64_t>(
+        std::min<std::int64_t>(params.max_orders_per_second, kRateWindowSize));
+    if (sends >= limit && now_ns - send_times[(sends - limit) % kRateWindowSize] < 1'000'000'000) {
+      return RejectReason::kOrderRate;
+    }
+    return RejectReason::kNone;
+  }
+
+  // Sends one IOC child through the risk stage; returns true when it reached the order ring.
+  bool send_child(std::uint32_t slot, std::uint8_t venue, std::int64_t price,
+                  std::int64_t quantity, const MdEvent* trigger) noexcept {
+    Parent& p = parents[slot];
+    const std::int64_t now = monotonic_ns();
+    const RejectReason reason = risk_check(p, venue, price, quantity, now);
+    if (reason != RejectReason::kNone) {
+      bump(counters->risk_rejects);
+      audit_record(AuditKind::kRiskReject, p.id, 0, price, quantity,
+                   trigger ? trigger->sequence : p.command_id, p.instrument_id, venue,
+                   static_cast<std::uint8_t>(reason));
+      return false;
+    }
+    const std::uint64_t id = next_child_id;
+    Child& c = children[id % kChildTableSize];
+    if (c.id != 0) return false;  // slot still in flight: bounded by max_open_orders above
+    OrderIntent intent{};
+    intent.ts_decision = realtime_ns();
+    intent.ts_trigger = trigger ? trigger->ts_recv : 0;
+    intent.child_order_id = id;
+    intent.parent_order_id = p.id;
+    intent.price_ticks = price;
+    intent.quantity = quantity;
+    intent.trigger_sequence = trigger ? trigger->sequence : 0;
+    intent.instrument_id = p.instrument_id;
+    intent.venue_id = venue;
+    intent.action = OrderAction::kNew;
+    intent.side = p.side;
+    intent.time_in_force = TimeInForce::kIoc;
+    if (orders.write(&intent, 1) != 1) {
+      bump(counters->order_ring_refused);
+      audit_record(AuditKind::kRingOverflow, p.id, id, 0, quantity, 0, p.instrument_id, venue, 0);
+      return false;
+    }
+    ++next_child_id;
+    c = Child{id, slot, quantity, price};
+    p.working += quantity;
+    ++open_orders;
+    send_times[sends % kRateWindowSize] = now;
+    ++sends;
+    gross_notional_usd += static_cast<double>(price) * params.price_tick_usd *
+                          static_cast<double>(quantity);
+    bump(counters->child_orders);
+    counters->open_orders.store(static_cast<std::uint64_t>(open_orders), std::memory_order_relaxed);
+    audit_record(AuditKind::kChildOrder, p.id, id, price, quantity,
+                 trigger ? trigger->sequence : p.command_id, p.instrument_id, venue, 0);
+    return true;
+  }
+
+  bool price_acceptable(const Parent& p, std::int64_t price) const noexcept {
+    if (price <= 0) return false;
+    if (p.limit_price_ticks == 0) return true;
+    return p.side == Side::kBuy ? price <= p.limit_price_ticks : price >= p.limit_price_ticks;
+  }
+
+  bool venue_allowed(const Parent& p, std::uint8_t venue) const noexcept {
+    if (venue >= kMaxEngineVenues) return false;
+    return p.venue_mask == 0 || ((p.venue_mask >> venue) & 1U);
+  }
+
+  // The policy stage (baseline until the learned policy lands): on arrival, take displayed
+  // liquidity venue by venue in order of all-in price (price plus taker fee) within the limit.
+  void sweep(std::uint32_t slot) noexcept {
+    Parent& p = parents[slot];
+    ProtectedQuote quotes[ConsolidatedBook::kMaxVenues];
+    const std::size_t n = book.protected_quotes(p.instrument_id, quotes, ConsolidatedBook::kMaxVenues);
+    bool used[ConsolidatedBook::kMaxVenues] = {};
+    for (std::size_t round = 0; round < n; ++round) {
+      const std::int64_t remaining = p.quantity - p.filled - p.working;
+      if (remaining <= 0) return;
+      int best = -1;
+      double best_cost = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        if (used[i] || !venue_allowed(p, quotes[i].venue_id)) continue;
+        const std::int64_t price =
+            p.side == Side::kBuy ? quotes[i].ask_price_ticks : quotes[i].bid_price_ticks;
+        const std::int64_t size =
+            p.side == Side::kBuy ? quotes[i].ask_quantity : quotes[i].bid_quantity;
+        if (size <= 0 || !price_acceptable(p, price)) continue;
+        const double fee = params.taker_fee_usd_per_share[quotes[i].venue_id];
+        const double px = static_cast<double>(price) * params.price_tick_usd;
+        const double cost = p.side == Side::kBuy ? px + fee : -(px - fee);
+        if (best < 0 || cost < best_cost) {
+          best = static_cast<int>(i);
+          best_cost = cost;
+        }
+      }
+      if (best < 0) return;
+      used[best] = true;
+      const ProtectedQuote& q = quotes[best];
+      const std::int64_t price = p.side == Side::kBuy ? q.ask_price_ticks : q.bid_price_ticks;
+      const std::int64_t size = p.side == Side::kBuy ? q.ask_quantity : q.bid_quantity;
+      const std::int64_t quantity =
+          std::min({remaining, size, params.max_order_quantity_shares});
+      send_child(slot, q.venue_id, price, quantity, nullptr);
+    }
+  }
+
+  // The policy stage on market data: new contra-side liquidity at a venue's top, within a
+  // working parent's limit, is taken at once.
+  void on_market(const MdEvent& e) noexcept {
+    if (active.empty()) return;
+    if (e.kind != EventKind::kAdd && e.kind != EventKind::kLevel) return;
+    if (e.quantity <= 0) return;
+    const int index = book.venue_index(e.venue_id);
+    if (index < 0 || !book.venue(static_cast<std::size_t>(index)).lit) return;
+    const PriceLadder* ladder = book.book(static_cast<std::size_t>(index)).ladder(e.instrument_id, e.side);
+    if (ladder == nullptr || ladder->empty() || ladder->best()->price_ticks != e.price_ticks) return;
+    for (std::size_t k = 0; k < active.size(); ++k) {
+      const std::uint32_t slot = active[k];
+      Parent& p = parents[slot];
+      if (p.instrument_id != e.instrument_id || opposite(p.side) != e.side) continue;
+      if (!venue_allowed(p, e.venue_id) || !price_acceptable(p, e.price_ticks)) continue;
+      const std::int64_t remaining = p.quantity - p.filled - p.working;
+      if (remaining <= 0) continue;
+      const std::int64_t quantity =
+          std::min({remaining, e.quantity, params.max_order_quantity_shares});
+      send_child(slot, e.venue_id, e.price_ticks, quantity, &e);
+      return;  // the new liquidity goes to one parent
+    }
+  }
+
+  void finish_parent(std::uint32_t slot, std::int64_t how) noexcept {
+    Parent& p = parents[slot];
+    p.active = false;
+    audit_record(AuditKind::kParentDone, p.id, 0, p.filled, how, p.command_id, p.instrument_id, 0, 0);
+    active.erase(std::find(active.begin(), active.end(), slot));
+    counters->active_parents.store(active.size(), std::memory_order_relaxed);
+  }
+
+  void reject_command(const Command& c, RejectReason reason) noexcept {
+    bump(counters->commands_rejected);
+    audit_record(AuditKind::kCommandRejected, c.parent_order_id, 0, c.quantity,
+                 c.limit_price_ticks, c.command_id, c.instrument_id, 0,
+                 static_cast<std::uint8_t>(reason));
+  }
+
+  void on_command(const Command& c, std::uint32_t max_instruments) noexcept {
+    bump(counters->commands);
+    switch (c.kind) {
+      case CommandKind::kNewParent: {
+        if ((c.side != Side::kBuy && c.side != Side::kSell) || c.quantity <= 0 ||
+            c.limit_price_ticks < 0 || c.instrument_id >= max_instruments || c.parent_order_id == 0) {
+          return reject_command(c, RejectReason::kInvalidCommand);
+        }
+        if (risk_state == RiskState::kHalted) return reject_command(c, RejectReason::kHalted);
+        if (risk_state == RiskState::kReducing) return reject_command(c, RejectReason::kHalted);
+        if (c.quantity > params.max_parent_quantity_shares) {
+          return reject_command(c, RejectReason::kMaxParentQuantity);
+        }
+        if (find_parent(c.parent_order_id, nullptr)) {
+          return reject_command(c, RejectReason::kDuplicateParent);
+        }
+        std::uint32_t slot = 0;
+        while (slot < parents.size() && parents[slot].active) ++slot;
+        if (slot == parents.size()) return reject_command(c, RejectReason::kCapacity);
+        Parent& p = parents[slot];
+        p = Parent{};
+        p.id = c.parent_order_id;
+        p.command_id = c.command_id;
+        p.venue_mask = c.venue_mask;
+        p.quantity = c.quantity;
+        p.limit_price_ticks = c.limit_price_ticks;
+        p.instrument_id = c.instrument_id;
+        p.side = c.side;
+        p.active = true;
+        active.push_back(slot);
+        counters->active_parents.store(active.size(), std::memory_order_relaxed);
+        audit_record(AuditKind::kCommandAccepted, p.id, 0, c.quantity, c.limit_price_ticks,
+                     c.command_id, c.instrument_id, 0, 0);
+        sweep(slot);
+        return;
+      }
+      case CommandKind::kCancelParent: {
+        std::uint32_t slot = 0;
+        if (!find_parent(c.parent_order_id, &slot)) return reject_command(c, RejectReason::kUnknownParent);
+        audit_record(AuditKind::kCommandAccepted, c.parent_order_id, 0, 0, 0, c.command_id,
+                     parents[slot].instrument_id, 0, 0);
+        return finish_parent(slot, 1);
+      }
+      case CommandKind::kAmendParent: {
+        std::uint32_t slot = 0;
+        Parent* p = find_parent(c.parent_order_id, &slot);
+        if (!p) return reject_command(c, RejectReason::kUnknownParent);
+        if (c.quantity < p->filled + p->working || c.limit_price_ticks < 0) {
+          return reject_command(c, RejectReason::kInvalidCommand);
+        }
+        if (c.quantity > params.max_parent_quantity_shares) {
+          return reject_command(c, RejectReason::kMaxParentQuantity);
+        }
+        p->quantity = c.quantity;
+        p->limit_price_ticks = c.limit_price_ticks;
+        audit_record(AuditKind::kCommandAccepted, p->id, 0, c.quantity, c.limit_price_ticks,
+                     c.command_id, p->instrument_id, 0, 0);
+        if (p->filled >= p->quantity) return finish_parent(slot, 0);
+        if (risk_state == RiskState::kActive) sweep(slot);
+        return;
+      }
+      case CommandKind::kHalt:
+        audit_record(AuditKind::kCommandAccepted, 0, 0, 0, 0, c.command_id, 0, 0, 0);
+        return set_risk_state(RiskState::kHalted);
+      case CommandKind::kResume:
+        if (params.kill_switch != 0) return reject_command(c, RejectReason::kHalted);
+        audit_record(AuditKind::kCommandAccepted, 0, 0, 0, 0, c.command_id, 0, 0, 0);
+        return set_risk_state(params.reduce_only ? RiskState::kReducing : RiskState::kActive);
+      case CommandKind::kNone:
+        break;
+    }
+    reject_command(c, RejectReason::kInvalidCommand);
+  }
+
+  void on_execution(const ExecReport& r) noexcept {
+    bump(counters->exec_reports);
+    Child& c = children[r.child_order_id % kChildTableSize];
+    if (c.id == 0 || c.id != r.child_order_id) {
+      audit_record(AuditKind::kExecution, r.parent_order_id, r.child_order_id, r.last_price_ticks,
+                   r.last_quantity, 0, r.instrument_id, r.venue_id,
+                   static_cast<std::uint8_t>(RejectReason::kUnknownParent));
+      return;
+    }
+    Parent& p = parents[c.parent_slot];
+    const bool parent_live = p.active;
+    bool done = false;
+    if (r.kind == ExecKind::kFill) {
+      const std::int64_t q = std::min(r.last_quantity, c.leaves);
+      c.leaves -= q;
+      p.filled += q;
+      p.working -= q;
+      bump(counters->filled_quantity, static_cast<std::uint64_t>(q));
+      done = r.leaves_quantity <= 0 || c.leaves <= 0;
+    } else if (r.kind == ExecKind::kCancelled || r.kind == ExecKind::kRejected) {
+      done = true;
+    }
+    audit_record(AuditKind::kExecution, p.id, c.id, r.last_price_ticks, r.last_quantity,
+                 static_cast<std::uint64_t>(r.kind), r.instrument_id, r.venue_id, 0);
+    if (done) {
+      p.working -= c.leaves;  // shares the venue will no longer fill
+      c.id = 0;
+      --open_orders;
+      counters->open_orders.store(static_cast<std::uint64_t>(open_orders), std::memory_order_relaxed);
+    }
+    if (parent_live && p.filled >= p.quantity) finish_parent(c.parent_slot, 0);
+  }
+
+  // One pass over the input rings; returns the records consumed.
+  std::uint64_t poll(std::uint32_t max_instruments) noexcept {
+    std::uint64_t work = 0;
+    const MdEvent* events = nullptr;
+    const void* raw = nullptr;
+    std::uint64_t n = md.peek(kBatch, &raw);
+    events = static_cast<const MdEvent*>(raw);
+    for (std::uint64_t i = 0; i < n; ++i) {
+      const MdEvent& e = events[i];
+      const Status s = book.apply(e);  // book stage
+      if (s != Status::kOk) {
+        bump(counters->md_rejected);
+        audit_record(AuditKind::kBookError, 0, 0, e.price_ticks, e.quantity, e.sequence,
+                     e.instrument_id, e.venue_id, static_cast<std::uint8_t>(s));
+        continue;
+      }
+      // features and models stages: pass-through until the feature and model issues land.
+      on_market(e);  // policy + risk stages
+    }
+    if (n != 0) {
+      md.release(n);
+      bump(counters->md_events, n);
+      work += n;
+    }
+    n = commands.peek(kBatch, &raw);
+    for (std::uint64_t i = 0; i < n; ++i) on_command(static_cast<const Command*>(raw)[i], max_instruments);
+    if (n != 0) {
+      commands.release(n);
+      work += n;
+    }
+    n = executions.peek(kBatch, &raw);
+    for (std::uint64_t i = 0; i < n; ++i) on_execution(static_cast<const ExecReport*>(raw)[i]);
+    if (n != 0) {
+      executions.release(n);
+      work += n;
+    }
+    return work;
+  }
+
+  void heartbeat(EngineControl* control) noexcept {
+    control->heartbeat_ns.store(monotonic_ns(), std::memory_order_relaxed);
+    md.heartbeat();
+    commands.heartbeat();
+    executions.heartbeat();
+    orders.heartbeat();
+    audit.heartbeat();
+  }
+};
+
+Engine::Engine(const EngineOptions& options) : options_(options) {}
+
+Engine::~Engine() {
+  request_stop();
+  if (thread_.joinable()) thread_.join();
+  unlink_segments();
+  control_.close(true);
+}
+
+EngineResult Engine::create(const EngineOptions& options, std::unique_ptr<Engine>& out) {
+  if (const char* problem = ConsolidatedBook::validate_venues(options.venues); problem[0] != '\0') {
+    return {false, problem};
+  }
+  if (options.max_parents == 0 || options.max_instruments == 0) {
+    return {false, "max_parents and max_instruments must be positive"};
+  }
+  if (options.cpu >= 0 && options.cpu >= CPU_SETSIZE) {
+    return {false, "cpu " + std::to_string(options.cpu) + " is beyond CPU_SETSIZE"};
+  }
+  if (options.sched_fifo && (options.sched_priority < 1 || options.sched_priority > 99)) {
+    return {false, "sched_priority " + std::to_string(options.sched_priority) + " must be 1..99"};
+  }
+  std::unique_ptr<Engine> engine(new Engine(options));
+  if (EngineResult r = engine->control_.create(options.name, options.takeover_stale); !r) return r;
+  engine->impl_ = std::make_unique<Impl>(options);
+  Impl& impl = *engine->impl_;
+  const EngineSegmentNames names = engine_segment_names(options.name);
+  const StalePolicy stale = options.takeover_stale ? StalePolicy::kTakeover : StalePolicy::kError;
+  struct Spec {
+    Ring* ring;
+    const std::string* name;
+    std::uint64_t capacity;
+    RecordType type;
+    RingRole role;
+    OverflowPolicy overflow;
+    std::int64_t spin;
+  };
+  const Spec specs[] = {
+      {&impl.md, &names.market_data, options.md_ring_capacity, RecordType::kMdEvent,
+       RingRole::kConsumer, options.input_overflow, options.input_spin_limit_ns},
+      {&impl.commands, &names.commands, options.command_ring_capacity, RecordType::kCommand,
+       RingRole::kConsumer, options.input_overflow, options.input_spin_limit_ns},
+      {&impl.executions, &names.executions, options.exec_ring_capacity, RecordType::kExecReport,
+       RingRole::kConsumer, options.input_overflow, options.input_spin_limit_ns},
+      {&impl.orders, &names.orders, options.order_ring_capacity, RecordType::kOrderIntent,
+       RingRole::kProducer, options.output_overflow, options.output_spin_limit_ns},
+      {&impl.audit, &names.audit, options.audit_ring_capacity, RecordType::kAuditRecord,
+       RingRole::kProducer, options.output_overflow, options.output_spin_limit_ns},
+  };
+  for (const Spec& s : specs) {
+    RingOptions o;
+    o.name = *s.name;
+    o.capacity_records = s.capacity;
+    o.record_size = 64;
+    o.record_type = s.type;
+    o.overflow_policy = s.overflow;
+    o.overflow_spin_limit_ns = s.spin;
+    o.stale_policy = stale;
+    if (RingResult r = Ring::create(o, s.role, *s.ring); !r) return {false, r.detail};
+  }
+  EngineControl* control = engine->control_.get();
+  impl.counters = &control->counters;
+  engine->control_.write_params(options.params);
+  out = std::move(engine);
+  return {};
+}
+
+void Engine::unlink_segments() noexcept {
+  if (!impl_) return;
+  for (Ring* ring : {&impl_->md, &impl_->commands, &impl_->executions, &impl_->orders, &impl_->audit}) {
+    ring->release_role();
+  }
+}
+
+EngineResult Engine::setup_thread() noexcept {
+  EngineControl* control = control_.get();
+  control->state.store(static_cast<std::uint32_t>(EngineState::kStarting));
+  auto fail = [&](const std::string& message) {
+    set_error(control, message);
+    control->state.store(static_cast<std::uint32_t>(EngineState::kFailed));
+    return EngineResult{false, message};
+  };
+  if (options_.cpu >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(options_.cpu, &set);
+    if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0) {
+      return fail("cannot pin the engine to cpu " + std::to_string(options_.cpu) +
+                  " (not online or not allowed for this process)");
+    }
+    control->pinned_cpu.store(options_.cpu);
+  }
+  if (options_.sched_fifo) {
+    sched_param sp{};
+    sp.sched_priority = options_.sched_priority;
+    if (const int err = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp); err != 0) {
+      return fail(std::string("cannot run the engine SCHED_FIFO priority ") +
+                  std::to_string(options_.sched_priority) + ": " + std::strerror(err) +
+                  " (needs CAP_SYS_NICE or an RLIMIT_RTPRIO of at least that priority)");
+    }
+    control->sched_fifo.store(1);
+  }
+  if (options_.lock_memory) {
+    if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0) {
+      return fail(std::string("mlockall failed: ") + std::strerror(errno) +
+                  " (raise RLIMIT_MEMLOCK, e.g. LimitMEMLOCK=infinity in the systemd unit)");
+    }
+    control->memory_locked.store(1);
+  }
+  return {};
+}
+
+void Engine::loop() noexcept {
+  EngineControl* control = control_.get();
+  Impl& impl = *impl_;
+  const std::uint32_t max_instruments = options_.max_instruments;
+  control->state.store(static_cast<std::uint32_t>(EngineState::kRunning));
+  impl.refresh_params(control_);
+  impl.heartbeat(control);
+  std::uint64_t passes = 0;
+  std::uint64_t idle_run = 0;
+  while (control->stop_requested.load(std::memory_order_relaxed) == 0) {
+    const std::uint64_t work = impl.poll(max_instruments);
+    ++passes;
+    if ((passes & 1023U) == 0) {
+      impl.refresh_params(control_);
+      impl.heartbeat(control);
+      control->counters.loop_passes.store(passes, std::memory_order_relaxed);
+    }
+    if (work != 0) {
+      idle_run = 0;
+      continue;
+    }
+    bump(control->counters.idle_passes);
+    ++idle_run;
+    if ((idle_run & 63U) == 0) {
+      impl.refresh_params(control_);
+      impl.heartbeat(control);
+    }
+    switch (impl.params.idle_strategy) {
+      case IdleStrategy::kSpin:
+        cpu_relax();
+        break;
+      case IdleStrategy::kYield:
+        sched_yield();
+        break;
+      case IdleStrategy::kSleep:
+      case IdleStrategy::kBackoff: {
+        if (impl.params.idle_strategy == IdleStrategy::kBackoff && idle_run < 1000) {
+          if (idle_run < 100) cpu_relax(); else sched_yield();
+          break;
+        }
+        timespec ts{0, static_cast<long>(std::clamp<std::int64_t>(impl.params.idle_sleep_ns, 1000,
+                                                                  999'999'999))};
+        nanosleep(&ts, nullptr);
+        impl.heartbeat(control);
+        break;
+      }
+    }
+  }
+  control->state.store(static_cast<std::uint32_t>(EngineState::kDraining));
+  const std::int64_t deadline = monotonic_ns() + options_.drain_timeout_ns;
+  while (monotonic_ns() < deadline) {
+    impl.refresh_params(control_);
+    if (impl.poll(max_instruments) == 0 && impl.md.size() == 0 && impl.commands.size() == 0 &&
+        impl.executions.size() == 0) {
+      break;
+    }
+  }
+  control->counters.loop_passes.store(passes, std::memory_order_relaxed);
+  impl.heartbeat(control);
+  control->state.store(static_cast<std::uint32_t>(EngineState::kStopped), std::memory_order_release);
+}
+
+EngineResult Engine::run() noexcept {
+  if (EngineResult r = setup_thread(); !r) return r;
+  loop();
+  return {};
+}
+
+EngineResult Engine::start_thread() {
+  if (thread_.joinable()) return {false, "engine '" + options_.name + "' is already running"};
+  std::promise<EngineResult> ready;
+  std::future<EngineResult> result = ready.get_future();
+  thread_ = std::thread([this, &ready] {
+    EngineResult r = setup_thread();
+    const bool ok = r.ok;
+    ready.set_value(std::move(r));
+    if (ok) loop();
+  });
+  EngineResult r = result.get();
+  if (!r) thread_.join();
+  return r;
+}
+
+void Engine::request_stop() noexcept {
+  if (EngineControl* c = control_.get()) c->stop_requested.store(1, std::memory_order_relaxed);
+}
+
+void Engine::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+bool install_stop_signals(EngineControl* control) noexcept {
+  g_signal_control = control;
+  struct sigaction action {};
+  action.sa_handler = on_stop_signal;
+  sigemptyset(&action.sa_mask);
+  return sigaction(SIGTERM, &action, &g_previous_term) == 0 &&
+         sigaction(SIGINT, &action, &g_previous_int) == 0;
+}
+
+void restore_stop_signals() noexcept {
+  sigaction(SIGTERM, &g_previous_term, nullptr);
+  sigaction(SIGINT, &g_previous_int, nullptr);
+  g_signal_control = nullptr;
+}
+
+}  // namespace sor
