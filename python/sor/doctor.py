@@ -158,12 +158,16 @@ def parse_cpu_list(text: str) -> set[int]:
         part = part.strip()
         if not part or not part[0].isdigit():
             continue
-        first, _, last = part.partition("-")
-        last, _, stride = last.partition(":")
-        if last:
-            cpus.update(range(int(first), int(last) + 1, int(stride.split("/")[0]) if stride else 1))
-        else:
+        span, _, grouping = part.partition(":")
+        first, _, last = span.partition("-")
+        if not last:
             cpus.add(int(first))
+            continue
+        used, _, group = grouping.partition("/")  # "0-15:2/4": the first 2 of every 4
+        group_size = int(group) if group else 1
+        used_count = int(used) if used else group_size
+        for start in range(int(first), int(last) + 1, group_size):
+            cpus.update(range(start, min(start + used_count, int(last) + 1)))
     return cpus
 
 
