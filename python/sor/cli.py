@@ -26,6 +26,23 @@ def _cmd_bench_book(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from sor import doctor
+
+    if args.cpu is not None:
+        cpu, cpu_source = args.cpu, "--cpu"
+    elif args.config is not None:
+        cpu, cpu_source = doctor.cpu_from_config(args.config), f"[engine] cpu of {args.config}"
+    else:
+        cpu, cpu_source = doctor.default_cpu(args.root), "highest online cpu"
+    checks = doctor.run_checks(cpu, root=args.root)
+    if args.json:
+        print(json.dumps(doctor.report_as_dict(checks, cpu, cpu_source, args.root), indent=2))
+    else:
+        print(doctor.format_report(checks, cpu, cpu_source))
+    return doctor.exit_code(checks)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sor", description="sor: an ML-driven smart order router for equities.")
@@ -54,6 +71,22 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("--seed", type=int, default=7, help="stream seed (default 7)")
     book.add_argument("--no-peers", action="store_true", help="measure sor only")
     book.set_defaults(handler=_cmd_bench_book)
+
+    doctor = commands.add_parser(
+        "doctor", help="check this host against deploy/TUNING.md (reads only)",
+        description="Checks the host for the engine core: isolation, tick, RCU, IRQs, frequency, "
+                    "C-states, RT throttling, clocksource, huge pages, NUMA, swap, limits and "
+                    "/dev/shm. Each check prints ok, warn, fail or n/a with the TUNING.md section "
+                    "to fix it. Nothing on the host is changed. Exit status: 0 when no check "
+                    "fails, 1 when any fails, 2 on a usage or configuration error.")
+    doctor.add_argument("--cpu", type=int, metavar="N",
+                        help="engine core to check (default: [engine] cpu of --config, else the "
+                             "highest-numbered online cpu)")
+    doctor.add_argument("--config", metavar="FILE", help="sor TOML configuration to take [engine] cpu from")
+    doctor.add_argument("--json", action="store_true", help="print the report as JSON")
+    doctor.add_argument("--root", default="/", metavar="PATH",
+                        help="filesystem root holding proc/ and sys/ (default /)")
+    doctor.set_defaults(handler=_cmd_doctor)
     return parser
 
 
