@@ -195,7 +195,7 @@ void bind_ring(py::module_& m) {
            [](PyRing& self, std::uint64_t max) {
              self.check_role(RingRole::kConsumer, "read");
              const std::uint64_t ready = std::min<std::uint64_t>(self.ring.size(), max);
-             py::array out(self.dtype, {static_cast<py::ssize_t>(ready)});
+             py::array out = py::module_::import("numpy").attr("empty")(ready, self.dtype);
              {
                // Only this handle consumes, so all `ready` records are still there.
                py::gil_scoped_release release;
