@@ -6,7 +6,10 @@
 
 #include "bindings.hpp"
 #include "errors.hpp"
+#include <pybind11/numpy.h>
+
 #include "sor/engine.hpp"
+#include "sor/engine_bench.hpp"
 
 namespace py = pybind11;
 
@@ -19,7 +22,7 @@ EngineParams params_from(const py::dict& d) {
   p.max_parent_quantity_shares = d["max_parent_quantity_shares"].cast<std::int64_t>();
   p.max_open_orders = d["max_open_orders"].cast<std::int64_t>();
   p.max_orders_per_second = d["max_orders_per_second"].cast<std::int64_t>();
-  p.price_band_bps = d["price_band_bps"].cast<std::int64_t>();
+  p.price_band_bps = d["price_band_bps"].cast<double>();
   p.idle_sleep_ns = d["idle_sleep_ns"].cast<std::int64_t>();
   p.price_tick_usd = d["price_tick_usd"].cast<double>();
   p.max_order_notional_usd = d["max_order_notional_usd"].cast<double>();
@@ -98,15 +101,17 @@ std::unique_ptr<Engine> make_engine(const py::dict& o) {
   options.max_instruments = o["max_instruments"].cast<std::uint32_t>();
   options.reserve_orders = o["reserve_orders"].cast<std::uint32_t>();
   options.max_parents = o["max_parents"].cast<std::uint32_t>();
-  options.md_ring_capacity = o["md_ring_capacity"].cast<std::uint64_t>();
-  options.command_ring_capacity = o["command_ring_capacity"].cast<std::uint64_t>();
-  options.exec_ring_capacity = o["exec_ring_capacity"].cast<std::uint64_t>();
-  options.order_ring_capacity = o["order_ring_capacity"].cast<std::uint64_t>();
-  options.audit_ring_capacity = o["audit_ring_capacity"].cast<std::uint64_t>();
-  options.output_overflow = o["output_overflow"].cast<OverflowPolicy>();
-  options.output_spin_limit_ns = o["output_spin_limit_ns"].cast<std::int64_t>();
-  options.input_overflow = o["input_overflow"].cast<OverflowPolicy>();
-  options.input_spin_limit_ns = o["input_spin_limit_ns"].cast<std::int64_t>();
+  const py::dict rings = o["rings"].cast<py::dict>();
+  auto ring = [&](const char* key, RingSettings& settings) {
+    const auto t = rings[key].cast<py::tuple>();
+    settings = RingSettings{t[0].cast<std::uint64_t>(), t[1].cast<OverflowPolicy>(),
+                            t[2].cast<std::int64_t>()};
+  };
+  ring("market_data", options.market_data);
+  ring("commands", options.commands);
+  ring("executions", options.executions);
+  ring("orders", options.orders);
+  ring("audit", options.audit);
   options.takeover_stale = o["takeover_stale"].cast<bool>();
   options.cpu = o["cpu"].cast<int>();
   options.sched_fifo = o["sched_fifo"].cast<bool>();
@@ -152,6 +157,34 @@ void bind_engine(py::module_& m) {
     d["audit"] = n.audit;
     return d;
   });
+
+  m.def(
+      "bench_tick_to_decision",
+      [](const std::string& name, std::uint32_t instrument_id, std::vector<std::uint8_t> venues,
+         std::int64_t ask_price_ticks, std::uint64_t samples, std::uint64_t warmup, int cpu) {
+        EngineBenchOptions o;
+        o.engine_name = name;
+        o.instrument_id = instrument_id;
+        o.venues = std::move(venues);
+        o.ask_price_ticks = ask_price_ticks;
+        o.samples = samples;
+        o.warmup = warmup;
+        o.cpu = cpu;
+        EngineBenchResult r;
+        {
+          py::gil_scoped_release release;
+          r = bench_tick_to_decision(o);
+        }
+        if (!r.error.empty()) raise_engine_error(r.error);
+        py::dict out;
+        out["latency_ns"] = py::array_t<double>(static_cast<py::ssize_t>(r.latency_ns.size()),
+                                                r.latency_ns.data());
+        out["timeouts"] = r.timeouts;
+        out["pinned"] = r.pinned;
+        return out;
+      },
+      py::arg("name"), py::arg("instrument_id"), py::arg("venues"), py::arg("ask_price_ticks"),
+      py::arg("samples"), py::arg("warmup"), py::arg("cpu"));
 
   py::class_<Engine>(m, "EngineCore")
       .def(py::init(&make_engine), py::arg("options"))

@@ -66,7 +66,7 @@ EngineParams default_engine_params() noexcept {
   p.max_parent_quantity_shares = 1'000'000;
   p.max_open_orders = 256;
   p.max_orders_per_second = 1'000;
-  p.price_band_bps = 500;
+  p.price_band_bps = 500.0;
   p.idle_sleep_ns = 50'000;
   p.price_tick_usd = 0.0001;
   p.max_order_notional_usd = 1'000'000.0;
@@ -350,7 +350,7 @@ struct Engine::Impl {
     if (nbbo.bid_price_ticks > 0 && nbbo.ask_price_ticks > 0) {
       const double mid = 0.5 * static_cast<double>(nbbo.bid_price_ticks + nbbo.ask_price_ticks);
       if (std::fabs(static_cast<double>(price) - mid) * 10'000.0 >
-          static_cast<double>(params.price_band_bps) * mid) {
+          params.price_band_bps * mid) {
         return RejectReason::kPriceBand;
       }
     }
@@ -690,32 +690,26 @@ EngineResult Engine::create(const EngineOptions& options, std::unique_ptr<Engine
   struct Spec {
     Ring* ring;
     const std::string* name;
-    std::uint64_t capacity;
+    const RingSettings* settings;
     RecordType type;
     RingRole role;
-    OverflowPolicy overflow;
-    std::int64_t spin;
   };
   const Spec specs[] = {
-      {&impl.md, &names.market_data, options.md_ring_capacity, RecordType::kMdEvent,
-       RingRole::kConsumer, options.input_overflow, options.input_spin_limit_ns},
-      {&impl.commands, &names.commands, options.command_ring_capacity, RecordType::kCommand,
-       RingRole::kConsumer, options.input_overflow, options.input_spin_limit_ns},
-      {&impl.executions, &names.executions, options.exec_ring_capacity, RecordType::kExecReport,
-       RingRole::kConsumer, options.input_overflow, options.input_spin_limit_ns},
-      {&impl.orders, &names.orders, options.order_ring_capacity, RecordType::kOrderIntent,
-       RingRole::kProducer, options.output_overflow, options.output_spin_limit_ns},
-      {&impl.audit, &names.audit, options.audit_ring_capacity, RecordType::kAuditRecord,
-       RingRole::kProducer, options.output_overflow, options.output_spin_limit_ns},
+      {&impl.md, &names.market_data, &options.market_data, RecordType::kMdEvent, RingRole::kConsumer},
+      {&impl.commands, &names.commands, &options.commands, RecordType::kCommand, RingRole::kConsumer},
+      {&impl.executions, &names.executions, &options.executions, RecordType::kExecReport,
+       RingRole::kConsumer},
+      {&impl.orders, &names.orders, &options.orders, RecordType::kOrderIntent, RingRole::kProducer},
+      {&impl.audit, &names.audit, &options.audit, RecordType::kAuditRecord, RingRole::kProducer},
   };
   for (const Spec& s : specs) {
     RingOptions o;
     o.name = *s.name;
-    o.capacity_records = s.capacity;
+    o.capacity_records = s.settings->capacity_records;
     o.record_size = 64;
     o.record_type = s.type;
-    o.overflow_policy = s.overflow;
-    o.overflow_spin_limit_ns = s.spin;
+    o.overflow_policy = s.settings->overflow;
+    o.overflow_spin_limit_ns = s.settings->spin_limit_ns;
     o.stale_policy = stale;
     if (RingResult r = Ring::create(o, s.role, *s.ring); !r) return {false, r.detail};
   }

@@ -56,8 +56,8 @@ struct EngineParams {
   std::int64_t max_parent_quantity_shares;     // Per parent order.
   std::int64_t max_open_orders;                // Child orders in flight.
   std::int64_t max_orders_per_second;          // Child orders per rolling second.
-  std::int64_t price_band_bps;                 // Child price within this of the NBBO mid.
   std::int64_t idle_sleep_ns;                  // Sleep per idle pass (sleep/backoff).
+  double price_band_bps;                       // Child price within this of the NBBO mid.
   double price_tick_usd;                       // Value of one price tick.
   double max_order_notional_usd;               // Per child order.
   double max_gross_notional_usd;               // Sum of child notional since start.
@@ -155,6 +155,13 @@ class EngineControlHandle {
   std::uint64_t inode_ = 0;
 };
 
+// Size and overflow behaviour of one of the engine's rings.
+struct RingSettings {
+  std::uint64_t capacity_records;  // Slots; a power of two.
+  OverflowPolicy overflow;         // What the producer does when it is full.
+  std::int64_t spin_limit_ns;      // Spin bound for OverflowPolicy::kSpin.
+};
+
 // Creation options of an engine.
 struct EngineOptions {
   std::string name;                          // Prefix of every segment name.
@@ -162,15 +169,11 @@ struct EngineOptions {
   std::uint32_t max_instruments = 1024;      // Instrument ids must be below this.
   std::uint32_t reserve_orders = 1u << 18;   // Orders preallocated per L3 venue book.
   std::uint32_t max_parents = 4096;          // Parent orders the engine can work at once.
-  std::uint64_t md_ring_capacity = 1u << 16;     // Records.
-  std::uint64_t command_ring_capacity = 1u << 12;
-  std::uint64_t exec_ring_capacity = 1u << 14;
-  std::uint64_t order_ring_capacity = 1u << 14;
-  std::uint64_t audit_ring_capacity = 1u << 16;
-  OverflowPolicy output_overflow = OverflowPolicy::kRefuse;  // Order and audit rings.
-  std::int64_t output_spin_limit_ns = 0;     // Spin bound for OverflowPolicy::kSpin.
-  OverflowPolicy input_overflow = OverflowPolicy::kSpin;   // md, command, exec rings.
-  std::int64_t input_spin_limit_ns = 1'000'000;
+  RingSettings market_data{1u << 16, OverflowPolicy::kSpin, 100'000};  // md ring (input).
+  RingSettings commands{1u << 10, OverflowPolicy::kSpin, 100'000};      // command ring (input).
+  RingSettings executions{1u << 12, OverflowPolicy::kSpin, 100'000};    // exec ring (input).
+  RingSettings orders{1u << 12, OverflowPolicy::kRefuse, 0};            // order ring (output).
+  RingSettings audit{1u << 16, OverflowPolicy::kRefuse, 0};             // audit ring (output).
   bool takeover_stale = false;               // Replace segments left by a dead engine.
   int cpu = -1;                              // Core to pin the loop to (-1: do not pin).
   bool sched_fifo = false;                   // Run the loop SCHED_FIFO.

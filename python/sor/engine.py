@@ -1,0 +1,472 @@
+"""Control of the C++ engine: start it as a thread of this process or as its own pinned
+process, attach to it by name, feed its input rings, read its order and audit rings, read its
+counters, and update its parameters while it runs.
+
+The engine owns six shared-memory segments named after ``engine.name`` in the configuration:
+``<name>.control`` (state, heartbeat, counters, the seqlock parameter block) and the rings
+``<name>.md``, ``<name>.cmd``, ``<name>.exec`` (into the engine) and ``<name>.order``,
+``<name>.audit`` (out of it). An :class:`Engine` takes the far end of each ring on first use,
+so different processes can feed different rings (a feed handler the market data, the FIX
+gateway the executions).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from sor import _core
+from sor.config import ConfigChange, ConfigStore, RouterConfig, default_config
+from sor.config.model import OverflowPolicy, StaleSegmentPolicy
+from sor.errors import ConfigError, EngineCrashedError, EngineError, UsageError
+from sor.ring import (
+    AUDIT_RECORD_DTYPE,
+    COMMAND_DTYPE,
+    EXEC_REPORT_DTYPE,
+    MD_EVENT_DTYPE,
+    ORDER_INTENT_DTYPE,
+    Ring,
+)
+
+EngineState = _core.EngineState
+RiskState = _core.RiskState
+CommandKind = _core.CommandKind
+ExecKind = _core.ExecKind
+AuditKind = _core.AuditKind
+RejectReason = _core.RejectReason
+
+# ring key -> (segment key, dtype, role the control plane takes)
+_RINGS: dict[str, tuple[str, np.dtype, str]] = {
+    "market_data": ("market_data", MD_EVENT_DTYPE, "producer"),
+    "commands": ("commands", COMMAND_DTYPE, "producer"),
+    "executions": ("executions", EXEC_REPORT_DTYPE, "producer"),
+    "orders": ("orders", ORDER_INTENT_DTYPE, "consumer"),
+    "audit": ("audit", AUDIT_RECORD_DTYPE, "consumer"),
+}
+
+_IDLE = {"spin": _core.IdleStrategy.SPIN, "yield": _core.IdleStrategy.YIELD,
+         "sleep": _core.IdleStrategy.SLEEP, "backoff": _core.IdleStrategy.BACKOFF}
+
+
+def engine_params(config: RouterConfig) -> dict[str, Any]:
+    """Returns the engine parameter block for `config` (risk limits, fees, idle strategy)."""
+    risk = config.risk
+    fees = [0.0] * 64
+    enabled = 0
+    for venue in config.venues:
+        fees[venue.venue_id] = venue.fees.taker_fee_usd_per_share + venue.fees.routing_fee_usd_per_share
+        if venue.enabled:
+            enabled |= 1 << venue.venue_id
+    return {
+        "max_order_quantity_shares": risk.max_order_quantity_shares,
+        "max_parent_quantity_shares": risk.max_parent_quantity_shares,
+        "max_open_orders": risk.max_open_orders,
+        "max_orders_per_second": risk.max_orders_per_second,
+        "price_band_bps": float(risk.price_band_bps),
+        "idle_sleep_ns": config.engine.idle_sleep_ns,
+        "price_tick_usd": config.price_tick_usd,
+        "max_order_notional_usd": risk.max_order_notional_usd,
+        "max_gross_notional_usd": risk.max_gross_notional_usd,
+        "enabled_venue_mask": enabled,
+        "kill_switch": risk.kill_switch_engaged,
+        "reduce_only": False,
+        "idle_strategy": _IDLE[config.engine.idle_strategy.value],
+        "taker_fee_usd_per_share": fees,
+    }
+
+
+def engine_options(config: RouterConfig, *, cpu: int | None = None, name: str | None = None,
+                   reserve_orders: int = 1 << 16, max_parents: int = 4096,
+                   drain_timeout_s: float = 2.0) -> dict[str, Any]:
+    """Returns the engine creation options for `config` (`cpu`/`name` override the file)."""
+    settings = config.engine
+    pin = settings.cpu if cpu is None else cpu
+    rings = {}
+    for key in ("md", "command", "exec", "order", "audit"):
+        policy = getattr(settings, f"{key}_ring_overflow_policy")
+        rings[key] = (getattr(settings, f"{key}_ring_capacity_records"),
+                      _core.OverflowPolicy.SPIN if policy is OverflowPolicy.SPIN
+                      else _core.OverflowPolicy.REFUSE,
+                      settings.overflow_spin_limit_ns)
+    return {
+        "name": name or settings.name,
+        "venues": [(v.venue_id, v.book_type, v.lit) for v in config.venues
+                   if v.book_type is not None],
+        "max_instruments": max(i.instrument_id for i in config.instruments) + 1,
+        "reserve_orders": reserve_orders,
+        "max_parents": max_parents,
+        "rings": {"market_data": rings["md"], "commands": rings["command"],
+                  "executions": rings["exec"], "orders": rings["order"], "audit": rings["audit"]},
+        "takeover_stale": settings.stale_segment_policy is StaleSegmentPolicy.TAKEOVER,
+        "cpu": -1 if pin is None else int(pin),
+        "sched_fifo": settings.sched_fifo,
+        "sched_priority": settings.sched_priority,
+        "lock_memory": settings.mlockall,
+        "drain_timeout_ns": int(drain_timeout_s * 1e9),
+        "params": engine_params(config),
+    }
+
+
+class Engine:
+    """The router's engine, run here (a thread, GIL released) or attached to by name.
+
+    ``Engine(config)`` owns the engine: ``start()`` creates its segments and starts its loop
+    on a thread of this process (pinned to ``engine.cpu`` when set), ``stop()`` drains and
+    removes them. ``Engine.attach(name)`` reaches an engine running in another process
+    (``sor engine --name NAME``); ``stop()`` then asks it to stop. Both are context managers.
+    """
+
+    def __init__(self, config: RouterConfig | None = None, *, name: str | None = None,
+                 cpu: int | None = None, reserve_orders: int = 1 << 16,
+                 max_parents: int = 4096) -> None:
+        self._store = ConfigStore(config if config is not None else default_config())
+        self._name = name or self._store.current.engine.name
+        self._cpu = cpu
+        self._reserve_orders = reserve_orders
+        self._max_parents = max_parents
+        self._core: Any = None
+        self._control: Any = None
+        self._rings: dict[str, Ring] = {}
+        self._owner = True
+        self._command_ids = itertools.count(1)
+        self._store.add_check(self._check_update)
+        self._store.add_listener(self._publish_update)
+
+    @classmethod
+    def attach(cls, name: str, config: RouterConfig | None = None) -> Engine:
+        """Attaches to the running engine `name` (started with ``sor engine --name NAME``).
+
+        `config` is the configuration the engine runs (used by :meth:`update_config`); by
+        default the embedded one.
+        """
+        engine = cls(config, name=name)
+        engine._owner = False
+        engine._control = _core.EngineControl.attach(name)
+        engine._store.set_running(True)
+        engine.check()
+        return engine
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The engine name (prefix of its shared-memory segments)."""
+        return self._name
+
+    @property
+    def config(self) -> RouterConfig:
+        """The configuration in force."""
+        return self._store.current
+
+    @property
+    def config_store(self) -> ConfigStore:
+        """The configuration store the engine follows."""
+        return self._store
+
+    def _create(self) -> None:
+        options = engine_options(self._store.current, cpu=self._cpu, name=self._name,
+                                 reserve_orders=self._reserve_orders, max_parents=self._max_parents)
+        self._core = _core.EngineCore(options)
+        self._control = _core.EngineControl.attach(self._name)
+
+    def start(self) -> Engine:
+        """Creates the segments and starts the loop on a thread of this process."""
+        if not self._owner:
+            raise UsageError(f"engine {self._name!r} was attached, not created here; it runs in "
+                             f"process {self._control.engine_pid}")
+        if self._core is not None:
+            raise UsageError(f"engine {self._name!r} is already started")
+        self._create()
+        try:
+            self._core.start_thread()
+        except BaseException:
+            self._teardown()
+            raise
+        self._store.set_running(True)
+        return self
+
+    def run_foreground(self, on_ready: Callable[[Engine], None] | None = None) -> None:
+        """Creates the segments and runs the loop on this thread until SIGTERM/SIGINT or stop.
+
+        This is ``sor engine``: the process is the engine. `on_ready` is called once the
+        segments exist (before the loop starts).
+        """
+        if self._core is not None:
+            raise UsageError(f"engine {self._name!r} is already started")
+        self._create()
+        self._store.set_running(True)
+        try:
+            if on_ready is not None:
+                on_ready(self)
+            self._core.run_foreground()
+        finally:
+            self._store.set_running(False)
+            self._teardown()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stops the engine after it drains its input rings; an attached handle waits for it."""
+        if self._control is None:
+            return
+        if self._owner:
+            if self._core is not None:
+                self._core.request_stop()
+                self._core.join()
+            self._teardown()
+            return
+        self._control.request_stop()
+        deadline = time.monotonic() + timeout_s
+        while self._control.state not in (EngineState.STOPPED, EngineState.FAILED):
+            if not self._control.engine_alive():
+                break
+            if time.monotonic() > deadline:
+                raise EngineError(f"engine {self._name!r} did not stop within {timeout_s} s "
+                                  f"(state {self._control.state.name.lower()})")
+            time.sleep(0.005)
+        self.close()
+
+    def _teardown(self) -> None:
+        self._store.set_running(False)
+        for ring in self._rings.values():
+            ring.close()
+        self._rings.clear()
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+        core, self._core = self._core, None
+        if core is not None:
+            core.unlink_segments()
+            del core  # the destructor unmaps and removes the control segment
+
+    def close(self) -> None:
+        """Releases this handle (an owner stops its engine first)."""
+        if self._owner:
+            self.stop()
+            return
+        for ring in self._rings.values():
+            ring.close()
+        self._rings.clear()
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+
+    def __enter__(self) -> Engine:
+        if self._owner and self._core is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- state --------------------------------------------------------------------------
+
+    def _require_control(self) -> Any:
+        if self._control is None:
+            raise UsageError(f"engine {self._name!r} is not started or attached")
+        return self._control
+
+    @property
+    def state(self) -> str:
+        """created, starting, running, draining, stopped or failed."""
+        return self._require_control().state.name.lower()
+
+    def check(self) -> None:
+        """Raises EngineCrashedError when the engine died or stopped heartbeating while running."""
+        control = self._require_control()
+        state = control.state
+        if state == EngineState.FAILED:
+            raise EngineCrashedError(f"engine {self._name!r} failed to start: {control.last_error}")
+        if state in (EngineState.STOPPED, EngineState.CREATED):
+            return
+        if not control.engine_alive():
+            raise EngineCrashedError(
+                f"engine {self._name!r} (process {control.engine_pid}) died while "
+                f"{state.name.lower()}; its rings keep what it had not consumed")
+        timeout_ns = self._store.current.engine.heartbeat_timeout_ms * 1_000_000
+        age = control.heartbeat_age_ns
+        if age > timeout_ns:
+            raise EngineCrashedError(
+                f"engine {self._name!r} (process {control.engine_pid}) has not heartbeaten for "
+                f"{age / 1e6:.0f} ms (timeout {timeout_ns / 1e6:.0f} ms)")
+
+    def status(self) -> dict[str, Any]:
+        """Returns state, process, pinning, heartbeat age, parameter version and counters."""
+        control = self._require_control()
+        counters = control.counters()
+        counters["risk_state"] = counters["risk_state"].name.lower()
+        return {
+            "name": self._name,
+            "state": control.state.name.lower(),
+            "engine_pid": control.engine_pid,
+            "pinned_cpu": None if control.pinned_cpu < 0 else control.pinned_cpu,
+            "sched_fifo": control.sched_fifo,
+            "memory_locked": control.memory_locked,
+            "heartbeat_age_ms": control.heartbeat_age_ns / 1e6,
+            "last_error": control.last_error,
+            "params_version": control.params()["version"],
+            "counters": counters,
+        }
+
+    def counters(self) -> dict[str, Any]:
+        """Returns the engine counters (events, commands, child orders, rejects, ...)."""
+        return self.status()["counters"]
+
+    def ring_stats(self) -> dict[str, dict[str, Any]]:
+        """Returns the shared counters of each ring (written, read, refused, pids)."""
+        return {key: self._ring(key).stats() for key in _RINGS}
+
+    def params(self) -> dict[str, Any]:
+        """Returns the parameter block the engine reads (a consistent seqlock snapshot)."""
+        return dict(self._require_control().params())
+
+    # --- configuration ------------------------------------------------------------------
+
+    def _check_update(self, old: RouterConfig, new: RouterConfig,
+                      changes: list[ConfigChange]) -> None:
+        if self._control is None:
+            return
+        try:
+            engine_params(new)
+        except (KeyError, ValueError, TypeError) as error:
+            raise ConfigError(f"cannot be turned into engine parameters: {error}",
+                              source=new.source) from None
+
+    def _publish_update(self, new: RouterConfig, changes: list[ConfigChange], version: int) -> None:
+        if self._control is not None:
+            self._control.write_params(engine_params(new))
+
+    def update_config(self, change: RouterConfig | Callable[[RouterConfig], RouterConfig],
+                      *, wait_s: float = 1.0) -> list[ConfigChange]:
+        """Validates and applies a new configuration to the running engine; returns the changes.
+
+        A refused change (bad value, restart-only key) raises ConfigError and the engine keeps
+        its parameters. When the engine runs, waits up to `wait_s` for it to apply them.
+        """
+        changes = self._store.update(change)
+        if changes and self._control is not None and wait_s > 0:
+            self.wait_params_applied(timeout_s=wait_s)
+        return changes
+
+    def wait_params_applied(self, timeout_s: float = 1.0) -> int:
+        """Waits until the loop runs on the latest parameter version; returns it."""
+        control = self._require_control()
+        target = control.params()["version"]
+        deadline = time.monotonic() + timeout_s
+        while control.counters()["params_version"] < target:
+            if control.state != EngineState.RUNNING:
+                return target  # read at the next start or drain
+            if time.monotonic() > deadline:
+                raise EngineError(f"engine {self._name!r} did not apply parameter version "
+                                  f"{target} within {timeout_s} s")
+            time.sleep(0.0005)
+        return target
+
+    # --- data plane ---------------------------------------------------------------------
+
+    def _ring(self, key: str) -> Ring:
+        ring = self._rings.get(key)
+        if ring is None:
+            segment, dtype, role = _RINGS[key]
+            name = _core.engine_segment_names(self._name)[segment]
+            ring = Ring.attach(name, dtype, role=role, stale="takeover")
+            self._rings[key] = ring
+        return ring
+
+    def ring(self, key: str) -> Ring:
+        """Returns this handle's end of ring `key` (market_data, commands, executions, orders, audit)."""
+        if key not in _RINGS:
+            raise UsageError(f"ring must be one of {sorted(_RINGS)}, got {key!r}")
+        self._require_control()
+        return self._ring(key)
+
+    def publish_market_data(self, events: np.ndarray) -> int:
+        """Writes market-data events (MD_EVENT_DTYPE) to the md ring; returns how many fit."""
+        return self.ring("market_data").write(events)
+
+    def send_executions(self, reports: np.ndarray) -> int:
+        """Writes execution reports (EXEC_REPORT_DTYPE) to the exec ring; returns how many fit."""
+        return self.ring("executions").write(reports)
+
+    def send_commands(self, commands: np.ndarray) -> int:
+        """Writes commands (COMMAND_DTYPE) to the command ring; returns how many fit."""
+        return self.ring("commands").write(commands)
+
+    def _command(self, kind: Any, **fields: Any) -> int:
+        record = np.zeros(1, COMMAND_DTYPE)
+        command_id = next(self._command_ids) + (os.getpid() << 32)
+        record["ts_ns"] = time.time_ns()
+        record["command_id"] = command_id
+        record["kind"] = int(kind)
+        for key, value in fields.items():
+            record[key] = value
+        if self.send_commands(record) != 1:
+            raise EngineError(f"command ring of engine {self._name!r} is full; command refused")
+        return command_id
+
+    def submit_parent(self, parent_order_id: int, instrument: str | int, side: str,
+                      quantity_shares: int, *, limit_price_ticks: int = 0,
+                      venues: Iterable[str | int] | None = None, urgency: int = 0,
+                      end_time_ns: int = 0) -> int:
+        """Sends a new parent order; returns the command id echoed in the audit trail."""
+        config = self._store.current
+        instrument_id = config.instrument(instrument).instrument_id
+        side_value = {"buy": 1, "sell": 2}.get(str(side).lower())
+        if side_value is None:
+            raise UsageError(f"side must be 'buy' or 'sell', got {side!r}")
+        mask = 0
+        for venue in venues or ():
+            mask |= 1 << config.venue(venue).venue_id
+        return self._command(CommandKind.NEW_PARENT, parent_order_id=parent_order_id,
+                             instrument_id=instrument_id, side=side_value,
+                             quantity=quantity_shares, limit_price_ticks=limit_price_ticks,
+                             venue_mask=mask, urgency=urgency, end_time_ns=end_time_ns)
+
+    def cancel_parent(self, parent_order_id: int) -> int:
+        """Stops working a parent order; returns the command id."""
+        return self._command(CommandKind.CANCEL_PARENT, parent_order_id=parent_order_id)
+
+    def amend_parent(self, parent_order_id: int, quantity_shares: int,
+                     limit_price_ticks: int = 0) -> int:
+        """Changes a parent's quantity and limit; returns the command id."""
+        return self._command(CommandKind.AMEND_PARENT, parent_order_id=parent_order_id,
+                             quantity=quantity_shares, limit_price_ticks=limit_price_ticks)
+
+    def halt(self) -> int:
+        """Engages the kill switch in the engine (no child orders); returns the command id."""
+        return self._command(CommandKind.HALT)
+
+    def resume(self) -> int:
+        """Releases a halt sent by halt(); returns the command id."""
+        return self._command(CommandKind.RESUME)
+
+    def read_orders(self, max_records: int = 1 << 16) -> np.ndarray:
+        """Reads child-order intents (ORDER_INTENT_DTYPE) from the order ring."""
+        return self.ring("orders").read(max_records)
+
+    def read_audit(self, max_records: int = 1 << 16) -> np.ndarray:
+        """Reads audit records (AUDIT_RECORD_DTYPE) from the audit ring."""
+        return self.ring("audit").read(max_records)
+
+    def wait_idle(self, timeout_s: float = 5.0) -> None:
+        """Waits until the engine has consumed everything in its input rings."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            self.check()
+            if all(len(self._ring(key)) == 0 for key in ("market_data", "commands", "executions")):
+                return
+            if time.monotonic() > deadline:
+                raise EngineError(f"engine {self._name!r} did not drain its input rings within "
+                                  f"{timeout_s} s")
+            time.sleep(0.0005)
+
+    def __repr__(self) -> str:
+        state = self.state if self._control is not None else "not started"
+        return f"<sor.Engine {self._name!r} {state}>"
+
+
+__all__ = ["Engine", "engine_options", "engine_params", "EngineState", "RiskState",
+           "CommandKind", "ExecKind", "AuditKind", "RejectReason"]
