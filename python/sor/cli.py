@@ -26,6 +26,39 @@ def _cmd_bench_book(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_config_check(args: argparse.Namespace) -> int:
+    from sor.config import load
+
+    failed = False
+    for path in args.files:
+        try:
+            load(path)
+        except sor.ConfigError as error:
+            print(f"sor: error: {error}", file=sys.stderr)
+            failed = True
+        else:
+            print(f"{path}: ok")
+    return 2 if failed else 0
+
+
+def _cmd_config_show(args: argparse.Namespace) -> int:
+    from sor.config import default_config, dump, load
+
+    print(dump(load(args.file) if args.file else default_config()), end="")
+    return 0
+
+
+def _cmd_config_diff(args: argparse.Namespace) -> int:
+    from sor.config import diff, load
+
+    changes = diff(load(args.old), load(args.new))
+    for change in changes:
+        print(change)
+    if not changes:
+        print("no differences")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sor", description="sor: an ML-driven smart order router for equities.")
@@ -54,6 +87,25 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("--seed", type=int, default=7, help="stream seed (default 7)")
     book.add_argument("--no-peers", action="store_true", help="measure sor only")
     book.set_defaults(handler=_cmd_bench_book)
+
+    config = commands.add_parser(
+        "config", help="check, show and compare configuration files",
+        description="Router configuration is TOML (venues, instruments, routing, risk limits, "
+                    "engine settings), validated into frozen typed objects. See "
+                    "deploy/config/colo-example.toml.")
+    config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    check = config_commands.add_parser(
+        "check", help="validate files; print ok or the file, key and reason (exit 2)")
+    check.add_argument("files", nargs="+", metavar="FILE", help="TOML configuration file")
+    check.set_defaults(handler=_cmd_config_check)
+    show = config_commands.add_parser(
+        "show", help="print a file (or the embedded defaults) as normalized TOML")
+    show.add_argument("file", nargs="?", metavar="FILE", help="TOML file (default: the defaults)")
+    show.set_defaults(handler=_cmd_config_show)
+    compare = config_commands.add_parser("diff", help="print what changes from file A to file B")
+    compare.add_argument("old", metavar="A", help="TOML file before")
+    compare.add_argument("new", metavar="B", help="TOML file after")
+    compare.set_defaults(handler=_cmd_config_diff)
     return parser
 
 
