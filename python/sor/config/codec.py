@@ -52,12 +52,22 @@ def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
-def _suggestion(key: str, known: tuple[str, ...]) -> str:
+def _suggestion(key: str, cls: type) -> str:
     from difflib import get_close_matches
 
+    known = toml_field_names(cls)
+    # Keys of the tables nested here, for a key written one level too high ("fees.maker_...").
+    nested = [f"{table}.{name}" for table, table_cls in _TABLES.get(cls, {}).items()
+              for name in toml_field_names(table_cls)]
     # A key written without its unit ("taker_fee") is the commonest slip; catch it first.
-    by_prefix = [name for name in known if name.startswith(f"{key}_")]
-    close = by_prefix[:1] or get_close_matches(key, known, n=1, cutoff=0.6)
+    for candidates in (known, nested):
+        by_prefix = [name for name in candidates if name.rpartition(".")[2].startswith(f"{key}_")]
+        if by_prefix:
+            return f"; did you mean {by_prefix[0]!r}?"
+    close = get_close_matches(key, known, n=1, cutoff=0.6) or get_close_matches(
+        key, [name.rpartition(".")[2] for name in nested], n=1, cutoff=0.6)
+    if close and close[0] not in known:
+        close = [name for name in nested if name.endswith(f".{close[0]}")]
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
@@ -70,7 +80,7 @@ def _build(cls: type, data: Any, prefix: str, source: str | None) -> Any:
     known = toml_field_names(cls)
     for key in data:
         if key not in known:
-            raise ConfigError(f"unknown key {key!r}{_suggestion(str(key), known)}",
+            raise ConfigError(f"unknown key {key!r}{_suggestion(str(key), cls)}",
                               source=source, key=_join(prefix, str(key)))
     for item in dataclasses.fields(cls):
         required = (item.default is dataclasses.MISSING
