@@ -157,7 +157,8 @@ def load(path: str | os.PathLike[str]) -> RouterConfig:
     try:
         text = Path(path).read_bytes().decode("utf-8")
     except OSError as error:
-        raise ConfigError(f"cannot read the file: {error.strerror or error}", source=source) from None
+        raise ConfigError(f"cannot read the file: {error.strerror or error}",
+                          source=source) from None
     except UnicodeDecodeError as error:
         raise ConfigError(f"not UTF-8 text: {error.reason} at byte {error.start}",
                           source=source) from None
@@ -232,7 +233,7 @@ def _emit(lines: list[str], path: str, table: Mapping[str, Any]) -> None:
 
 def dump(config: RouterConfig) -> str:
     """Returns the configuration as a TOML document with every field written out."""
-    lines = ["# sor router configuration, written by sor.config.dump: every field that has a value is written out"]
+    lines = ["# sor router configuration, written by sor.config.dump: every field that has a value"]
     _emit(lines, "", to_dict(config))
     return "\n".join(lines) + "\n"
 

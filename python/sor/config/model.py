@@ -39,7 +39,7 @@ _VENUE_NAME = re.compile(r"[A-Z][A-Z0-9]{0,11}")
 _SYMBOL = re.compile(r"[A-Z][A-Z0-9.]{0,7}")
 _ENGINE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,23}")
 _HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.:-]{0,252}[A-Za-z0-9])?")
-_COMP_ID = re.compile(r"[!-~]{1,64}")   # printable ASCII without spaces; no SOH, no '='
+_COMP_ID = re.compile(r"[!-~]{1,64}")   # printable ASCII: a space or an SOH would break the session
 _UINT32_MAX = 2**32 - 1
 _NS_PER_S = 1_000_000_000
 
@@ -245,8 +245,9 @@ class FixEndpoint(_Replaceable):
             raise _refuse(name, f"must not contain '=' (the FIX tag separator), "
                                 f"got {getattr(self, name)!r}")
         if self.begin_string not in FIX_BEGIN_STRINGS:
-            raise _refuse("begin_string", f"must be one of {', '.join(map(repr, FIX_BEGIN_STRINGS))}"
-                                          f", got {_describe(self.begin_string)}")
+            choices = ", ".join(map(repr, FIX_BEGIN_STRINGS))
+            raise _refuse("begin_string",
+                          f"must be one of {choices}, got {_describe(self.begin_string)}")
         _check_int(self, "heartbeat_interval_s", 1, 300, "s")
 
 
@@ -276,7 +277,8 @@ class Venue(_Replaceable):
     def __post_init__(self) -> None:
         _check_int(self, "venue_id", 0, VENUE_ID_LIMIT - 1)
         _check_str(self, "name", _VENUE_NAME,
-                   "1 to 12 uppercase letters or digits starting with a letter (a MIC, e.g. 'XNAS')")
+                   "1 to 12 uppercase letters or digits starting with a letter "
+                   "(a MIC, e.g. 'XNAS')")
         kind = _check_enum(self, "kind", VenueKind)
         if kind is VenueKind.DARK:
             if self.book_type is not None:
@@ -290,7 +292,8 @@ class Venue(_Replaceable):
         if kind is VenueKind.LIT and fees.taker_fee_usd_per_share > ACCESS_FEE_CAP_USD_PER_SHARE:
             raise _refuse("fees.taker_fee_usd_per_share",
                           f"must be <= {ACCESS_FEE_CAP_USD_PER_SHARE:.4f} USD/share (Reg NMS Rule "
-                          f"610 access fee cap) for a lit venue, got {fees.taker_fee_usd_per_share:g}")
+                          f"610 access fee cap) for a lit venue, "
+                          f"got {fees.taker_fee_usd_per_share:g}")
         for name in ("order_latency_ns", "market_data_latency_ns", "ack_latency_ns"):
             _check_int(self, name, 0, _NS_PER_S, "ns")
         if self.ack_latency_ns < self.order_latency_ns:
@@ -361,7 +364,8 @@ class RoutingRule(_Replaceable):
         normalized = []
         for entry in weights:
             if not (isinstance(entry, (tuple, list)) and len(entry) == 2):
-                raise _refuse("venue_weights", f"must hold (venue name, weight) pairs, got {entry!r}")
+                raise _refuse("venue_weights",
+                              f"must hold (venue name, weight) pairs, got {entry!r}")
             name, weight = entry
             key = f"venue_weights.{name}"
             if not isinstance(name, str) or not _VENUE_NAME.fullmatch(name):
@@ -413,8 +417,9 @@ class RiskLimits(_Replaceable):
         _check_bool(self, "kill_switch_engaged")
         if self.max_order_quantity_shares > self.max_parent_quantity_shares:
             raise _refuse("max_order_quantity_shares",
-                          f"must be <= max_parent_quantity_shares ({self.max_parent_quantity_shares}"
-                          f" shares; a child cannot exceed its parent), "
+                          f"must be <= max_parent_quantity_shares "
+                          f"({self.max_parent_quantity_shares} shares; a child cannot exceed its "
+                          f"parent), "
                           f"got {self.max_order_quantity_shares}")
         if self.max_order_notional_usd > self.max_gross_notional_usd:
             raise _refuse("max_order_notional_usd",
@@ -503,7 +508,8 @@ class RouterConfig(_Replaceable):
     def _validate(self) -> None:
         tick = _check_float(self, "price_tick_usd", unit="USD")
         if not any(math.isclose(tick, 10.0**-exponent, rel_tol=1e-12) for exponent in range(10)):
-            raise _refuse("price_tick_usd", f"must be a power of ten from 1e-09 to 1 USD, got {tick:g}")
+            raise _refuse("price_tick_usd",
+                          f"must be a power of ten from 1e-09 to 1 USD, got {tick:g}")
         venues = _check_tuple(self, "venues", Venue)
         instruments = _check_tuple(self, "instruments", Instrument)
         routing = _check_tuple(self, "routing", RoutingRule)
@@ -526,21 +532,25 @@ class RouterConfig(_Replaceable):
             for index, name in enumerate(instrument.venues):
                 if name not in venue_by_name:
                     raise _refuse(f"instruments[{position}].venues[{index}]",
-                                  f"names no configured venue: {name!r}{_suggest(name, venue_by_name)}")
+                                  f"names no configured venue: {name!r}"
+                                  f"{_suggest(name, venue_by_name)}")
 
-        _check_unique([r.instrument for r in routing], "routing", "rule for instrument", "instrument")
+        _check_unique([r.instrument for r in routing], "routing", "rule for instrument",
+                      "instrument")
         symbols = {i.symbol: i for i in instruments}
         for position, rule in enumerate(routing):
             key = f"routing[{position}]"
             if rule.instrument != WILDCARD and rule.instrument not in symbols:
-                raise _refuse(f"{key}.instrument", f"names no configured instrument: "
-                                                   f"{rule.instrument!r}{_suggest(rule.instrument, symbols)}")
+                raise _refuse(f"{key}.instrument",
+                              f"names no configured instrument: {rule.instrument!r}"
+                              f"{_suggest(rule.instrument, symbols)}")
             for name, _ in rule.venue_weights:
                 if name not in venue_by_name:
                     raise _refuse(f"{key}.venue_weights.{name}",
                                   f"names no configured venue{_suggest(name, venue_by_name)}")
-            if rule.dark_first and not any(
-                    weight > 0 and not venue_by_name[name].lit for name, weight in rule.venue_weights):
+            dark_weights = [weight for name, weight in rule.venue_weights
+                            if not venue_by_name[name].lit]
+            if rule.dark_first and not any(weight > 0 for weight in dark_weights):
                 raise _refuse(f"{key}.dark_first",
                               "is true but the rule gives no dark venue a weight > 0")
         rules = {r.instrument: r for r in routing}

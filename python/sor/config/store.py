@@ -24,7 +24,8 @@ RESTART_ONLY_KEYS: tuple[tuple[str, str], ...] = (
     (r"venues", "the engine orders its venue books at start"),
     (rf"venues{_ENTRY}", "the engine builds one book per venue at start; set enabled = false "
                          "to stop routing to a venue"),
-    (rf"venues{_ENTRY}\.(venue_id|kind|book_type)", "the engine builds one book per venue at start"),
+    (rf"venues{_ENTRY}\.(venue_id|kind|book_type)",
+     "the engine builds one book per venue at start"),
     (rf"instruments{_ENTRY}\.instrument_id", "books and orders are keyed by instrument id"),
 )
 """Key paths (regular expressions) that a running store refuses to change, and why."""
@@ -83,7 +84,7 @@ class ConfigStore:
             self._running = bool(running)
 
     def add_check(self, check: Check) -> None:
-        """Registers ``check(old, new, changes)``, called before a swap; it refuses by raising ConfigError."""
+        """Registers ``check(old, new, changes)``, run before a swap; a ConfigError refuses."""
         with self._lock:
             self._checks.append(check)
 
