@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 import sor
@@ -43,6 +44,70 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return doctor.exit_code(checks)
 
 
+def _cmd_engine(args: argparse.Namespace) -> int:
+    from sor.config import default_config, load
+    from sor.engine import Engine
+
+    config = load(args.config) if args.config else default_config()
+    if args.takeover:
+        config = config.replace(engine=config.engine.replace(stale_segment_policy="takeover"))
+    engine = Engine(config, name=args.name, cpu=args.cpu)
+
+    def ready(running: Engine) -> None:
+        cpu = running.config.engine.cpu if args.cpu is None else args.cpu
+        print(f"sor engine {running.name}: pid {os.getpid()}, cpu {'unpinned' if cpu is None else cpu}, "
+              f"segments /dev/shm/{running.name}.{{control,md,cmd,exec,order,audit}}; "
+              f"SIGTERM or SIGINT stops it", flush=True)
+
+    engine.run_foreground(on_ready=ready)
+    print(f"sor engine {engine.name}: stopped", flush=True)
+    return 0
+
+
+def _cmd_bench_engine(args: argparse.Namespace) -> int:
+    from sor.bench.engine import format_report, run
+
+    report = run(samples=args.samples, modes=args.mode)
+    if args.json:
+        print(json.dumps(report, indent=2, default=float))
+    else:
+        print(format_report(report))
+    return 0
+
+
+def _cmd_config_check(args: argparse.Namespace) -> int:
+    from sor.config import load
+
+    failed = False
+    for path in args.files:
+        try:
+            load(path)
+        except sor.ConfigError as error:
+            print(f"sor: error: {error}", file=sys.stderr)
+            failed = True
+        else:
+            print(f"{path}: ok")
+    return 2 if failed else 0
+
+
+def _cmd_config_show(args: argparse.Namespace) -> int:
+    from sor.config import default_config, dump, load
+
+    print(dump(load(args.file) if args.file else default_config()), end="")
+    return 0
+
+
+def _cmd_config_diff(args: argparse.Namespace) -> int:
+    from sor.config import diff, load
+
+    changes = diff(load(args.old), load(args.new))
+    for change in changes:
+        print(change)
+    if not changes:
+        print("no differences")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sor", description="sor: an ML-driven smart order router for equities.")
@@ -72,6 +137,30 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("--no-peers", action="store_true", help="measure sor only")
     book.set_defaults(handler=_cmd_bench_book)
 
+    bench_engine = bench_commands.add_parser(
+        "engine", help="tick-to-decision latency of the engine (thread and process)",
+        description="Writes a market-data record that adds liquidity at the best ask to the "
+                    "engine's md ring and times until the child order it triggers is visible in "
+                    "the order ring; the engine runs as a thread of this process and as a "
+                    "separate `sor engine` process. Reports p50/p99/p99.9.")
+    bench_engine.add_argument("--json", action="store_true", help="print the report as JSON")
+    bench_engine.add_argument("--samples", type=int, default=100_000, help="ticks measured per mode (default 100000)")
+    bench_engine.add_argument("--mode", action="append", choices=["thread", "process"],
+                              help="engine placement to measure (repeatable; default both)")
+    bench_engine.set_defaults(handler=_cmd_bench_engine)
+
+    engine = commands.add_parser(
+        "engine", help="run the engine as this process (pinned, busy-polling)",
+        description="Creates the engine's shared-memory segments and runs its loop on this "
+                    "process's main thread until SIGTERM or SIGINT, then drains its input rings "
+                    "and removes the segments. Attach from Python with sor.Engine.attach(NAME).")
+    engine.add_argument("--config", metavar="FILE", help="router configuration TOML (default: embedded)")
+    engine.add_argument("--cpu", type=int, metavar="N", help="core to pin the loop to (default: [engine] cpu)")
+    engine.add_argument("--name", metavar="NAME", help="engine name (default: [engine] name)")
+    engine.add_argument("--takeover", action="store_true",
+                        help="replace segments left by a dead engine of the same name")
+    engine.set_defaults(handler=_cmd_engine)
+
     doctor = commands.add_parser(
         "doctor", help="check this host against deploy/TUNING.md (reads only)",
         description="Checks the host for the engine core: isolation, tick, RCU, IRQs, frequency, "
@@ -87,6 +176,25 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--root", default="/", metavar="PATH",
                         help="filesystem root holding proc/ and sys/ (default /)")
     doctor.set_defaults(handler=_cmd_doctor)
+
+    config = commands.add_parser(
+        "config", help="check, show and compare configuration files",
+        description="Router configuration is TOML (venues, instruments, routing, risk limits, "
+                    "engine settings), validated into frozen typed objects. See "
+                    "deploy/config/colo-example.toml.")
+    config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    check = config_commands.add_parser(
+        "check", help="validate files; print ok or the file, key and reason (exit 2)")
+    check.add_argument("files", nargs="+", metavar="FILE", help="TOML configuration file")
+    check.set_defaults(handler=_cmd_config_check)
+    show = config_commands.add_parser(
+        "show", help="print a file (or the embedded defaults) as normalized TOML")
+    show.add_argument("file", nargs="?", metavar="FILE", help="TOML file (default: the defaults)")
+    show.set_defaults(handler=_cmd_config_show)
+    compare = config_commands.add_parser("diff", help="print what changes from file A to file B")
+    compare.add_argument("old", metavar="A", help="TOML file before")
+    compare.add_argument("new", metavar="B", help="TOML file after")
+    compare.set_defaults(handler=_cmd_config_diff)
     return parser
 
 

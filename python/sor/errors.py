@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 
-
 class SorError(Exception):
     """Base class of every error sor raises on purpose."""
 
@@ -80,7 +79,25 @@ class FeedDecodeError(SorError):
 
 
 class ConfigError(SorError, ValueError):
-    """A configuration value is impossible; the running configuration is unchanged."""
+    """A configuration value is impossible; the running configuration is unchanged.
+
+    ``source`` names the file (or ``None``), ``key`` the TOML key path such as
+    ``venues[2].fees.taker_fee_usd_per_share`` (or ``None``), ``reason`` what is wrong;
+    ``str()`` shows ``source: key: reason``.
+    """
+
+    def __init__(self, reason: str, *, source: str | None = None, key: str | None = None) -> None:
+        self.reason = reason
+        self.source = source
+        self.key = key
+        super().__init__(reason)
+
+    def __str__(self) -> str:
+        return ": ".join(part for part in (self.source, self.key, self.reason) if part)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception pickling passes only ``args``; the keywords travel as state.
+        return (type(self), (self.reason,), {"source": self.source, "key": self.key})
 
 
 class RingError(SorError):

@@ -1,0 +1,617 @@
+"""The configuration types: frozen dataclasses, validated when they are built.
+
+Every field with a unit carries it in its name (``_ns``, ``_ms``, ``_s``, ``_usd``,
+``_usd_per_share``, ``_shares``, ``_ticks``, ``_bps``, ``_records``). Prices in sor are int64
+price ticks; one price tick is :attr:`RouterConfig.price_tick_usd` (default 0.0001 USD, the ITCH
+price unit). A refused value raises :class:`sor.errors.ConfigError` naming the key and the
+reason; the loader adds the file and the full key path.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+import dataclasses
+from dataclasses import dataclass, field, fields
+from enum import Enum
+from typing import Any
+
+from sor._core import BookType
+from sor.errors import ConfigError
+
+ACCESS_FEE_CAP_USD_PER_SHARE = 0.0030
+"""Reg NMS Rule 610(c) cap on the fee for taking a protected quotation priced at $1 or more."""
+
+MAX_FEE_USD_PER_SHARE = 0.01
+"""Largest fee or rebate magnitude accepted for any venue (a sanity bound, not a rule)."""
+
+VENUE_ID_LIMIT = 64
+"""Venue ids index a 64-bit venue mask, so they lie in 0..63."""
+
+FIX_BEGIN_STRINGS = ("FIX.4.2", "FIX.4.4", "FIXT.1.1")
+"""The FIX versions the gateway speaks (BeginString, tag 8)."""
+
+WILDCARD = "*"
+"""The routing rule instrument that applies to every instrument without a rule of its own."""
+
+_VENUE_NAME = re.compile(r"[A-Z][A-Z0-9]{0,11}")
+_SYMBOL = re.compile(r"[A-Z][A-Z0-9.]{0,7}")
+_ENGINE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,23}")
+_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.:-]{0,252}[A-Za-z0-9])?")
+_COMP_ID = re.compile(r"[!-~]{1,64}")   # printable ASCII: a space or an SOH would break the session
+_UINT32_MAX = 2**32 - 1
+_NS_PER_S = 1_000_000_000
+
+
+class VenueKind(Enum):
+    """Whether a venue displays its book (lit) or not (dark)."""
+
+    LIT = "lit"
+    DARK = "dark"
+
+
+class IdleStrategy(Enum):
+    """What the engine thread does when every ring is empty."""
+
+    SPIN = "spin"
+    YIELD = "yield"
+    SLEEP = "sleep"
+
+
+class OverflowPolicy(Enum):
+    """What a ring producer does when the ring is full."""
+
+    SPIN = "spin"
+    REFUSE = "refuse"
+
+
+class StaleSegmentPolicy(Enum):
+    """What the engine does when it finds a shared-memory segment left by a dead process."""
+
+    ERROR = "error"
+    TAKEOVER = "takeover"
+
+
+# --- field checks: each one raises ConfigError naming the field, or normalizes it in place ---
+
+def _refuse(key: str, reason: str) -> ConfigError:
+    return ConfigError(reason, key=key)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, Enum):
+        return repr(value.value)
+    if isinstance(value, BookType):
+        return repr(value.name)
+    return f"{type(value).__name__} {value!r}"
+
+
+def _set(instance: Any, name: str, value: Any) -> None:
+    object.__setattr__(instance, name, value)
+
+
+def _check_int(instance: Any, name: str, minimum: int | None = None, maximum: int | None = None,
+               unit: str = "") -> int:
+    value = getattr(instance, name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _refuse(name, f"must be an integer, got {_describe(value)}")
+    suffix = f" {unit}" if unit else ""
+    if minimum is not None and value < minimum:
+        raise _refuse(name, f"must be >= {minimum}{suffix}, got {value}")
+    if maximum is not None and value > maximum:
+        raise _refuse(name, f"must be <= {maximum}{suffix}, got {value}")
+    return value
+
+
+def _check_float(instance: Any, name: str, minimum: float | None = None,
+                 maximum: float | None = None, *, unit: str = "", exclusive_minimum: bool = False,
+                 ) -> float:
+    value = getattr(instance, name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _refuse(name, f"must be a number, got {_describe(value)}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise _refuse(name, f"must be a finite number, got {value}")
+    suffix = f" {unit}" if unit else ""
+    if minimum is not None:
+        if exclusive_minimum and value <= minimum:
+            raise _refuse(name, f"must be > {minimum:g}{suffix}, got {value:g}")
+        if value < minimum:
+            raise _refuse(name, f"must be >= {minimum:g}{suffix}, got {value:g}")
+    if maximum is not None and value > maximum:
+        raise _refuse(name, f"must be <= {maximum:g}{suffix}, got {value:g}")
+    _set(instance, name, value)
+    return value
+
+
+def _check_bool(instance: Any, name: str) -> bool:
+    value = getattr(instance, name)
+    if not isinstance(value, bool):
+        raise _refuse(name, f"must be true or false, got {_describe(value)}")
+    return value
+
+
+def _check_str(instance: Any, name: str, pattern: re.Pattern[str], rule: str) -> str:
+    value = getattr(instance, name)
+    if not isinstance(value, str):
+        raise _refuse(name, f"must be a string, got {_describe(value)}")
+    if not pattern.fullmatch(value):
+        raise _refuse(name, f"must be {rule}, got {value!r}")
+    return value
+
+
+def _coerce_enum(key: str, value: Any, enum_type: Any) -> Any:
+    if isinstance(value, enum_type):
+        return value
+    if enum_type is BookType:
+        choices = list(BookType.__members__)
+        if isinstance(value, str) and value in BookType.__members__:
+            return BookType.__members__[value]
+    else:
+        choices = [member.value for member in enum_type]
+        if isinstance(value, str) and value in choices:
+            return enum_type(value)
+    raise _refuse(key, f"must be one of {', '.join(map(repr, choices))}, got {_describe(value)}")
+
+
+def _check_enum(instance: Any, name: str, enum_type: Any) -> Any:
+    value = _coerce_enum(name, getattr(instance, name), enum_type)
+    _set(instance, name, value)
+    return value
+
+
+def _check_instance(instance: Any, name: str, expected: type) -> Any:
+    value = getattr(instance, name)
+    if not isinstance(value, expected):
+        raise _refuse(name, f"must be a {expected.__name__}, got {_describe(value)}")
+    return value
+
+
+def _check_tuple(instance: Any, name: str, item_type: type) -> tuple[Any, ...]:
+    value = getattr(instance, name)
+    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)):
+        raise _refuse(name, f"must be an array, got {_describe(value)}")
+    for position, item in enumerate(value):
+        if not isinstance(item, item_type):
+            raise _refuse(f"{name}[{position}]",
+                          f"must be a {_type_word(item_type)}, got {_describe(item)}")
+    value = tuple(value)
+    _set(instance, name, value)
+    return value
+
+
+def _type_word(item_type: type) -> str:
+    return {str: "string"}.get(item_type, item_type.__name__)
+
+
+# --- the types ---
+
+class _Replaceable:
+    __slots__ = ()
+
+    def replace(self, **changes: Any) -> Any:
+        """Returns a copy with these fields changed, validated again."""
+        return dataclasses.replace(self, **changes)  # type: ignore[misc]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeeSchedule(_Replaceable):
+    """The per-share fees a venue charges; a negative fee is a rebate paid to us.
+
+    ``maker_fee_usd_per_share`` applies when our order adds liquidity (rests and is hit),
+    ``taker_fee_usd_per_share`` when it removes liquidity, ``routing_fee_usd_per_share`` when the
+    venue routes our order on to another venue. Inverted venues have a positive maker fee and a
+    negative taker fee.
+    """
+
+    maker_fee_usd_per_share: float = 0.0
+    taker_fee_usd_per_share: float = 0.0030
+    routing_fee_usd_per_share: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("maker_fee_usd_per_share", "taker_fee_usd_per_share",
+                     "routing_fee_usd_per_share"):
+            value = _check_float(self, name, unit="USD/share")
+            if abs(value) > MAX_FEE_USD_PER_SHARE:
+                raise _refuse(name, f"must be between -{MAX_FEE_USD_PER_SHARE} and "
+                                    f"{MAX_FEE_USD_PER_SHARE} USD/share, got {value:g}")
+        if self.routing_fee_usd_per_share < 0:
+            raise _refuse("routing_fee_usd_per_share",
+                          f"must be >= 0 USD/share (venues do not pay to route away), "
+                          f"got {self.routing_fee_usd_per_share:g}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FixEndpoint(_Replaceable):
+    """Where and as whom the FIX gateway connects to a venue's order entry."""
+
+    host: str
+    port: int
+    sender_comp_id: str
+    target_comp_id: str
+    begin_string: str = "FIX.4.2"
+    heartbeat_interval_s: int = 30
+
+    def __post_init__(self) -> None:
+        _check_str(self, "host", _HOST, "a host name or IP address")
+        _check_int(self, "port", 1, 65535)
+        _check_str(self, "sender_comp_id", _COMP_ID,
+                   "1 to 64 printable ASCII characters without spaces")
+        _check_str(self, "target_comp_id", _COMP_ID,
+                   "1 to 64 printable ASCII characters without spaces")
+        if "=" in self.sender_comp_id or "=" in self.target_comp_id:
+            name = "sender_comp_id" if "=" in self.sender_comp_id else "target_comp_id"
+            raise _refuse(name, f"must not contain '=' (the FIX tag separator), "
+                                f"got {getattr(self, name)!r}")
+        if self.begin_string not in FIX_BEGIN_STRINGS:
+            choices = ", ".join(map(repr, FIX_BEGIN_STRINGS))
+            raise _refuse("begin_string",
+                          f"must be one of {choices}, got {_describe(self.begin_string)}")
+        _check_int(self, "heartbeat_interval_s", 1, 300, "s")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Venue(_Replaceable):
+    """One execution venue: an exchange (lit) or a dark pool (dark).
+
+    ``book_type`` is the market-data book the engine keeps for a lit venue: ``L3`` (order by
+    order, the default) or ``L2`` (price levels). A dark venue displays no book, so its
+    ``book_type`` is ``None`` and setting one is refused. ``order_latency_ns`` is one-way order
+    entry (our send to the venue's matching engine), ``market_data_latency_ns`` one-way from the
+    venue's matching engine to our feed handler, ``ack_latency_ns`` our send to the venue's ack
+    arriving back (so it is at least ``order_latency_ns``).
+    """
+
+    venue_id: int
+    name: str
+    kind: VenueKind
+    book_type: BookType | None = None
+    fees: FeeSchedule = field(default_factory=FeeSchedule)
+    order_latency_ns: int = 50_000
+    market_data_latency_ns: int = 20_000
+    ack_latency_ns: int = 100_000
+    fix: FixEndpoint | None = None
+    enabled: bool = True
+
+    def __post_init__(self) -> None:
+        _check_int(self, "venue_id", 0, VENUE_ID_LIMIT - 1)
+        _check_str(self, "name", _VENUE_NAME,
+                   "1 to 12 uppercase letters or digits starting with a letter "
+                   "(a MIC, e.g. 'XNAS')")
+        kind = _check_enum(self, "kind", VenueKind)
+        if kind is VenueKind.DARK:
+            if self.book_type is not None:
+                raise _refuse("book_type", f"must be absent for a dark venue (a dark pool "
+                                           f"displays no book), got {_describe(self.book_type)}")
+        else:
+            if self.book_type is None:
+                _set(self, "book_type", BookType.L3)
+            _check_enum(self, "book_type", BookType)
+        fees = _check_instance(self, "fees", FeeSchedule)
+        if kind is VenueKind.LIT and fees.taker_fee_usd_per_share > ACCESS_FEE_CAP_USD_PER_SHARE:
+            raise _refuse("fees.taker_fee_usd_per_share",
+                          f"must be <= {ACCESS_FEE_CAP_USD_PER_SHARE:.4f} USD/share (Reg NMS Rule "
+                          f"610 access fee cap) for a lit venue, "
+                          f"got {fees.taker_fee_usd_per_share:g}")
+        for name in ("order_latency_ns", "market_data_latency_ns", "ack_latency_ns"):
+            _check_int(self, name, 0, _NS_PER_S, "ns")
+        if self.ack_latency_ns < self.order_latency_ns:
+            raise _refuse("ack_latency_ns",
+                          f"must be >= order_latency_ns ({self.order_latency_ns} ns; an ack "
+                          f"cannot come back before the order arrives), got {self.ack_latency_ns}")
+        if self.fix is not None:
+            _check_instance(self, "fix", FixEndpoint)
+        _check_bool(self, "enabled")
+
+    @property
+    def lit(self) -> bool:
+        """Returns whether the venue displays its book."""
+        return self.kind is VenueKind.LIT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Instrument(_Replaceable):
+    """One tradable instrument.
+
+    ``tick_size_ticks`` is the minimum price increment in price ticks (100 ticks = one cent at
+    the default price tick of 0.0001 USD). ``venues`` lists the venue names it may trade on;
+    empty means every venue.
+    """
+
+    instrument_id: int
+    symbol: str
+    tick_size_ticks: int = 100
+    lot_size_shares: int = 100
+    min_quantity_shares: int = 1
+    venues: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_int(self, "instrument_id", 0, _UINT32_MAX)
+        _check_str(self, "symbol", _SYMBOL,
+                   "1 to 8 uppercase letters, digits or '.' starting with a letter (as in ITCH)")
+        _check_int(self, "tick_size_ticks", 1, unit="ticks")
+        _check_int(self, "lot_size_shares", 1, unit="shares")
+        _check_int(self, "min_quantity_shares", 1, unit="shares")
+        venues = _check_tuple(self, "venues", str)
+        _check_unique(venues, "venues", "venue")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoutingRule(_Replaceable):
+    """How the router spreads child orders of one instrument (or of every instrument, ``*``).
+
+    ``venue_weights`` holds ``(venue name, weight >= 0)`` pairs in the order given; a mapping is
+    accepted and kept in its order. Weight 0 keeps a venue out. ``dark_first`` pings dark venues
+    before lit ones for quantities of at least ``min_dark_quantity_shares``.
+    """
+
+    instrument: str = WILDCARD
+    venue_weights: tuple[tuple[str, float], ...]
+    dark_first: bool = False
+    min_dark_quantity_shares: int = 100
+    max_venues_per_order: int = 4
+
+    def __post_init__(self) -> None:
+        if self.instrument != WILDCARD:
+            _check_str(self, "instrument", _SYMBOL, "'*' or an instrument symbol")
+        weights = self.venue_weights
+        if isinstance(weights, Mapping):
+            weights = tuple(weights.items())
+        if isinstance(weights, (str, bytes)) or not isinstance(weights, (tuple, list)):
+            raise _refuse("venue_weights", f"must be a table of venue name = weight, "
+                                           f"got {_describe(weights)}")
+        normalized = []
+        for entry in weights:
+            if not (isinstance(entry, (tuple, list)) and len(entry) == 2):
+                raise _refuse("venue_weights",
+                              f"must hold (venue name, weight) pairs, got {entry!r}")
+            name, weight = entry
+            key = f"venue_weights.{name}"
+            if not isinstance(name, str) or not _VENUE_NAME.fullmatch(name):
+                raise _refuse("venue_weights", f"keys must be venue names, got {name!r}")
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+                raise _refuse(key, f"must be a number, got {_describe(weight)}")
+            weight = float(weight)
+            if not math.isfinite(weight) or weight < 0:
+                raise _refuse(key, f"must be a finite number >= 0, got {weight:g}")
+            normalized.append((name, weight))
+        if not normalized or not any(weight > 0 for _, weight in normalized):
+            raise _refuse("venue_weights", "must give at least one venue a weight > 0")
+        _check_unique([name for name, _ in normalized], "venue_weights", "venue")
+        _set(self, "venue_weights", tuple(normalized))
+        _check_bool(self, "dark_first")
+        _check_int(self, "min_dark_quantity_shares", 0, unit="shares")
+        _check_int(self, "max_venues_per_order", 1, VENUE_ID_LIMIT)
+
+    def weight(self, venue_name: str) -> float:
+        """Returns the weight of a venue, 0.0 if the rule does not name it."""
+        return dict(self.venue_weights).get(venue_name, 0.0)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RiskLimits(_Replaceable):
+    """Hard limits the engine enforces on every child order, whatever the model says."""
+
+    max_order_quantity_shares: int = 10_000
+    max_order_notional_usd: float = 500_000.0
+    max_parent_quantity_shares: int = 1_000_000
+    max_open_orders: int = 500
+    max_orders_per_second: int = 200
+    max_cancels_per_second: int = 400
+    price_band_bps: float = 100.0
+    max_participation_rate: float = 0.10
+    max_gross_notional_usd: float = 50_000_000.0
+    kill_switch_engaged: bool = False
+
+    def __post_init__(self) -> None:
+        _check_int(self, "max_order_quantity_shares", 1, unit="shares")
+        _check_float(self, "max_order_notional_usd", 0.0, unit="USD", exclusive_minimum=True)
+        _check_int(self, "max_parent_quantity_shares", 1, unit="shares")
+        _check_int(self, "max_open_orders", 1)
+        _check_int(self, "max_orders_per_second", 1)
+        _check_int(self, "max_cancels_per_second", 1)
+        _check_float(self, "price_band_bps", 0.0, 10_000.0, unit="bps", exclusive_minimum=True)
+        _check_float(self, "max_participation_rate", 0.0, 1.0, exclusive_minimum=True)
+        _check_float(self, "max_gross_notional_usd", 0.0, unit="USD", exclusive_minimum=True)
+        _check_bool(self, "kill_switch_engaged")
+        if self.max_order_quantity_shares > self.max_parent_quantity_shares:
+            raise _refuse("max_order_quantity_shares",
+                          f"must be <= max_parent_quantity_shares "
+                          f"({self.max_parent_quantity_shares} shares; a child cannot exceed its "
+                          f"parent), "
+                          f"got {self.max_order_quantity_shares}")
+        if self.max_order_notional_usd > self.max_gross_notional_usd:
+            raise _refuse("max_order_notional_usd",
+                          f"must be <= max_gross_notional_usd ({self.max_gross_notional_usd:g} USD)"
+                          f", got {self.max_order_notional_usd:g}")
+
+
+RING_NAMES = ("md", "order", "command", "exec", "audit")
+"""The engine's shared-memory rings, as they prefix the ring settings."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineSettings(_Replaceable):
+    """How the engine runs: its shared-memory name, its core, scheduling, idling and rings.
+
+    Ring capacities are in records and must be powers of two. A producer that finds its ring
+    full either spins for at most ``overflow_spin_limit_ns`` and then refuses, or refuses at
+    once, as its ring's overflow policy says.
+    """
+
+    name: str = "sor"
+    cpu: int | None = None
+    sched_fifo: bool = False
+    sched_priority: int = 50
+    mlockall: bool = False
+    idle_strategy: IdleStrategy = IdleStrategy.YIELD
+    idle_sleep_ns: int = 50_000
+    md_ring_capacity_records: int = 65_536
+    order_ring_capacity_records: int = 4_096
+    command_ring_capacity_records: int = 1_024
+    exec_ring_capacity_records: int = 4_096
+    audit_ring_capacity_records: int = 65_536
+    md_ring_overflow_policy: OverflowPolicy = OverflowPolicy.SPIN
+    order_ring_overflow_policy: OverflowPolicy = OverflowPolicy.REFUSE
+    command_ring_overflow_policy: OverflowPolicy = OverflowPolicy.SPIN
+    exec_ring_overflow_policy: OverflowPolicy = OverflowPolicy.SPIN
+    audit_ring_overflow_policy: OverflowPolicy = OverflowPolicy.REFUSE
+    overflow_spin_limit_ns: int = 100_000
+    heartbeat_timeout_ms: int = 1_000
+    stale_segment_policy: StaleSegmentPolicy = StaleSegmentPolicy.ERROR
+
+    def __post_init__(self) -> None:
+        _check_str(self, "name", _ENGINE_NAME,
+                   "1 to 24 letters, digits, '_' or '-' starting with a letter or digit (it "
+                   "prefixes shared-memory names)")
+        if self.cpu is not None:
+            _check_int(self, "cpu", 0, 1023)
+        _check_bool(self, "sched_fifo")
+        _check_int(self, "sched_priority", 1, 99)
+        _check_bool(self, "mlockall")
+        _check_enum(self, "idle_strategy", IdleStrategy)
+        _check_int(self, "idle_sleep_ns", 1, _NS_PER_S, "ns")
+        for ring in RING_NAMES:
+            name = f"{ring}_ring_capacity_records"
+            capacity = _check_int(self, name, 16, 2**30, "records")
+            if capacity & (capacity - 1):
+                raise _refuse(name, f"must be a power of two, got {capacity}")
+            _check_enum(self, f"{ring}_ring_overflow_policy", OverflowPolicy)
+        _check_int(self, "overflow_spin_limit_ns", 1, _NS_PER_S, "ns")
+        _check_int(self, "heartbeat_timeout_ms", 1, 60_000, "ms")
+        _check_enum(self, "stale_segment_policy", StaleSegmentPolicy)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RouterConfig(_Replaceable):
+    """The whole configuration of a router; ``source`` is where it was loaded from.
+
+    ``price_tick_usd`` is the value of one price tick, the unit of every ``_ticks`` field and of
+    every price in the engine. ``source`` is not part of equality.
+    """
+
+    price_tick_usd: float = 0.0001
+    venues: tuple[Venue, ...]
+    instruments: tuple[Instrument, ...]
+    routing: tuple[RoutingRule, ...]
+    risk: RiskLimits = field(default_factory=RiskLimits)
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    source: str | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        try:
+            self._validate()
+        except ConfigError as error:
+            raise ConfigError(error.reason, source=self.source, key=error.key) from None
+
+    def _validate(self) -> None:
+        tick = _check_float(self, "price_tick_usd", unit="USD")
+        if not any(math.isclose(tick, 10.0**-exponent, rel_tol=1e-12) for exponent in range(10)):
+            raise _refuse("price_tick_usd",
+                          f"must be a power of ten from 1e-09 to 1 USD, got {tick:g}")
+        venues = _check_tuple(self, "venues", Venue)
+        instruments = _check_tuple(self, "instruments", Instrument)
+        routing = _check_tuple(self, "routing", RoutingRule)
+        _check_instance(self, "risk", RiskLimits)
+        _check_instance(self, "engine", EngineSettings)
+        if self.source is not None and not isinstance(self.source, str):
+            raise _refuse("source", f"must be a string, got {_describe(self.source)}")
+
+        _check_unique([v.venue_id for v in venues], "venues", "venue id", "venue_id")
+        _check_unique([v.name for v in venues], "venues", "venue name", "name")
+        if not any(v.lit for v in venues):
+            raise _refuse("venues", "must include at least one lit venue")
+        _check_unique([i.instrument_id for i in instruments], "instruments", "instrument id",
+                      "instrument_id")
+        _check_unique([i.symbol for i in instruments], "instruments", "symbol", "symbol")
+        if not instruments:
+            raise _refuse("instruments", "must include at least one instrument")
+        venue_by_name = {v.name: v for v in venues}
+        for position, instrument in enumerate(instruments):
+            for index, name in enumerate(instrument.venues):
+                if name not in venue_by_name:
+                    raise _refuse(f"instruments[{position}].venues[{index}]",
+                                  f"names no configured venue: {name!r}"
+                                  f"{_suggest(name, venue_by_name)}")
+
+        _check_unique([r.instrument for r in routing], "routing", "rule for instrument",
+                      "instrument")
+        symbols = {i.symbol: i for i in instruments}
+        for position, rule in enumerate(routing):
+            key = f"routing[{position}]"
+            if rule.instrument != WILDCARD and rule.instrument not in symbols:
+                raise _refuse(f"{key}.instrument",
+                              f"names no configured instrument: {rule.instrument!r}"
+                              f"{_suggest(rule.instrument, symbols)}")
+            for name, _ in rule.venue_weights:
+                if name not in venue_by_name:
+                    raise _refuse(f"{key}.venue_weights.{name}",
+                                  f"names no configured venue{_suggest(name, venue_by_name)}")
+            dark_weights = [weight for name, weight in rule.venue_weights
+                            if not venue_by_name[name].lit]
+            if rule.dark_first and not any(weight > 0 for weight in dark_weights):
+                raise _refuse(f"{key}.dark_first",
+                              "is true but the rule gives no dark venue a weight > 0")
+        rules = {r.instrument: r for r in routing}
+        for position, instrument in enumerate(instruments):
+            rule = rules.get(instrument.symbol, rules.get(WILDCARD))
+            if rule is None:
+                raise _refuse("routing", f"has no rule for {instrument.symbol!r} and no '*' rule")
+            allowed = set(instrument.venues) or set(venue_by_name)
+            if not any(weight > 0 and name in allowed for name, weight in rule.venue_weights):
+                raise _refuse(f"instruments[{position}].venues",
+                              f"leave {instrument.symbol!r} no venue its routing rule "
+                              f"({rule.instrument!r}) gives a weight > 0")
+
+    def venue(self, name_or_id: str | int) -> Venue:
+        """Returns the venue with this name or venue id."""
+        for venue in self.venues:
+            if venue.name == name_or_id or (isinstance(name_or_id, int)
+                                            and not isinstance(name_or_id, bool)
+                                            and venue.venue_id == name_or_id):
+                return venue
+        raise KeyError(f"no venue {name_or_id!r}")
+
+    def instrument(self, symbol_or_id: str | int) -> Instrument:
+        """Returns the instrument with this symbol or instrument id."""
+        for instrument in self.instruments:
+            if instrument.symbol == symbol_or_id or (isinstance(symbol_or_id, int)
+                                                     and not isinstance(symbol_or_id, bool)
+                                                     and instrument.instrument_id == symbol_or_id):
+                return instrument
+        raise KeyError(f"no instrument {symbol_or_id!r}")
+
+    def routing_rule(self, symbol_or_id: str | int) -> RoutingRule:
+        """Returns the routing rule that applies to an instrument (its own, else the ``*`` rule)."""
+        symbol = self.instrument(symbol_or_id).symbol
+        rules = {rule.instrument: rule for rule in self.routing}
+        return rules.get(symbol, rules.get(WILDCARD))  # validation guarantees one of them
+
+    def venue_mask(self, names_or_ids: Any) -> int:
+        """Returns the 64-bit venue mask with the bits of these venues set."""
+        mask = 0
+        for name_or_id in names_or_ids:
+            mask |= 1 << self.venue(name_or_id).venue_id
+        return mask
+
+
+def _check_unique(values: Any, key: str, what: str, field_name: str | None = None) -> None:
+    first: dict[Any, int] = {}
+    for position, value in enumerate(values):
+        if value in first:
+            location = f"{key}[{position}]" + (f".{field_name}" if field_name else "")
+            raise _refuse(location, f"duplicate {what} {value!r} (also {key}[{first[value]}])")
+        first[value] = position
+
+
+def _suggest(word: str, candidates: Any) -> str:
+    from difflib import get_close_matches
+
+    close = get_close_matches(str(word), [str(c) for c in candidates], n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def toml_field_names(cls: type) -> tuple[str, ...]:
+    """Returns the keys a TOML table for ``cls`` may hold, in declaration order."""
+    return tuple(f.name for f in fields(cls) if f.name != "source")
