@@ -840,6 +840,8 @@ EngineResult Engine::start_thread() {
   thread_ = std::thread([this, &ready] {
     EngineResult r = setup_thread();
     const bool ok = r.ok;
+    // Running from the caller's point of view as soon as start_thread returns.
+    if (ok) control_.get()->state.store(static_cast<std::uint32_t>(EngineState::kRunning));
     ready.set_value(std::move(r));
     if (ok) loop();
   });
