@@ -271,3 +271,16 @@ def test_killed_engine_process_is_detected_and_its_segments_taken_over(name: str
         replacement.communicate(timeout=20)
         assert replacement.returncode == 0
     assert shm_entries(name) == []
+
+
+def test_order_rate_limit_refuses_the_excess(name: str) -> None:
+    config = default_config()
+    config = config.replace(risk=config.risk.replace(max_orders_per_second=2))
+    with Engine(config, name=name) as engine:
+        engine.publish_market_data(book_events())
+        engine.submit_parent(4, "AAPL", "buy", 900)
+        engine.wait_idle()
+        assert engine.read_orders()["venue_id"].tolist() == [0, 1]
+        risk = engine.read_audit()
+        risk = risk[risk["kind"] == int(AuditKind.RISK_REJECT)]
+        assert [RejectReason(int(r)).name for r in risk["reason"]] == ["ORDER_RATE"]

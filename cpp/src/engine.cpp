@@ -24,7 +24,6 @@ namespace sor {
 namespace {
 
 constexpr std::size_t kChildTableSize = 1u << 16;  // in-flight children (direct-mapped by id)
-constexpr std::size_t kRateWindowSize = 1u << 16;  // send times kept for the rate limit
 constexpr std::uint64_t kBatch = 256;             // records taken from a ring per pass
 
 inline void cpu_relax() noexcept {
@@ -254,8 +253,9 @@ struct Engine::Impl {
   std::vector<Parent> parents;
   std::vector<std::uint32_t> active;  // slots of active parents
   std::vector<Child> children;
-  std::vector<std::int64_t> send_times;  // circular, for the order-rate window
-  std::uint64_t sends = 0;
+  // Order-rate limit as a token bucket holding at most one second of orders.
+  double rate_tokens = -1;  // < 0 until the first check fills the bucket
+  std::int64_t rate_refilled_ns = 0;
   std::uint64_t next_child_id = 1;
   std::uint64_t audit_sequence = 0;
   std::int64_t open_orders = 0;
@@ -270,8 +270,7 @@ struct Engine::Impl {
           return b;
         }()),
         parents(options.max_parents),
-        children(kChildTableSize),
-        send_times(kRateWindowSize, 0) {
+        children(kChildTableSize) {
     active.reserve(options.max_parents);
   }
 
@@ -334,7 +333,7 @@ struct Engine::Impl {
 
   // The risk stage: hard limits on one child order.
   RejectReason risk_check(const Parent& p, std::uint8_t venue, std::int64_t price,
-                          std::int64_t quantity, std::int64_t now_ns) const noexcept {
+                          std::int64_t quantity, std::int64_t now_ns) noexcept {
     if (risk_state == RiskState::kHalted || params.kill_switch != 0) return RejectReason::kHalted;
     if (venue >= kMaxEngineVenues || !((params.enabled_venue_mask >> venue) & 1U)) {
       return RejectReason::kVenueDisabled;
@@ -358,11 +357,15 @@ struct Engine::Impl {
         open_orders >= static_cast<std::int64_t>(kChildTableSize)) {
       return RejectReason::kMaxOpenOrders;
     }
-    const auto limit = static_cast<std::uint64_t>(
-        std::min<std::int64_t>(params.max_orders_per_second, kRateWindowSize));
-    if (sends >= limit && now_ns - send_times[(sends - limit) % kRateWindowSize] < 1'000'000'000) {
-      return RejectReason::kOrderRate;
+    const auto rate = static_cast<double>(params.max_orders_per_second);
+    if (rate_tokens < 0) {
+      rate_tokens = rate;
+    } else {
+      rate_tokens = std::min(rate, rate_tokens + static_cast<double>(now_ns - rate_refilled_ns) *
+                                                     rate * 1e-9);
     }
+    rate_refilled_ns = now_ns;
+    if (rate_tokens < 1.0) return RejectReason::kOrderRate;
     return RejectReason::kNone;
   }
 
@@ -404,8 +407,7 @@ struct Engine::Impl {
     c = Child{id, slot, quantity, price};
     p.working += quantity;
     ++open_orders;
-    send_times[sends % kRateWindowSize] = now;
-    ++sends;
+    rate_tokens -= 1.0;
     gross_notional_usd += static_cast<double>(price) * params.price_tick_usd *
                           static_cast<double>(quantity);
     bump(counters->child_orders);

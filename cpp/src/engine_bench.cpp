@@ -27,6 +27,17 @@ EngineBenchResult bench_tick_to_decision(const EngineBenchOptions& options) {
     result.error = r.detail;
     return result;
   }
+  // The caller's thread (often Python's main thread) gets its affinity back afterwards, so
+  // processes it starts later are not confined to the benchmark core.
+  cpu_set_t previous;
+  const bool restore = pthread_getaffinity_np(pthread_self(), sizeof(previous), &previous) == 0;
+  struct Restore {
+    bool active;
+    cpu_set_t* set;
+    ~Restore() {
+      if (active) pthread_setaffinity_np(pthread_self(), sizeof(*set), set);
+    }
+  } restore_guard{restore && options.cpu >= 0, &previous};
   if (options.cpu >= 0) {
     cpu_set_t set;
     CPU_ZERO(&set);

@@ -383,6 +383,12 @@ class Engine:
         self._require_control()
         return self._ring(key)
 
+    def release_rings(self) -> None:
+        """Gives up this handle's ring ends, so another process or thread can take them."""
+        for ring in self._rings.values():
+            ring.close()
+        self._rings.clear()
+
     def publish_market_data(self, events: np.ndarray) -> int:
         """Writes market-data events (MD_EVENT_DTYPE) to the md ring; returns how many fit."""
         return self.ring("market_data").write(events)
