@@ -284,3 +284,46 @@ def test_order_rate_limit_refuses_the_excess(name: str) -> None:
         risk = engine.read_audit()
         risk = risk[risk["kind"] == int(AuditKind.RISK_REJECT)]
         assert [RejectReason(int(r)).name for r in risk["reason"]] == ["ORDER_RATE"]
+
+
+@pytest.mark.slow
+def test_engine_process_with_sched_fifo_and_locked_memory(name: str, tmp_path) -> None:
+    from sor.config import save
+
+    config = default_config()
+    # A sleeping idle strategy, so a real-time loop cannot monopolise a core of the test host.
+    config = config.replace(engine=config.engine.replace(
+        sched_fifo=True, sched_priority=10, mlockall=True, idle_strategy="sleep",
+        idle_sleep_ns=200_000))
+    path = tmp_path / "fifo.toml"
+    save(config, path)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    with subprocess.Popen([sys.executable, "-m", "sor.cli", "engine", "--config", str(path),
+                           "--name", name], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, env=env) as process:
+        process.stdout.readline()
+        engine = None
+        for _ in range(2000):
+            try:
+                engine = Engine.attach(name)
+            except EngineError:  # a refused start removes the segments
+                engine = None
+                break
+            if engine.state not in ("created", "starting"):
+                break
+            engine.close()
+            time.sleep(0.005)
+        if engine is not None and engine.state == "running":
+            status = engine.status()
+            assert status["sched_fifo"] and status["memory_locked"]
+            engine.stop()
+            process.communicate(timeout=20)
+            assert process.returncode == 0
+        else:
+            # Without CAP_SYS_NICE / RLIMIT_RTPRIO the engine refuses to start, saying why.
+            if engine is not None:
+                engine.close()
+            _, err = process.communicate(timeout=20)
+            assert process.returncode == 2
+            assert "SCHED_FIFO" in err or "mlockall" in err
+    assert shm_entries(name) == []
