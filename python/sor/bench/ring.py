@@ -14,11 +14,13 @@ unpaced: records/s from the first send until the receiver has taken the last one
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import os
 import struct
 import tempfile
 import threading
 import time
+from importlib import metadata
 from typing import Any, Callable
 
 import numpy as np
@@ -55,7 +57,13 @@ def _cpu_flags() -> set[str]:
 def hardware() -> dict[str, Any]:
     """Returns what the benchmark ran on, with the counter and virtualisation flags."""
     flags = _cpu_flags()
-    return {**_base_hardware(),
+    base = _base_hardware()
+    if not base["sor"]:  # an extension built outside scikit-build carries no version
+        try:
+            base["sor"] = metadata.version("sor") + " (extension built from a checkout)"
+        except metadata.PackageNotFoundError:
+            base["sor"] = "unknown"
+    return {**base,
             "allowed_cpus": sorted(os.sched_getaffinity(0)),
             "invariant_tsc": {"constant_tsc", "nonstop_tsc"} <= flags,
             "virtualised": "hypervisor" in flags}
@@ -438,10 +446,17 @@ def _run_python(kind: str, samples: int, warmup: int, records: int, batch_record
     try:
         child.start()
 
-        def watch() -> None:  # a blocking get() would wait forever for a child that died
-            child.join()
-            if child.exitcode != 0:
-                poison()
+        finished = threading.Event()
+
+        def watch() -> None:
+            # A blocking get() would wait forever for a child that died. Waits on the sentinel,
+            # not join(): two threads reaping one child race, and the loser sees it alive.
+            multiprocessing.connection.wait([child.sentinel])
+            if not finished.is_set():
+                try:
+                    poison()
+                except (OSError, ValueError):
+                    pass
 
         threading.Thread(target=watch, daemon=True).start()
         one_way = np.empty(samples)
@@ -477,6 +492,7 @@ def _run_python(kind: str, samples: int, warmup: int, records: int, batch_record
                         endpoint.check_peer(polls, endpoint.outbox)
                 endpoint.recv()
                 batched = batch_records / ((clock() - start) / 1e9)
+        finished.set()
         _join(child, kind)
     finally:
         if child.is_alive():
@@ -602,12 +618,12 @@ def format_report(report: dict[str, Any]) -> str:
              f"sor {hw['sor']})",
              f"64-byte records; {pinned}; one way = receiver's clock minus sender's stamp, paced",
              "",
-             f"{'path':<34}{'p50 ns':>10}{'p99 ns':>10}{'p99.9 ns':>11}{'rt/2 p50':>10}"
+             f"{'path':<42}{'p50 ns':>10}{'p99 ns':>10}{'p99.9 ns':>11}{'rt/2 p50':>10}"
              f"{'M rec/s':>10}  pinned"]
 
     def row(label: str, side: dict[str, Any]) -> str:
         lat, tput = side["latency"], side["throughput"]
-        return (f"{label:<34}{lat['p50_ns']:>10.1f}{lat['p99_ns']:>10.1f}{lat['p999_ns']:>11.1f}"
+        return (f"{label:<42}{lat['p50_ns']:>10.1f}{lat['p99_ns']:>10.1f}{lat['p999_ns']:>11.1f}"
                 f"{lat['round_trip_half_p50_ns']:>10.1f}{tput['throughput_per_s'] / 1e6:>10.2f}"
                 f"  {'yes' if side['pinned'] else 'no'}")
 
@@ -636,5 +652,5 @@ def format_report(report: dict[str, Any]) -> str:
                   f">= {targets['throughput_per_s'] / 1e6:.0f} M records/s, "
                   f">= {targets['vs_multiprocessing_queue']:.0f}x multiprocessing.Queue"]
     for key, value in report["targets_met"].items():
-        lines.append(f"  {key:<40}{'n/a' if value is None else 'met' if value else 'NOT met'}")
+        lines.append(f"  {key:<44}{'n/a' if value is None else 'met' if value else 'NOT met'}")
     return "\n".join(lines)
