@@ -12,5 +12,6 @@ void bind_sim(pybind11::module_& m);
 void bind_feed(pybind11::module_& m);
 void bind_ring(pybind11::module_& m);
 void bind_engine(pybind11::module_& m);
+void bind_bench(pybind11::module_& m);
 
 }  // namespace sor::bindings

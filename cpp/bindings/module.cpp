@@ -13,4 +13,5 @@ PYBIND11_MODULE(_core, m) {
   sor::bindings::bind_feed(m);
   sor::bindings::bind_ring(m);
   sor::bindings::bind_engine(m);
+  sor::bindings::bind_bench(m);
 }

@@ -27,6 +27,19 @@ def _cmd_bench_book(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_ring(args: argparse.Namespace) -> int:
+    from sor.bench.ring import format_report, run
+
+    report = run(samples=args.samples, throughput_records=args.records,
+                 python_samples=args.python_samples, python_records=args.python_records,
+                 peers=not args.no_peers)
+    if args.json:
+        print(json.dumps(report, indent=2, default=float))
+    else:
+        print(format_report(report))
+    return 0
+
+
 def _cmd_doctor(args: argparse.Namespace) -> int:
     from sor import doctor
 
@@ -136,6 +149,27 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("--seed", type=int, default=7, help="stream seed (default 7)")
     book.add_argument("--no-peers", action="store_true", help="measure sor only")
     book.set_defaults(handler=_cmd_bench_book)
+    ring = bench_commands.add_parser(
+        "ring", help="shared-memory ring latency and throughput vs multiprocessing.Queue, "
+                     "POSIX message queues and ZeroMQ",
+        description="One-way latency (p50/p99/p99.9, paced) and throughput of 64-byte records "
+                    "through sor's shared-memory ring, across threads and across processes, "
+                    "pinned to two cores where the host allows; in the same run the same "
+                    "traffic from Python over the ring, multiprocessing.Queue, posix_ipc and "
+                    "ZeroMQ ipc://, with ratios. Peers come from the bench extra: "
+                    "pip install \"sor[bench]\"; a missing peer is reported as skipped.")
+    ring.add_argument("--json", action="store_true", help="print the report as JSON")
+    ring.add_argument("--samples", type=int, default=200_000,
+                      help="C++ latency samples per path (default 200000)")
+    ring.add_argument("--records", type=int, default=20_000_000,
+                      help="C++ throughput records per path (default 20000000)")
+    ring.add_argument("--python-samples", type=int, default=20_000,
+                      help="latency samples per Python path (default 20000)")
+    ring.add_argument("--python-records", type=int, default=200_000,
+                      help="throughput records per Python path, one per call (default 200000)")
+    ring.add_argument("--no-peers", action="store_true",
+                      help="measure sor only (C++ and Python)")
+    ring.set_defaults(handler=_cmd_bench_ring)
 
     bench_engine = bench_commands.add_parser(
         "engine", help="tick-to-decision latency of the engine (thread and process)",
