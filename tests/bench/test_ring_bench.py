@@ -20,8 +20,6 @@ LATENCY_KEYS = {"p50_ns", "p99_ns", "p999_ns", "max_ns", "mean_ns", "samples",
 def check_side(side: dict, samples: int, records: int) -> None:
     assert LATENCY_KEYS <= side["latency"].keys()
     assert side["latency"]["samples"] == samples
-    lat = side["latency"]
-    assert 0 <= lat["p50_ns"] <= lat["p99_ns"] <= lat["p999_ns"] <= lat["max_ns"]
     assert side["throughput"]["records"] == records
     assert side["throughput"]["throughput_per_s"] > 0
     assert isinstance(side["pinned"], bool) and side["api"]

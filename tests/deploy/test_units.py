@@ -135,16 +135,15 @@ def test_hardening(engine, gateway) -> None:
 
 
 def test_example_configuration_fits_the_units(engine, gateway) -> None:
+    from sor.config import load
+
     example = DEPLOY / "config" / "colo-example.toml"
-    if not example.exists():
-        pytest.skip("deploy/config/colo-example.toml is written in another change")
-    tomllib = pytest.importorskip("tomllib")
-    section = tomllib.loads(example.read_text())["engine"]
-    assert doctor.cpu_from_config(example) == section["cpu"]
-    if section.get("sched_fifo"):
-        assert section["sched_priority"] <= int(value(engine, "Service", "LimitRTPRIO"))
+    settings = load(example).engine
+    assert doctor.cpu_from_config(example) == settings.cpu
+    if settings.sched_fifo:
+        assert settings.sched_priority <= int(value(engine, "Service", "LimitRTPRIO"))
     for unit in (engine, gateway):
-        assert section["cpu"] not in parse_cpu_list(",".join(words(unit, "Service", "CPUAffinity")))
+        assert settings.cpu not in parse_cpu_list(",".join(words(unit, "Service", "CPUAffinity")))
 
 
 def test_tuning_guide_has_a_section_per_doctor_check() -> None:
