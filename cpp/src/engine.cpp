@@ -1,5 +1,7 @@
 #include "sor/engine.hpp"
 
+#include "shm.hpp"
+
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -88,7 +90,7 @@ EngineControlHandle::~EngineControlHandle() { close(false); }
 
 EngineResult EngineControlHandle::create(const std::string& name, bool takeover) {
   segment_ = name + ".control";
-  const std::string path = "/" + segment_;
+  const std::string path = detail::shm_path(segment_);
   int fd = shm_open(path.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
   if (fd < 0 && errno == EEXIST) {
     EngineControlHandle existing;
@@ -114,9 +116,7 @@ EngineResult EngineControlHandle::create(const std::string& name, bool takeover)
     fd = shm_open(path.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
   }
   if (fd < 0) return {false, "shm_open of '" + segment_ + "' failed: " + std::strerror(errno)};
-  struct stat st {};
-  fstat(fd, &st);
-  inode_ = st.st_ino;
+  inode_ = detail::segment_inode(fd);
   if (ftruncate(fd, sizeof(EngineControl)) != 0) {
     ::close(fd);
     shm_unlink(path.c_str());
@@ -141,7 +141,7 @@ EngineResult EngineControlHandle::create(const std::string& name, bool takeover)
 
 EngineResult EngineControlHandle::attach(const std::string& name) {
   segment_ = name + ".control";
-  const std::string path = "/" + segment_;
+  const std::string path = detail::shm_path(segment_);
   const int fd = shm_open(path.c_str(), O_RDWR, 0);
   if (fd < 0) {
     return {false, errno == ENOENT ? "no engine named '" + name + "' (no /dev/shm/" + segment_ + ")"
@@ -174,16 +174,7 @@ void EngineControlHandle::close(bool unlink) noexcept {
   if (control_ == nullptr) return;
   munmap(control_, sizeof(EngineControl));
   control_ = nullptr;
-  if (unlink && owner_) {
-    const std::string path = "/" + segment_;
-    const int fd = shm_open(path.c_str(), O_RDONLY, 0);
-    if (fd >= 0) {
-      struct stat st {};
-      const bool same = fstat(fd, &st) == 0 && st.st_ino == inode_;
-      ::close(fd);
-      if (same) shm_unlink(path.c_str());
-    }
-  }
+  if (unlink && owner_) detail::unlink_if_same_inode(segment_, inode_);
 }
 
 std::uint64_t EngineControlHandle::write_params(const EngineParams& params) noexcept {

@@ -1,5 +1,7 @@
 #include "sor/ring.hpp"
 
+#include "shm.hpp"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -25,11 +27,7 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
-std::string shm_path(std::string_view name) {
-  std::string path(1, '/');
-  path.append(name);
-  return path;
-}
+using detail::shm_path;
 
 bool valid_name(std::string_view name) noexcept {
   if (name.empty() || name.size() > 200) return false;
@@ -185,8 +183,7 @@ RingResult Ring::create(const RingOptions& options, RingRole role, Ring& out) {
     fd = shm_open(path.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
   }
   if (fd < 0) return system_fail("shm_open", name);
-  struct stat created {};
-  fstat(fd, &created);
+  const std::uint64_t inode = detail::segment_inode(fd);
   const std::size_t bytes = segment_bytes(cap, options.record_size);
   if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
     RingResult r = system_fail("ftruncate", name);
@@ -223,7 +220,7 @@ RingResult Ring::create(const RingOptions& options, RingRole role, Ring& out) {
   ring.record_size_ = options.record_size;
   ring.name_ = name;
   ring.unlink_on_close_ = true;
-  ring.inode_ = created.st_ino;
+  ring.inode_ = inode;
   ring.role_ = RingRole::kObserver;
   RingResult taken = ring.take_role(role, options.stale_policy);
   if (!taken) return taken;
@@ -354,17 +351,20 @@ bool Ring::unlink(std::string_view name) noexcept {
   return shm_unlink(shm_path(name).c_str()) == 0;
 }
 
+std::uint64_t Ring::contiguous(std::uint64_t available, std::uint64_t max) const noexcept {
+  const std::uint64_t to_end = capacity_ - (local_index_ & mask_);
+  const std::uint64_t n = max < available ? max : available;
+  return n < to_end ? n : to_end;
+}
+
 std::uint64_t Ring::claim(std::uint64_t max, void** slots) noexcept {
   std::uint64_t free = capacity_ - (local_index_ - cached_other_index_);
   if (free < max) {
     cached_other_index_ = header_->read_index.load(std::memory_order_acquire);
     free = capacity_ - (local_index_ - cached_other_index_);
   }
-  const std::uint64_t to_end = capacity_ - (local_index_ & mask_);
-  std::uint64_t n = max < free ? max : free;
-  if (n > to_end) n = to_end;
   *slots = slot(local_index_);
-  return n;
+  return contiguous(free, max);
 }
 
 void Ring::publish(std::uint64_t count) noexcept {
@@ -420,11 +420,8 @@ std::uint64_t Ring::peek(std::uint64_t max, const void** records) noexcept {
     cached_other_index_ = header_->write_index.load(std::memory_order_acquire);
     ready = cached_other_index_ - local_index_;
   }
-  const std::uint64_t to_end = capacity_ - (local_index_ & mask_);
-  std::uint64_t n = max < ready ? max : ready;
-  if (n > to_end) n = to_end;
   *records = slot(local_index_);
-  return n;
+  return contiguous(ready, max);
 }
 
 void Ring::release(std::uint64_t count) noexcept {
@@ -522,15 +519,7 @@ void Ring::release_role() noexcept {
   }
   role_ = RingRole::kObserver;
   if (unlink_on_close_) {
-    // Only the segment this handle made: after a takeover the name may be someone else's.
-    const std::string path = shm_path(name_);
-    const int fd = shm_open(path.c_str(), O_RDONLY, 0);
-    if (fd >= 0) {
-      struct stat st {};
-      const bool same = fstat(fd, &st) == 0 && st.st_ino == inode_;
-      ::close(fd);
-      if (same) shm_unlink(path.c_str());
-    }
+    detail::unlink_if_same_inode(name_, inode_);
     unlink_on_close_ = false;
   }
 }

@@ -23,7 +23,7 @@ import numpy as np
 from sor import _core
 from sor.config import ConfigChange, ConfigStore, RouterConfig, default_config
 from sor.config.model import OverflowPolicy, StaleSegmentPolicy
-from sor.errors import ConfigError, EngineCrashedError, EngineError, UsageError
+from sor.errors import EngineCrashedError, EngineError, UsageError
 from sor.ring import (
     AUDIT_RECORD_DTYPE,
     COMMAND_DTYPE,
@@ -134,7 +134,6 @@ class Engine:
         self._rings: dict[str, Ring] = {}
         self._owner = True
         self._command_ids = itertools.count(1)
-        self._store.add_check(self._check_update)
         self._store.add_listener(self._publish_update)
 
     @classmethod
@@ -324,16 +323,6 @@ class Engine:
         return dict(self._require_control().params())
 
     # --- configuration ------------------------------------------------------------------
-
-    def _check_update(self, old: RouterConfig, new: RouterConfig,
-                      changes: list[ConfigChange]) -> None:
-        if self._control is None:
-            return
-        try:
-            engine_params(new)
-        except (KeyError, ValueError, TypeError) as error:
-            raise ConfigError(f"cannot be turned into engine parameters: {error}",
-                              source=new.source) from None
 
     def _publish_update(self, new: RouterConfig, changes: list[ConfigChange], version: int) -> None:
         if self._control is not None:

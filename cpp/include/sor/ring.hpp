@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <type_traits>
 
 #include "sor/types.hpp"
 
@@ -29,16 +28,6 @@ enum class RecordType : std::uint32_t {
   kOrderIntent = 4,  // OrderIntent.
   kAuditRecord = 5,  // AuditRecord.
 };
-
-// Returns the record type of a struct from types.hpp.
-template <class T> constexpr RecordType record_type_of() noexcept {
-  if constexpr (std::is_same_v<T, MdEvent>) return RecordType::kMdEvent;
-  else if constexpr (std::is_same_v<T, Command>) return RecordType::kCommand;
-  else if constexpr (std::is_same_v<T, ExecReport>) return RecordType::kExecReport;
-  else if constexpr (std::is_same_v<T, OrderIntent>) return RecordType::kOrderIntent;
-  else if constexpr (std::is_same_v<T, AuditRecord>) return RecordType::kAuditRecord;
-  else return RecordType::kRaw;
-}
 
 // What a producer does when the ring is full.
 enum class OverflowPolicy : std::uint8_t {
@@ -238,6 +227,8 @@ class Ring {
 
  private:
   RingResult take_role(RingRole role, StalePolicy policy);
+  // Returns how many of `available` slots from this end's index can be used in one span.
+  std::uint64_t contiguous(std::uint64_t available, std::uint64_t max) const noexcept;
   std::uint8_t* slot(std::uint64_t index) const noexcept {
     return data_ + (index & mask_) * record_size_;
   }
@@ -256,35 +247,6 @@ class Ring {
   // the cached value says the ring is full or empty).
   std::uint64_t local_index_ = 0;
   std::uint64_t cached_other_index_ = 0;
-};
-
-// A typed view of a Ring carrying `T` records.
-template <class T>
-class TypedRing {
- public:
-  static_assert(std::is_trivially_copyable_v<T>);
-  // Wraps an open ring whose record size is sizeof(T).
-  explicit TypedRing(Ring& ring) noexcept : ring_(&ring) {}
-  // Writes one record if there is room.
-  bool try_write(const T& record) noexcept { return ring_->try_write(&record); }
-  // Writes up to `count` records following the overflow policy.
-  std::uint64_t write(const T* records, std::uint64_t count) noexcept {
-    return ring_->write(records, count);
-  }
-  // Returns up to `max` contiguous readable records at *records.
-  std::uint64_t peek(std::uint64_t max, const T** records) noexcept {
-    const void* raw = nullptr;
-    const std::uint64_t n = ring_->peek(max, &raw);
-    *records = static_cast<const T*>(raw);
-    return n;
-  }
-  // Frees `count` records returned by peek.
-  void release(std::uint64_t count) noexcept { ring_->release(count); }
-  // Returns the underlying ring.
-  Ring& ring() noexcept { return *ring_; }
-
- private:
-  Ring* ring_;
 };
 
 }  // namespace sor
