@@ -2,6 +2,7 @@
 
 #include "bindings.hpp"
 #include "sor/consolidated.hpp"
+#include "sor/sim_types.hpp"
 #include "sor/types.hpp"
 
 namespace py = pybind11;
@@ -27,6 +28,46 @@ void bind_types(py::module_& m) {
                        side, time_in_force);
   PYBIND11_NUMPY_DTYPE(AuditRecord, ts_ns, sequence, parent_order_id, child_order_id, value_a,
                        value_b, reference, instrument_id, venue_id, kind, reason, flags);
+  PYBIND11_NUMPY_DTYPE(sim::AgentOrder, ts_send, client_order_id, price_ticks, quantity,
+                       min_quantity, tag, reserved, instrument_id, venue_id, type, side, flags);
+  PYBIND11_NUMPY_DTYPE(sim::SimReport, ts_event, ts_recv, client_order_id, tag, price_ticks,
+                       quantity, leaves_quantity, fee_usd, instrument_id, venue_id, kind, side,
+                       detail);
+  PYBIND11_NUMPY_DTYPE(sim::SimTrade, ts_event, price_ticks, quantity, aggressor_id,
+                       instrument_id, venue_id, aggressor_side, agent, informed);
+  m.attr("agent_order_dtype") = py::dtype::of<sim::AgentOrder>();
+  m.attr("sim_report_dtype") = py::dtype::of<sim::SimReport>();
+  m.attr("sim_trade_dtype") = py::dtype::of<sim::SimTrade>();
+  py::enum_<sim::SimOrderType>(m, "SimOrderType")
+      .value("LIMIT", sim::SimOrderType::kLimit)
+      .value("MARKET", sim::SimOrderType::kMarket)
+      .value("IOC", sim::SimOrderType::kIoc)
+      .value("POST_ONLY", sim::SimOrderType::kPostOnly)
+      .value("MIDPOINT_PEG", sim::SimOrderType::kMidpointPeg);
+  py::enum_<sim::SimReportKind>(m, "SimReportKind")
+      .value("NONE", sim::SimReportKind::kNone)
+      .value("ACK", sim::SimReportKind::kAck)
+      .value("FILL", sim::SimReportKind::kFill)
+      .value("CANCELLED", sim::SimReportKind::kCancelled)
+      .value("REJECTED", sim::SimReportKind::kRejected);
+  py::enum_<sim::SimRejectReason>(m, "SimRejectReason")
+      .value("NONE", sim::SimRejectReason::kNone)
+      .value("UNKNOWN_VENUE", sim::SimRejectReason::kUnknownVenue)
+      .value("UNKNOWN_INSTRUMENT", sim::SimRejectReason::kUnknownInstrument)
+      .value("BAD_QUANTITY", sim::SimRejectReason::kBadQuantity)
+      .value("BAD_PRICE", sim::SimRejectReason::kBadPrice)
+      .value("BAD_SIDE", sim::SimRejectReason::kBadSide)
+      .value("UNSUPPORTED_TYPE", sim::SimRejectReason::kUnsupportedType)
+      .value("WOULD_TAKE", sim::SimRejectReason::kWouldTake)
+      .value("UNKNOWN_ORDER", sim::SimRejectReason::kUnknownOrder)
+      .value("DUPLICATE_ORDER", sim::SimRejectReason::kDuplicateOrder)
+      .value("NO_REFERENCE", sim::SimRejectReason::kNoReference)
+      .value("SESSION_CLOSED", sim::SimRejectReason::kSessionClosed);
+  py::enum_<sim::SimLiquidity>(m, "SimLiquidity")
+      .value("NONE", sim::SimLiquidity::kNone)
+      .value("ADDED", sim::SimLiquidity::kAdded)
+      .value("REMOVED", sim::SimLiquidity::kRemoved)
+      .value("MIDPOINT", sim::SimLiquidity::kMidpoint);
   m.attr("command_dtype") = py::dtype::of<Command>();
   m.attr("exec_report_dtype") = py::dtype::of<ExecReport>();
   m.attr("order_intent_dtype") = py::dtype::of<OrderIntent>();
