@@ -170,6 +170,9 @@ class ItchEncoder {
   // Returns the file-framed bytes written so far.
   const std::vector<std::uint8_t>& bytes() const noexcept { return bytes_; }
 
+  // Drops the file-framed bytes written so far (after the caller took them); state is kept.
+  void clear_bytes() noexcept { bytes_.clear(); }
+
   // Returns the closed MoldUDP64 packets.
   const std::vector<std::vector<std::uint8_t>>& packets() const noexcept { return packets_; }
 

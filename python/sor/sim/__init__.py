@@ -1,6 +1,9 @@
-"""Market simulation. For now: synthetic multi-venue L3 order flow with a realistic message
-mix, generated in the C++ core (same seed, same stream, bit for bit)."""
+"""Market simulation: the multi-venue simulator (``Market``, scenarios), synthetic L3 flow, and
+the replay market."""
 
+from sor.sim.market import Market, MarketClosedError
+from sor.sim.scenario import Scenario, load_scenario, shipped_scenarios
 from sor.sim.synthetic import level_updates, synthetic_order_flow
 
-__all__ = ["synthetic_order_flow", "level_updates"]
+__all__ = ["Market", "MarketClosedError", "Scenario", "load_scenario", "shipped_scenarios",
+           "synthetic_order_flow", "level_updates"]
