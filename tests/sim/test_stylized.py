@@ -71,7 +71,8 @@ def synthetic_market(*, minutes: int = 800, seed: int = 7, levels: int = 5):
     """Returns ``(quotes, bid_depth, ask_depth, trades)`` of a large-tick stock sampled every
     second: the best bid moves one tick at a time with a persistent random activity (stochastic
     volatility: heavy-tailed, clustered minute returns), the spread is one tick 80% of the
-    time, queues are small right before they deplete, and the mean depth profile is a hump peaking two ticks from the best."""
+    time, queues are small right before they deplete, and the mean depth profile is a hump
+    peaking two ticks from the best."""
     rng = np.random.default_rng(seed)
     log_activity = np.zeros(minutes)  # AR(1) log-activity: stochastic volatility by the minute
     shocks = rng.standard_normal(minutes) * 0.25
