@@ -318,6 +318,9 @@ def test_queue_depletion_finds_each_emptied_best_queue():
     assert depletion.mean_best_queue == pytest.approx(np.mean([50, 50, 3, 60, 60, 2, 40, 40,
                                                                50, 50, 50, 4, 70, 70, 70, 70]))
     assert depletion.passes
+    one_sided = make_quotes([99, 98, 97], [0, 0, 0], [5, 5, 5], [0, 0, 0])
+    with pytest.raises(UsageError, match="both a bid and an ask"):
+        queue_depletion(one_sided)
 
 
 def test_trade_signs_see_alternation_and_skip_dark_crosses():

@@ -541,6 +541,8 @@ def queue_depletion(quotes: np.ndarray, *,
     Only consecutive two-sided samples are compared."""
     interval_ns = sample_interval_ns(quotes)
     two_sided = _two_sided(quotes)
+    if not np.any(two_sided):
+        raise UsageError("no quote sample has both a bid and an ask")
     both = two_sided[:-1] & two_sided[1:]
     bid, ask = quotes["bid_price_ticks"], quotes["ask_price_ticks"]
     bid_depleted = both & (bid[1:] < bid[:-1])
