@@ -137,14 +137,18 @@ void bind_market_simulator(py::module_& m) {
       .def_readwrite("mean_market_quantity", &FlowSpec::mean_market_quantity)
       .def_readwrite("market_quantity_sigma", &FlowSpec::market_quantity_sigma)
       .def_readwrite("market_collar_ticks", &FlowSpec::market_collar_ticks)
-      .def_readwrite("lot_shares", &FlowSpec::lot_shares);
+      .def_readwrite("lot_shares", &FlowSpec::lot_shares)
+      .def_readwrite("stale_pull_probability", &FlowSpec::stale_pull_probability);
   py::class_<FundamentalSpec>(m, "SimFundamentalSpec")
       .def(py::init<>())
       .def_readwrite("news_rate_per_s", &FundamentalSpec::news_rate_per_s)
       .def_readwrite("news_mean_ticks", &FundamentalSpec::news_mean_ticks)
       .def_readwrite("news_tail_exponent", &FundamentalSpec::news_tail_exponent)
       .def_readwrite("permanent_impact_ticks_per_share",
-                     &FundamentalSpec::permanent_impact_ticks_per_share);
+                     &FundamentalSpec::permanent_impact_ticks_per_share)
+      .def_readwrite("latent_density_shares_per_tick2",
+                     &FundamentalSpec::latent_density_shares_per_tick2)
+      .def_readwrite("latent_renewal_s", &FundamentalSpec::latent_renewal_s);
   py::class_<InformedSpec>(m, "SimInformedSpec")
       .def(py::init<>())
       .def_readwrite("probability", &InformedSpec::probability)

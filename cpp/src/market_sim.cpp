@@ -111,6 +111,9 @@ std::string validate(const MarketSpec& spec) {
     return "flow.join_best_boost must be >= 0 and flow.join_best_scale_shares positive";
   }
   if (f.lot_shares <= 0) return "flow.lot_shares must be positive";
+  if (f.stale_pull_probability < 0 || f.stale_pull_probability > 1) {
+    return "flow.stale_pull_probability must be in [0, 1]";
+  }
   if (!(f.mean_limit_quantity >= static_cast<double>(f.lot_shares)) ||
       !(f.mean_market_quantity >= static_cast<double>(f.lot_shares))) {
     return "flow.mean_limit_quantity and flow.mean_market_quantity must be at least one lot";
@@ -124,6 +127,10 @@ std::string validate(const MarketSpec& spec) {
   }
   if (!(n.news_tail_exponent > 1.0) || !std::isfinite(n.news_tail_exponent)) {
     return "fundamental.news_tail_exponent must be above 1 (finite mean)";
+  }
+  if (!(n.latent_density_shares_per_tick2 >= 0) || !std::isfinite(n.latent_density_shares_per_tick2) ||
+      !positive(n.latent_renewal_s)) {
+    return "fundamental.latent_density_shares_per_tick2 must be >= 0 and latent_renewal_s positive";
   }
   const InformedSpec& inf = spec.informed;
   if (inf.probability < 0 || inf.probability > 1) return "informed.probability must be in [0, 1]";
@@ -208,6 +215,8 @@ struct MarketSimulator::Impl {
     std::int64_t excitation_ts = 0;
     Side last_market_side = Side::kBuy;
     double next_news_ticks = 0;   // Signed size of the scheduled news.
+    double latent_taken = 0;      // Net signed shares taken from the latent supply, renewing.
+    double latent_shift = 0;      // The value shift it causes, in ticks.
   };
   struct AgentState {
     AgentOrder order;
@@ -224,7 +233,12 @@ struct MarketSimulator::Impl {
   };
 
   const MarketSpec& spec;
-  Random rng;
+  // Separate streams: the agent's actions change how much of the flow stream is used, but not
+  // the news, informed traders or regimes, so a run with and without an agent order shares
+  // its exogenous path (common random numbers for impact experiments).
+  Random rng;          // Background flow.
+  Random news_rng;     // News, informed traders.
+  Random regime_rng;   // Regime durations.
   Random latency_rng;  // Feed and report timestamps: recording settings never move the market.
   std::int64_t now = 0;
   std::size_t regime = 0;
@@ -266,7 +280,11 @@ struct MarketSimulator::Impl {
   double rate_total = 0;
 
   explicit Impl(const MarketSpec& s)
-      : spec(s), rng(s.seed), latency_rng(s.seed ^ 0x5DEECE66Dull) {}
+      : spec(s),
+        rng(s.seed),
+        news_rng(s.seed ^ 0xA24BAED4963EE407ull),
+        regime_rng(s.seed ^ 0x9FB21C651E98DF25ull),
+        latency_rng(s.seed ^ 0x5DEECE66Dull) {}
 
   // --- set-up ---------------------------------------------------------------------------
 
@@ -326,7 +344,7 @@ struct MarketSimulator::Impl {
     seed_books();
     for (std::uint32_t i = 0; i < spec.instrument_count; ++i) schedule_news(i);
     if (spec.regimes.size() > 1) {
-      schedule(Timed{now + duration_ns(spec.regimes[0].mean_duration_s), 0, 0, 0, 0, 0,
+      schedule(Timed{now + duration_ns(regime_rng, spec.regimes[0].mean_duration_s), 0, 0, 0, 0, 0,
                      TimedKind::kRegime, Side::kNone});
     }
     schedule(Timed{now + kProfileStepNs, 0, 0, 0, 0, 0, TimedKind::kProfile, Side::kNone});
@@ -364,8 +382,8 @@ struct MarketSimulator::Impl {
 
   // --- helpers --------------------------------------------------------------------------
 
-  std::int64_t duration_ns(double seconds) noexcept {
-    return static_cast<std::int64_t>(rng.exponential(seconds) * 1e9) + 1;
+  static std::int64_t duration_ns(Random& r, double seconds) noexcept {
+    return static_cast<std::int64_t>(r.exponential(seconds) * 1e9) + 1;
   }
 
   void schedule(Timed t) {
@@ -387,9 +405,10 @@ struct MarketSimulator::Impl {
     activity = u * spec.regimes[regime].rate_multiplier;
   }
 
-  std::int64_t lots(double mean_shares) noexcept {
+  std::int64_t lots(double mean_shares) noexcept { return lots(rng, mean_shares); }
+  std::int64_t lots(Random& r, double mean_shares) noexcept {
     const double mean_lots = mean_shares / static_cast<double>(spec.flow.lot_shares);
-    const auto extra = static_cast<std::int64_t>(rng.exponential(std::max(mean_lots - 1.0, 0.0)));
+    const auto extra = static_cast<std::int64_t>(r.exponential(std::max(mean_lots - 1.0, 0.0)));
     return (1 + extra) * spec.flow.lot_shares;
   }
   std::int64_t limit_quantity() noexcept { return lots(spec.flow.mean_limit_quantity); }
@@ -408,7 +427,7 @@ struct MarketSimulator::Impl {
     const std::int64_t g = v.spec.tick_size_ticks;
     const double h = spec.flow.half_spread_ticks * spec.regimes[regime].half_spread_multiplier *
                      static_cast<double>(g);
-    const double f = instruments[i].fundamental;
+    const double f = instruments[i].fundamental + instruments[i].latent_shift;
     if (side == Side::kSell) {
       const auto base = static_cast<std::int64_t>(std::ceil((f + h) / static_cast<double>(g))) * g;
       return std::max(base, g) + k * g;
@@ -659,10 +678,20 @@ struct MarketSimulator::Impl {
       contra = v.book->ladder(i, resting);
     }
     if (taken > 0 && taker.moves_value) {
-      instruments[i].fundamental +=
+      Instrument& ins = instruments[i];
+      ins.fundamental +=
           sign_of(side) * spec.fundamental.permanent_impact_ticks_per_share * static_cast<double>(taken);
+      ins.latent_taken += sign_of(side) * static_cast<double>(taken);
+      update_latent_shift(ins);
     }
     return taken;
+  }
+
+  void update_latent_shift(Instrument& ins) const noexcept {
+    const double density = spec.fundamental.latent_density_shares_per_tick2;
+    if (density <= 0) return;
+    const double z = ins.latent_taken;
+    ins.latent_shift = (z >= 0 ? 1.0 : -1.0) * std::sqrt(2.0 * std::fabs(z) / density);
   }
 
   void cancel_agent_resting(std::uint64_t venue_order_id, Venue& v) {
@@ -765,6 +794,41 @@ struct MarketSimulator::Impl {
     }
     add_background(v, i, side, price, quantity);
   }
+
+  // After news the providers pull their quotes that the new value makes stale (asks below it,
+  // bids above it). Agent orders stay where they are and can be picked off.
+  void pull_stale_quotes(Venue& v, std::uint32_t i) {
+    for (Side side : {Side::kBuy, Side::kSell}) {
+      const std::int64_t first = placement_price(v, i, side, 0);
+      stale_prices.clear();
+      const PriceLadder* ladder = v.book->ladder(i, side);
+      if (!ladder) continue;
+      for (std::size_t d = 0; d < ladder->size(); ++d) {
+        const std::int64_t price = ladder->at_depth(d).price_ticks;
+        if (side == Side::kBuy ? price <= first : price >= first) break;
+        stale_prices.push_back(price);
+      }
+      for (std::int64_t price : stale_prices) {
+        const PriceLevel* level = ladder->find(price);
+        if (!level) continue;
+        stale_ids.resize(level->order_count);
+        const std::size_t n = v.book->orders_at(i, side, price, stale_ids.data(), stale_ids.size());
+        for (std::size_t k = 0; k < n; ++k) {
+          if ((stale_ids[k] & kAgentIdBit) || rng.uniform() >= spec.flow.stale_pull_probability) continue;
+          MdEvent e{};
+          e.kind = EventKind::kDelete;
+          e.order_id = stale_ids[k];
+          e.instrument_id = i;
+          e.side = side;
+          emit(v, e);
+          --v.lit[i].live_count;
+          ++counters.cancels;
+        }
+      }
+    }
+  }
+  std::vector<std::int64_t> stale_prices;
+  std::vector<std::uint64_t> stale_ids;
 
   void lit_cancel(Venue& v, std::uint32_t i) {
     LitCell& c = v.lit[i];
@@ -869,27 +933,27 @@ struct MarketSimulator::Impl {
   void schedule_news(std::uint32_t i) {
     const double rate = spec.fundamental.news_rate_per_s * spec.regimes[regime].news_multiplier;
     if (rate <= 0) return;
-    const std::int64_t ts = now + duration_ns(1.0 / rate);
+    const std::int64_t ts = now + duration_ns(news_rng, 1.0 / rate);
     const double a = spec.fundamental.news_tail_exponent;
     const double scale = spec.fundamental.news_mean_ticks * (a - 1.0) / a *
                          spec.regimes[regime].news_size_multiplier;
-    const double size = std::min(scale * std::pow(1.0 - rng.uniform(), -1.0 / a), 200.0 * scale);
-    const Side side = rng.uniform() < 0.5 ? Side::kBuy : Side::kSell;
+    const double size = std::min(scale * std::pow(1.0 - news_rng.uniform(), -1.0 / a), 200.0 * scale);
+    const Side side = news_rng.uniform() < 0.5 ? Side::kBuy : Side::kSell;
     instruments[i].next_news_ticks = sign_of(side) * size;
     schedule(Timed{ts, 0, 0, 0, i, 0, TimedKind::kNews, side});
-    if (informed_share_total > 0 && spec.informed.orders > 0 && rng.uniform() < spec.informed.probability) {
+    if (informed_share_total > 0 && spec.informed.orders > 0 && news_rng.uniform() < spec.informed.probability) {
       const std::int64_t lead = static_cast<std::int64_t>(spec.informed.lead_s * 1e9);
       const std::int64_t from = std::max(now, ts - lead);
       for (std::int32_t n = 0; n < spec.informed.orders; ++n) {
-        const std::int64_t at = from + static_cast<std::int64_t>(rng.uniform() * static_cast<double>(ts - from));
-        double u = rng.uniform() * informed_share_total;
+        const std::int64_t at = from + static_cast<std::int64_t>(news_rng.uniform() * static_cast<double>(ts - from));
+        double u = news_rng.uniform() * informed_share_total;
         std::uint8_t venue_id = venues.front().spec.venue_id;
         for (const Venue& v : venues) {
           u -= v.spec.informed_share;
           venue_id = v.spec.venue_id;
           if (u < 0 && v.spec.informed_share > 0) break;
         }
-        schedule(Timed{at, 0, 0, lots(spec.informed.mean_quantity), i, venue_id,
+        schedule(Timed{at, 0, 0, lots(news_rng, spec.informed.mean_quantity), i, venue_id,
                        TimedKind::kInformed, side});
       }
     }
@@ -917,7 +981,7 @@ struct MarketSimulator::Impl {
     s.ask_price_ticks = q.ask_price_ticks;
     s.bid_quantity = q.bid_quantity;
     s.ask_quantity = q.ask_quantity;
-    s.fundamental_ticks = instruments[0].fundamental;
+    s.fundamental_ticks = instruments[0].fundamental + instruments[0].latent_shift;
     s.regime = static_cast<std::int32_t>(regime);
     quotes.push_back(s);
     for (Side side : {Side::kBuy, Side::kSell}) {
@@ -951,6 +1015,7 @@ struct MarketSimulator::Impl {
         Instrument& ins = instruments[t.instrument];
         ins.fundamental = std::max(ins.fundamental + ins.next_news_ticks, 100.0);
         ++counters.news;
+        for (std::size_t vi : lit_venues) pull_stale_quotes(venues[vi], t.instrument);
         schedule_news(t.instrument);
         return;
       }
@@ -961,11 +1026,19 @@ struct MarketSimulator::Impl {
         regime = (regime + 1) % spec.regimes.size();
         ++counters.regime_switches;
         update_activity();
-        schedule(Timed{now + duration_ns(spec.regimes[regime].mean_duration_s), 0, 0, 0, 0, 0,
+        schedule(Timed{now + duration_ns(regime_rng, spec.regimes[regime].mean_duration_s), 0, 0, 0, 0, 0,
                        TimedKind::kRegime, Side::kNone});
         return;
       case TimedKind::kProfile:
         update_activity();
+        if (spec.fundamental.latent_density_shares_per_tick2 > 0) {
+          const double keep = std::exp(-static_cast<double>(kProfileStepNs) * 1e-9 /
+                                       spec.fundamental.latent_renewal_s);
+          for (Instrument& ins : instruments) {
+            ins.latent_taken *= keep;
+            update_latent_shift(ins);
+          }
+        }
         schedule(Timed{now + kProfileStepNs, 0, 0, 0, 0, 0, TimedKind::kProfile, Side::kNone});
         return;
       case TimedKind::kQuoteSample:
@@ -1340,7 +1413,9 @@ std::size_t MarketSimulator::levels(std::uint8_t venue_id, std::uint32_t instrum
 }
 
 double MarketSimulator::fundamental(std::uint32_t instrument_id) const noexcept {
-  return instrument_id < spec_.instrument_count ? impl_->instruments[instrument_id].fundamental : 0.0;
+  if (instrument_id >= spec_.instrument_count) return 0.0;
+  const auto& ins = impl_->instruments[instrument_id];
+  return ins.fundamental + ins.latent_shift;
 }
 
 std::size_t MarketSimulator::open_agent_orders() const noexcept {

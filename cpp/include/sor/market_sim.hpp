@@ -68,6 +68,7 @@ struct FlowSpec {
   double market_quantity_sigma = 1.0;      // Lognormal sigma of market order sizes.
   std::int32_t market_collar_ticks = 5;    // Market orders trade at most this many grid ticks deep.
   std::int64_t lot_shares = 100;           // Round lot; sizes are whole lots.
+  double stale_pull_probability = 0.5;     // Chance a quote made stale by news is pulled at once.
 };
 
 // Fundamental value and the news that moves it.
@@ -76,6 +77,12 @@ struct FundamentalSpec {
   double news_mean_ticks = 2.0;             // Scale of a news move in price ticks.
   double news_tail_exponent = 3.0;          // Pareto exponent of news sizes (heavy tails).
   double permanent_impact_ticks_per_share = 0.0005; // Fundamental shift per signed share taken.
+  // Latent liquidity (Donier, Bonart, Mastromatteo, Bouchaud 2015): providers' latent supply
+  // grows linearly with the distance from the value, so taking Z net shares shifts the value
+  // they quote around by sign(Z) sqrt(2|Z| / density); the consumed supply renews over
+  // latent_renewal_s. 0 turns it off.
+  double latent_density_shares_per_tick2 = 0.0;
+  double latent_renewal_s = 1'800.0;     // Renewal time of the latent supply.
 };
 
 // Informed traders who trade ahead of news.
