@@ -55,7 +55,7 @@ class NautilusBacktestResult:
     convert_seconds: float = 0.0  # MdEvent -> OrderBookDelta, not part of either figure above
     rss_before_bytes: int = 0  # process resident set size before conversion
     rss_loaded_bytes: int = 0  # ... after conversion and setup (the data held in memory)
-    peak_rss_bytes: int = 0  # process peak resident set size after the run
+    peak_rss_bytes: int = 0  # the process's peak resident set size so far (VmHWM), after the run
     final_tops: tuple[dict, ...] = ()  # per venue, the data engine's managed book (subscribe=True)
 
     @property
@@ -200,21 +200,26 @@ def _equity(venue: str):
     )
 
 
-def _build_engine(per_venue: dict[int, list], subscribe: bool):
+def _new_engine():
     from nautilus_trader.backtest.engine import BacktestEngine
     from nautilus_trader.config import BacktestEngineConfig, DataEngineConfig, LoggingConfig
-    from nautilus_trader.model.currencies import USD
-    from nautilus_trader.model.enums import AccountType, BookType, OmsType
-    from nautilus_trader.model.identifiers import Venue
-    from nautilus_trader.model.objects import Money
 
-    engine = BacktestEngine(
+    return BacktestEngine(
         config=BacktestEngineConfig(
             logging=LoggingConfig(bypass_logging=True),
             data_engine=DataEngineConfig(buffer_deltas=False),
             run_analysis=False,
         )
     )
+
+
+def _populate(engine, per_venue: dict[int, list], subscribe: bool):
+    """Adds the venues, instruments, strategy and data; returns the strategy (or None)."""
+    from nautilus_trader.model.currencies import USD
+    from nautilus_trader.model.enums import AccountType, BookType, OmsType
+    from nautilus_trader.model.identifiers import Venue
+    from nautilus_trader.model.objects import Money
+
     venues = sorted(per_venue)
     instrument_ids = []
     for venue_id in venues:
@@ -238,7 +243,7 @@ def _build_engine(per_venue: dict[int, list], subscribe: bool):
         # Each venue's deltas are in its own ts_init (= ts_recv) order; the last call sorts the
         # whole stream by ts_init (a stable sort, so a venue's own order is kept).
         engine.add_data(per_venue[venue_id], validate=True, sort=i == len(venues) - 1)
-    return engine, strategy
+    return strategy
 
 
 def run_nautilus_backtest(events: np.ndarray, *, subscribe: bool = True) -> NautilusBacktestResult:
@@ -260,11 +265,12 @@ def run_nautilus_backtest(events: np.ndarray, *, subscribe: bool = True) -> Naut
     delta_count = sum(deltas_per_venue)
 
     t0 = time.perf_counter()
-    engine, strategy = _build_engine(per_venue, subscribe)
-    setup_seconds = time.perf_counter() - t0
-    del per_venue  # the engine holds the deltas now
-    rss_loaded = _rss_bytes()
+    engine = _new_engine()
     try:
+        strategy = _populate(engine, per_venue, subscribe)
+        setup_seconds = time.perf_counter() - t0
+        del per_venue  # the engine holds the deltas now
+        rss_loaded = _rss_bytes()
         was_enabled = gc.isenabled()
         gc.collect()
         gc.disable()
