@@ -40,6 +40,91 @@ def _cmd_bench_ring(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_sim(args: argparse.Namespace) -> int:
+    from sor.bench.sim import format_report, run
+
+    report = run(scenario=args.scenario, seed=args.seed, peer_events=args.peer_events,
+                 with_peer=not args.no_peers)
+    if args.json:
+        print(json.dumps(report, indent=2, default=float))
+    else:
+        print(format_report(report))
+    return 0
+
+
+def _cmd_sim_scenarios(args: argparse.Namespace) -> int:
+    from sor.sim import load_scenario, shipped_scenarios
+
+    for name in shipped_scenarios():
+        print(f"{name:<14}{load_scenario(name).description}")
+    return 0
+
+
+def _cmd_sim_run(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from sor.sim import Market
+
+    overrides = {"record_feeds": args.itch_dir is not None}
+    with Market(args.scenario, seed=args.seed, **overrides) as market:
+        end = market.session_end_ns if args.seconds is None else \
+            min(market.session_end_ns, market.now_ns + int(args.seconds * 1e9))
+        started = time.perf_counter()
+        market.run_until(end)
+        elapsed = time.perf_counter() - started
+        counters = market.counters()
+        quotes, _ = market.quotes()
+        summary = {"scenario": market.scenario.name, "seed": int(market.spec.seed),
+                   "simulated_seconds": (market.now_ns - market.session_start_ns) / 1e9,
+                   "wall_seconds": elapsed,
+                   "events_per_second": counters["events"] / elapsed if elapsed > 0 else 0.0,
+                   "counters": counters, "regime": market.regime}
+        if len(quotes):
+            mids = (quotes["bid_price_ticks"] + quotes["ask_price_ticks"]) / 2.0
+            summary["mid_first_usd"] = float(mids[0] * market.spec.price_tick_usd)
+            summary["mid_last_usd"] = float(mids[-1] * market.spec.price_tick_usd)
+        if args.itch_dir is not None:
+            folder = Path(args.itch_dir)
+            folder.mkdir(parents=True, exist_ok=True)
+            files = {}
+            for venue in market.spec.venues:
+                path = folder / f"{venue.name}.itch"
+                path.write_bytes(market.feed(venue.name))
+                files[venue.name] = str(path)
+            summary["itch_files"] = files
+    if args.json:
+        print(json.dumps(summary, indent=2, default=float))
+    else:
+        for key, value in summary.items():
+            print(f"{key}: {value}")
+    return 0
+
+
+def _cmd_sim_report(args: argparse.Namespace) -> int:
+    from sor.sim.experiments import MetaorderExperiment, record_days, run_metaorder_experiment
+    from sor.sim.report import render_simulation_report
+
+    seeds = tuple(range(args.seed, args.seed + args.days))
+    recording = record_days(args.scenario, seeds)
+    experiment = MetaorderExperiment(scenario=args.scenario,
+                                     seeds=tuple(range(1, args.metaorder_seeds + 1)))
+    metaorders = run_metaorder_experiment(experiment) if args.metaorder_seeds > 0 else None
+    parameters = {"scenario": args.scenario, "seeds": list(seeds), "events": recording.events,
+                  "price ticks per grid tick": recording.grid_ticks,
+                  "metaorder sizes (shares)": list(experiment.sizes_shares),
+                  "metaorder seeds": args.metaorder_seeds,
+                  "metaorder duration (s)": experiment.duration_s}
+    report = render_simulation_report(
+        args.out, recording.quotes, recording.bid_depth, recording.ask_depth,
+        trades=recording.trades, metaorders=metaorders, parameters=parameters,
+        return_horizon_ns=int(args.return_horizon_s * 1e9),
+        impact_bin_count=len(experiment.sizes_shares))
+    print(report.markdown_path.read_text())
+    print(f"report: {report.html_path}")
+    return 0 if report.passes else 1
+
+
 def _cmd_doctor(args: argparse.Namespace) -> int:
     from sor import doctor
 
@@ -182,6 +267,48 @@ def build_parser() -> argparse.ArgumentParser:
     bench_engine.add_argument("--mode", action="append", choices=["thread", "process"],
                               help="engine placement to measure (repeatable; default both)")
     bench_engine.set_defaults(handler=_cmd_bench_engine)
+
+    bench_sim = bench_commands.add_parser(
+        "sim", help="market simulator events/s over a 6.5-hour day vs nautilus_trader",
+        description="Runs one 6.5-hour session of a scenario (five venues by default) with and "
+                    "without ITCH feeds, checks that the same seed gives the same bytes, and "
+                    "runs nautilus_trader's BacktestEngine on a comparable L3 stream in the same "
+                    "run for the ratio.")
+    bench_sim.add_argument("--json", action="store_true", help="print the report as JSON")
+    bench_sim.add_argument("--scenario", default="default", help="scenario name or TOML path")
+    bench_sim.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    bench_sim.add_argument("--peer-events", type=int, default=1_000_000,
+                           help="events fed to nautilus (default 1000000; its day is extrapolated)")
+    bench_sim.add_argument("--no-peers", action="store_true", help="skip nautilus_trader")
+    bench_sim.set_defaults(handler=_cmd_bench_sim)
+
+    sim = commands.add_parser("sim", help="the multi-venue market simulator",
+                              description="Run simulated markets and validate them.")
+    sim_commands = sim.add_subparsers(dest="sim_command", metavar="COMMAND", required=True)
+    scenarios = sim_commands.add_parser("scenarios", help="list the shipped scenarios")
+    scenarios.set_defaults(handler=_cmd_sim_scenarios)
+    sim_run = sim_commands.add_parser("run", help="run a scenario and print what happened")
+    sim_run.add_argument("--scenario", default="default", help="scenario name or TOML path")
+    sim_run.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
+    sim_run.add_argument("--seconds", type=float, default=None, help="simulated seconds (default: the session)")
+    sim_run.add_argument("--itch-dir", default=None, help="write each venue's ITCH 5.0 feed here")
+    sim_run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    sim_run.set_defaults(handler=_cmd_sim_run)
+    sim_report = sim_commands.add_parser(
+        "report", help="validate a scenario against stylized facts (plots and a table)",
+        description="Simulates sessions of a scenario and a metaorder experiment, then writes "
+                    "report.md, index.html and PNG plots: heavy tails, volatility clustering, "
+                    "spread and depth, queue depletion, and the square-root impact law. Exits 1 "
+                    "when a check fails.")
+    sim_report.add_argument("--scenario", default="default", help="scenario name or TOML path")
+    sim_report.add_argument("--seed", type=int, default=1, help="first seed (default 1)")
+    sim_report.add_argument("--days", type=int, default=2, help="sessions to simulate (default 2)")
+    sim_report.add_argument("--metaorder-seeds", type=int, default=24,
+                            help="seeds of the metaorder experiment (default 24; 0 skips it)")
+    sim_report.add_argument("--return-horizon-s", type=float, default=30.0,
+                            help="return horizon for tails and clustering (default 30 s)")
+    sim_report.add_argument("--out", default="sim-report", help="output folder (default ./sim-report)")
+    sim_report.set_defaults(handler=_cmd_sim_report)
 
     engine = commands.add_parser(
         "engine", help="run the engine as this process (pinned, busy-polling)",

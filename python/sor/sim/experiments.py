@@ -30,13 +30,13 @@ class MetaorderExperiment:
     beyond the touch; buy for even seeds, sell for odd ones."""
 
     scenario: str = "default"
-    sizes_shares: tuple[int, ...] = (2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 128_000)
+    sizes_shares: tuple[int, ...] = (16_000, 32_000, 64_000, 128_000, 256_000, 512_000)
     seeds: tuple[int, ...] = tuple(range(1, 13))
     warmup_s: float = 60.0
     duration_s: float = 600.0
     child_interval_s: float = 10.0
     collar_grid_ticks: int = 10
-    session_length_s: float = 23_400.0
+    session_length_s: float = 900.0
     overrides: dict = field(default_factory=dict)
 
 
@@ -113,3 +113,57 @@ def run_metaorder_experiment(experiment: MetaorderExperiment = MetaorderExperime
     for n, (executed, side_code, volume, impact) in enumerate(rows):
         out[n] = (executed, side_code, volume, daily_sigma, impact)
     return out
+
+
+@dataclass(frozen=True)
+class DayRecording:
+    """What one or more simulated sessions recorded, in the units the stylized-facts analysis
+    expects: quote prices in grid ticks of the lit venues, depth by grid ticks from the best."""
+
+    quotes: np.ndarray      # stylized.QUOTE_SAMPLE_DTYPE, prices in grid ticks.
+    bid_depth: np.ndarray   # (samples, levels) shares.
+    ask_depth: np.ndarray   # (samples, levels) shares.
+    trades: np.ndarray      # SIM_TRADE_DTYPE.
+    events: int             # Market events generated.
+    grid_ticks: int         # Price ticks per grid tick.
+
+
+def record_days(scenario: str = "default", seeds: tuple[int, ...] = (1,)) -> DayRecording:
+    """Runs one session per seed and concatenates what they recorded (sessions are laid end to
+    end on the clock so the quote series stays regular)."""
+    from sor.sim.stylized import QUOTE_SAMPLE_DTYPE
+
+    quotes, bids, asks, trades = [], [], [], []
+    events = 0
+    grid = 0
+    offset = 0
+    for seed in seeds:
+        with Market(scenario, seed=seed) as market:
+            grid = min(int(v.tick_size_ticks) for v in market.spec.venues
+                       if v.kind == _core.SimVenueKind.LIT)
+            events += market.run_session()
+            q, depth = market.quotes()
+            t = market.trades()
+            interval = int(market.spec.quote_sample_interval_ns)
+            if len(q) == 0:
+                raise ValueError(f"scenario {scenario!r} records no quote samples "
+                                 "(recording.quote_sample_interval_ns is 0)")
+            shaped = np.zeros(len(q), dtype=QUOTE_SAMPLE_DTYPE)
+            for name in QUOTE_SAMPLE_DTYPE.names:
+                shaped[name] = q[name]
+            shaped["ts_ns"] = q["ts_ns"] - q["ts_ns"][0] + offset
+            shaped["bid_price_ticks"] = q["bid_price_ticks"] // grid
+            shaped["ask_price_ticks"] = -((-q["ask_price_ticks"]) // grid)
+            if quotes:
+                # Sessions are chained at the previous close, so no overnight gap is a return.
+                shift = int(quotes[-1]["bid_price_ticks"][-1]) - int(shaped["bid_price_ticks"][0])
+                shaped["bid_price_ticks"] += shift
+                shaped["ask_price_ticks"] += shift
+            offset = int(shaped["ts_ns"][-1]) + interval
+            t = t.copy()
+            quotes.append(shaped)
+            bids.append(depth[:, 0])
+            asks.append(depth[:, 1])
+            trades.append(t)
+    return DayRecording(np.concatenate(quotes), np.concatenate(bids), np.concatenate(asks),
+                        np.concatenate(trades), events, grid)
