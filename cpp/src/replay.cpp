@@ -192,6 +192,7 @@ void ReplayMarket::submit(const AgentOrder& order) noexcept {
   }
   Venue* v = venue(order.venue_id);
   if (v == nullptr) {
+    ++counters_.orders_rejected;
     reject(order, ts, SimRejectReason::kUnknownVenue, false);
     return;
   }
@@ -236,11 +237,13 @@ void ReplayMarket::run_until(std::int64_t ts_ns) noexcept {
   if (!started_) start();
   if (ts_ns < now_) return;
   for (;;) {
-    const std::int64_t recorded = cursor_ < merged_.size() ? merged_[cursor_].ts_event : INT64_MAX;
+    const bool has_recorded = cursor_ < merged_.size();
+    if (!has_recorded && actions_.empty()) break;
+    const std::int64_t recorded = has_recorded ? merged_[cursor_].ts_event : INT64_MAX;
     const std::int64_t action = actions_.empty() ? INT64_MAX : actions_.front().ts;
     if (std::min(recorded, action) > ts_ns) break;
     // At equal times the recorded event happened first: the agent's order arrives after it.
-    if (recorded <= action) {
+    if (has_recorded && (actions_.empty() || recorded <= action)) {
       process_recorded(merged_[cursor_++]);
     } else {
       std::pop_heap(actions_.begin(), actions_.end(), ActionLater{});
