@@ -63,7 +63,8 @@ void bind_replay(py::module_& m) {
   py::enum_<sim::QueueModel>(m, "QueueModel")
       .value("CONSERVATIVE", sim::QueueModel::kConservative)
       .value("PROPORTIONAL", sim::QueueModel::kProportional)
-      .value("OPTIMISTIC", sim::QueueModel::kOptimistic);
+      .value("OPTIMISTIC", sim::QueueModel::kOptimistic)
+      .value("FIFO", sim::QueueModel::kFifo);
   py::enum_<sim::ImpactModel>(m, "ImpactModel")
       .value("NONE", sim::ImpactModel::kNone)
       .value("PROPAGATOR", sim::ImpactModel::kPropagator);

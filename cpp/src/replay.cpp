@@ -45,7 +45,7 @@ std::string validate(const ReplayOptions& o) {
       return at + "fees must be finite";
     }
   }
-  if (o.queue_model > QueueModel::kOptimistic) return "queue_model is not a known model";
+  if (o.queue_model > QueueModel::kFifo) return "queue_model is not a known model";
   if (o.impact_model > ImpactModel::kPropagator) return "impact_model is not a known model";
   const PropagatorOptions& p = o.propagator;
   if (!std::isfinite(p.eta_ticks) || p.eta_ticks < 0) return "propagator.eta_ticks must be >= 0";
@@ -197,7 +197,8 @@ void ReplayMarket::submit(const AgentOrder& order) noexcept {
     return;
   }
   const auto index = static_cast<std::uint32_t>(orders_.size());
-  orders_.push_back(Order{order, 0, 0, false, false});
+  orders_.emplace_back();
+  orders_.back().order = order;
   sent_[order.client_order_id] = index;
   const ReplayVenueOptions& vo = options_.venues[order.venue_id];
   const std::int64_t arrival =
@@ -331,7 +332,8 @@ void ReplayMarket::process_recorded(const MdEvent& e) noexcept {
       crossing_add(v, instrument, e.side, e.price_ticks, e.quantity, e.ts_event);
       break;
     case EventKind::kExecute: {
-      level_reduced(v, instrument, old.side, old.price_ticks, before, e.quantity, true, e.ts_event);
+      level_reduced(v, instrument, old.side, old.price_ticks, before, e.quantity, true,
+                    e.order_id, e.ts_event);
       const std::int64_t price = e.price_ticks != 0 ? e.price_ticks : old.price_ticks;
       trade_through(v, instrument, old.side, price, e.ts_event);
       drop_empty_depletion(v, instrument, old.side, old.price_ticks);
@@ -340,24 +342,29 @@ void ReplayMarket::process_recorded(const MdEvent& e) noexcept {
     case EventKind::kCancel:
     case EventKind::kDelete: {
       const std::int64_t q = e.kind == EventKind::kCancel ? e.quantity : old.quantity;
-      level_reduced(v, instrument, old.side, old.price_ticks, before, q, false, e.ts_event);
+      level_reduced(v, instrument, old.side, old.price_ticks, before, q, false, e.order_id,
+                    e.ts_event);
       drop_empty_depletion(v, instrument, old.side, old.price_ticks);
       break;
     }
     case EventKind::kReplace:
       level_reduced(v, instrument, old.side, old.price_ticks, before, old.quantity, false,
-                    e.ts_event);
+                    e.order_id, e.ts_event);
       drop_empty_depletion(v, instrument, old.side, old.price_ticks);
       crossing_add(v, instrument, old.side, e.price_ticks, e.quantity, e.ts_event);
       break;
     case EventKind::kModify:
       if (e.price_ticks == old.price_ticks && e.quantity <= old.quantity) {
         level_reduced(v, instrument, old.side, old.price_ticks, before,
-                      old.quantity - e.quantity, false, e.ts_event);
+                      old.quantity - e.quantity, false, e.order_id, e.ts_event);
       } else {
         // Loses priority: leaves its level and joins the back of the new one.
         level_reduced(v, instrument, old.side, old.price_ticks, before, old.quantity, false,
-                      e.ts_event);
+                      e.order_id, e.ts_event);
+        // Same id, now at the back: it is no longer ahead of anyone.
+        for (const std::uint32_t index : v.resting) {
+          std::erase(orders_[index].ahead_ids, e.order_id);
+        }
         drop_empty_depletion(v, instrument, old.side, old.price_ticks);
         crossing_add(v, instrument, old.side, e.price_ticks, e.quantity, e.ts_event);
       }
@@ -381,7 +388,8 @@ void ReplayMarket::process_recorded(const MdEvent& e) noexcept {
 
 void ReplayMarket::level_reduced(Venue& v, std::uint32_t instrument_id, Side side,
                                  std::int64_t price, std::int64_t level_before,
-                                 std::int64_t quantity, bool execution, std::int64_t ts) noexcept {
+                                 std::int64_t quantity, bool execution, std::uint64_t order_id,
+                                 std::int64_t ts) noexcept {
   std::int64_t from_queue = quantity;
   std::int64_t depleted_before = 0;
   if (!v.depleted.empty()) {
@@ -420,6 +428,10 @@ void ReplayMarket::level_reduced(Venue& v, std::uint32_t instrument_id, Side sid
       }
     } else if (options_.queue_model == QueueModel::kOptimistic) {
       o.ahead = std::max<std::int64_t>(0, o.ahead - from_queue);
+    } else if (options_.queue_model == QueueModel::kFifo) {
+      if (std::binary_search(o.ahead_ids.begin(), o.ahead_ids.end(), order_id)) {
+        o.ahead = std::max<std::int64_t>(0, o.ahead - from_queue);
+      }
     }
     o.ahead = std::min(o.ahead, visible_after);
   }
@@ -695,6 +707,16 @@ void ReplayMarket::arrive(Order& o, std::uint32_t index, std::int64_t ts) noexce
   if (order.type == SimOrderType::kLimit || order.type == SimOrderType::kPostOnly) {
     o.resting = true;
     o.ahead = visible(v, order.instrument_id, side, order.price_ticks - shift);
+    if (options_.queue_model == QueueModel::kFifo && o.ahead > 0) {
+      const PriceLadder* own = v.book.ladder(order.instrument_id, side);
+      const PriceLevel* level = own == nullptr ? nullptr : own->find(order.price_ticks - shift);
+      if (level != nullptr) {
+        o.ahead_ids.resize(level->order_count);
+        o.ahead_ids.resize(v.book.orders_at(order.instrument_id, side, level->price_ticks,
+                                            o.ahead_ids.data(), o.ahead_ids.size()));
+        std::sort(o.ahead_ids.begin(), o.ahead_ids.end());
+      }
+    }
     v.resting.push_back(index);
     return;
   }

@@ -157,6 +157,7 @@ TEST(queue_models_treat_cancels_at_our_price_differently) {
       {QueueModel::kConservative, 300},  // From behind us: still 300 ahead.
       {QueueModel::kProportional, 225},  // 300 - 100 * 300 / 400.
       {QueueModel::kOptimistic, 200},    // From ahead of us.
+      {QueueModel::kFifo, 200},          // Order 1 was ahead of us: exactly 100 fewer.
   };
   for (const auto& [model, ahead] : expected) {
     ReplayOptions options = one_venue();
@@ -165,6 +166,22 @@ TEST(queue_models_treat_cancels_at_our_price_differently) {
     m.submit(order(20, 7, Side::kBuy, 1000, 100));
     m.run_until(30);
     CHECK_EQ(m.shares_ahead(7), ahead);
+  }
+  // FIFO knows which orders were ahead: a cancel behind us changes nothing.
+  auto behind = base_book();
+  behind.push_back(add(21, 3, Side::kBuy, 1000, 100));
+  behind.push_back(cancel_shares(30, 3, 60));
+  behind.push_back(add(31, 4, Side::kBuy, 1000, 100));
+  behind.push_back(cancel_shares(32, 1, 10));
+  for (const QueueModel model : {QueueModel::kFifo, QueueModel::kOptimistic}) {
+    ReplayOptions options = one_venue();
+    options.queue_model = model;
+    ReplayMarket m = loaded(behind, options);
+    m.submit(order(20, 7, Side::kBuy, 1000, 100));
+    m.run_until(30);
+    CHECK_EQ(m.shares_ahead(7), model == QueueModel::kFifo ? 300 : 240);
+    m.run_until(32);
+    CHECK_EQ(m.shares_ahead(7), model == QueueModel::kFifo ? 290 : 230);
   }
   // Whatever the model, the shares ahead never exceed what the level shows.
   auto shrinking = base_book();

@@ -112,6 +112,7 @@ class Order:
     o: dict
     leaves: int = 0
     ahead: int = 0
+    ahead_ids: frozenset = frozenset()
     open: bool = False
     resting: bool = False
 
@@ -319,6 +320,9 @@ class ReferenceReplay:
         if o["type"] in (LIMIT, POST_ONLY):
             order.resting = True
             order.ahead = self._visible(v, inst, side, limit)
+            if self.queue_model == "fifo" and order.ahead > 0:
+                order.ahead_ids = frozenset(oid for oid, rec in self.books[v].orders.items()
+                                            if rec[:3] == [inst, side, limit])
             self.resting[v].append(index)
             return
         order.leaves, order.open = 0, False
@@ -337,16 +341,16 @@ class ReferenceReplay:
         if kind == ADD:
             self._crossing_add(v, inst, int(e["side"]), int(e["price_ticks"]), int(e["quantity"]), ts)
         elif kind == EXECUTE:
-            self._level_reduced(v, inst, old[1], old[2], before, int(e["quantity"]), True, ts)
+            self._level_reduced(v, inst, old[1], old[2], before, int(e["quantity"]), True, e, ts)
             price = int(e["price_ticks"]) or old[2]
             self._trade_through(v, inst, old[1], price, ts)
             self._drop_empty(v, inst, old[1], old[2])
         elif kind in (CANCEL, DELETE):
             q = int(e["quantity"]) if kind == CANCEL else old[3]
-            self._level_reduced(v, inst, old[1], old[2], before, q, False, ts)
+            self._level_reduced(v, inst, old[1], old[2], before, q, False, e, ts)
             self._drop_empty(v, inst, old[1], old[2])
         elif kind == REPLACE:
-            self._level_reduced(v, inst, old[1], old[2], before, old[3], False, ts)
+            self._level_reduced(v, inst, old[1], old[2], before, old[3], False, e, ts)
             self._drop_empty(v, inst, old[1], old[2])
             self._crossing_add(v, inst, old[1], int(e["price_ticks"]), int(e["quantity"]), ts)
         elif kind == TRADE and not int(e["flags"]) & FLAG_CROSS and int(e["side"]):
@@ -357,7 +361,7 @@ class ReferenceReplay:
         if self.books[v].level(inst, side, price) == 0:
             self.depleted[v].pop((inst, side, price), None)
 
-    def _level_reduced(self, v, inst, side, price, level_before, q, execution, ts) -> None:
+    def _level_reduced(self, v, inst, side, price, level_before, q, execution, e, ts) -> None:
         key = (inst, side, price)
         depleted_before = self.depleted[v].get(key, 0)
         taken_back = min(q, depleted_before)
@@ -384,6 +388,8 @@ class ReferenceReplay:
             elif self.queue_model == "proportional" and visible_before > 0:
                 order.ahead -= from_queue * order.ahead // visible_before
             elif self.queue_model == "optimistic":
+                order.ahead = max(0, order.ahead - from_queue)
+            elif self.queue_model == "fifo" and int(e["order_id"]) in order.ahead_ids:
                 order.ahead = max(0, order.ahead - from_queue)
             order.ahead = min(order.ahead, visible_after)
 
@@ -488,7 +494,7 @@ def flow() -> np.ndarray:
     return synthetic_order_flow(seed=11, event_count=6_000, venue_count=2, target_orders=60)
 
 
-@pytest.mark.parametrize("queue_model", ["conservative", "proportional", "optimistic"])
+@pytest.mark.parametrize("queue_model", ["conservative", "proportional", "optimistic", "fifo"])
 def test_matches_the_reference_replay(flow, queue_model):
     script = agent_script(flow, 2, 150, seed=3)
     end = int(flow["ts_event"][-1]) + 1_000_000
@@ -599,7 +605,7 @@ def test_bad_streams_and_options_are_named(flow):
     with pytest.raises(UsageError, match=r"venues\[0\].ack_latency_ns"):
         ReplayMarket(options=ReplayOptions(venues=(ReplayVenue(ack_latency_ns=-1),)))
     with pytest.raises(UsageError, match="queue_model"):
-        ReplayOptions(queue_model="fifo")  # type: ignore[arg-type]
+        ReplayOptions(queue_model="lifo")  # type: ignore[arg-type]
     with pytest.raises(UsageError, match="propagator.delta"):
         ReplayMarket(options=ReplayOptions(propagator=PropagatorImpact(delta=2.0)))
 

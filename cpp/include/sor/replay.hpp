@@ -26,6 +26,7 @@ enum class QueueModel : std::uint8_t {
   kConservative = 0,  // Cancels come from behind the agent: shares ahead only fall by executions.
   kProportional = 1,  // A cancel of c shares removes c * ahead / level_total of the shares ahead.
   kOptimistic = 2,    // Cancels come from ahead of the agent first.
+  kFifo = 3,          // Exact for L3: only cancels of orders that were ahead on arrival count.
 };
 
 // Which impact model shifts the replayed prices the agent's orders meet.
@@ -175,6 +176,7 @@ class ReplayMarket {
     AgentOrder order;
     std::int64_t leaves = 0;
     std::int64_t ahead = 0;  // Recorded shares ahead while resting.
+    std::vector<std::uint64_t> ahead_ids;  // kFifo: recorded orders ahead on arrival, sorted.
     bool open = false;       // Accepted at the venue and not done.
     bool resting = false;    // Open and resting in the book.
   };
@@ -237,7 +239,7 @@ class ReplayMarket {
   // Recorded shares leave level (instrument, side, price): depletion first, then the queue.
   void level_reduced(Venue& v, std::uint32_t instrument_id, Side side, std::int64_t price,
                      std::int64_t level_before, std::int64_t quantity, bool execution,
-                     std::int64_t ts) noexcept;
+                     std::uint64_t order_id, std::int64_t ts) noexcept;
   void trade_through(Venue& v, std::uint32_t instrument_id, Side side, std::int64_t price,
                      std::int64_t ts) noexcept;
   void crossing_add(Venue& v, std::uint32_t instrument_id, Side side, std::int64_t price,

@@ -20,13 +20,13 @@ import numpy as np
 from sor import _core
 from sor.errors import SimulationError, UsageError
 
-QueueModelName = Literal["conservative", "proportional", "optimistic"]
+QueueModelName = Literal["conservative", "proportional", "optimistic", "fifo"]
 ImpactModelName = Literal["none", "propagator"]
 QuoteViewName = Literal["venue", "agent"]
 
 _QUEUE_MODELS = {"conservative": _core.QueueModel.CONSERVATIVE,
                  "proportional": _core.QueueModel.PROPORTIONAL,
-                 "optimistic": _core.QueueModel.OPTIMISTIC}
+                 "optimistic": _core.QueueModel.OPTIMISTIC, "fifo": _core.QueueModel.FIFO}
 _IMPACT_MODELS = {"none": _core.ImpactModel.NONE, "propagator": _core.ImpactModel.PROPAGATOR}
 _VIEWS = {"venue": _core.QuoteView.VENUE, "agent": _core.QuoteView.AGENT}
 _ORDER_TYPES = {"limit": _core.SimOrderType.LIMIT, "market": _core.SimOrderType.MARKET,
