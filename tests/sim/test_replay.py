@@ -462,7 +462,7 @@ def run_script(market, script, end_ns: int) -> list[tuple]:
         market.run_until(ts)
         reports.extend(_rows(market))
         if step == "order":
-            market.submit(payload) if isinstance(market, ReplayMarket) else market.submit(payload[0])
+            market.submit(payload if isinstance(market, ReplayMarket) else payload[0])
         else:
             market.cancel(payload, ts)
     market.run_until(end_ns)
