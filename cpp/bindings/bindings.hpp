@@ -9,6 +9,7 @@ namespace sor::bindings {
 void bind_types(pybind11::module_& m);
 void bind_book(pybind11::module_& m);
 void bind_sim(pybind11::module_& m);
+void bind_replay(pybind11::module_& m);
 void bind_feed(pybind11::module_& m);
 void bind_ring(pybind11::module_& m);
 void bind_engine(pybind11::module_& m);

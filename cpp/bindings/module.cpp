@@ -10,6 +10,7 @@ PYBIND11_MODULE(_core, m) {
   sor::bindings::bind_types(m);
   sor::bindings::bind_book(m);
   sor::bindings::bind_sim(m);
+  sor::bindings::bind_replay(m);
   sor::bindings::bind_feed(m);
   sor::bindings::bind_ring(m);
   sor::bindings::bind_engine(m);

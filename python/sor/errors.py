@@ -121,7 +121,27 @@ class EngineCrashedError(EngineError):
     """The engine process died or stopped heartbeating while it was supposed to run."""
 
 
+class SimulationError(SorError):
+    """A simulated or replayed market could not take its input (a recorded stream, a venue).
+
+    ``reason`` names the rule (``unsorted``, ``venue_mismatch``, ``book_rejected``,
+    ``unknown_venue``, ``already_loaded``, ``already_started``); ``venue_id`` and ``index``
+    locate the offending input when there is one; ``str()`` says what was wrong.
+    """
+
+    def __init__(self, message: str, *, reason: str = "", venue_id: int | None = None,
+                 index: int | None = None) -> None:
+        self.reason = reason
+        self.venue_id = venue_id
+        self.index = index
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.args[0],),
+                {"reason": self.reason, "venue_id": self.venue_id, "index": self.index})
+
+
 __all__ = [
     "SorError", "UsageError", "BookIntegrityError", "SequenceGapError", "FeedDecodeError",
-    "ConfigError", "RingError", "EngineError", "EngineCrashedError",
+    "ConfigError", "RingError", "EngineError", "EngineCrashedError", "SimulationError",
 ]
