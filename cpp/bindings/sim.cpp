@@ -144,6 +144,8 @@ void bind_market_simulator(py::module_& m) {
       .def_readwrite("news_rate_per_s", &FundamentalSpec::news_rate_per_s)
       .def_readwrite("news_mean_ticks", &FundamentalSpec::news_mean_ticks)
       .def_readwrite("news_tail_exponent", &FundamentalSpec::news_tail_exponent)
+      .def_readwrite("news_branching_ratio", &FundamentalSpec::news_branching_ratio)
+      .def_readwrite("news_decay_per_s", &FundamentalSpec::news_decay_per_s)
       .def_readwrite("permanent_impact_ticks_per_share",
                      &FundamentalSpec::permanent_impact_ticks_per_share)
       .def_readwrite("latent_density_shares_per_tick2",

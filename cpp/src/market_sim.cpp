@@ -125,6 +125,9 @@ std::string validate(const MarketSpec& spec) {
       !non_negative(n.permanent_impact_ticks_per_share)) {
     return "fundamental rates, sizes and impact must be >= 0";
   }
+  if (!(n.news_branching_ratio >= 0 && n.news_branching_ratio < 1) || !positive(n.news_decay_per_s)) {
+    return "fundamental.news_branching_ratio must be in [0, 1) and news_decay_per_s positive";
+  }
   if (!(n.news_tail_exponent > 1.0) || !std::isfinite(n.news_tail_exponent)) {
     return "fundamental.news_tail_exponent must be above 1 (finite mean)";
   }
@@ -217,6 +220,8 @@ struct MarketSimulator::Impl {
     double next_news_ticks = 0;   // Signed size of the scheduled news.
     double latent_taken = 0;      // Net signed shares taken from the latent supply, renewing.
     double latent_shift = 0;      // The value shift it causes, in ticks.
+    double news_excitation = 0;   // News intensity added by past news.
+    std::int64_t news_excitation_ts = 0;
   };
   struct AgentState {
     AgentOrder order;
@@ -339,6 +344,7 @@ struct MarketSimulator::Impl {
     for (Instrument& ins : instruments) {
       ins.fundamental = static_cast<double>(spec.initial_price_ticks);
       ins.excitation_ts = now;
+      ins.news_excitation_ts = now;
     }
     update_activity();
     seed_books();
@@ -931,7 +937,14 @@ struct MarketSimulator::Impl {
   // --- timed events ---------------------------------------------------------------------
 
   void schedule_news(std::uint32_t i) {
-    const double rate = spec.fundamental.news_rate_per_s * spec.regimes[regime].news_multiplier;
+    // News excite news (information arrives in clusters): the intensity is evaluated at each
+    // news event and held until the next one is drawn.
+    Instrument& ins = instruments[i];
+    ins.news_excitation *= std::exp(-spec.fundamental.news_decay_per_s *
+                                    static_cast<double>(now - ins.news_excitation_ts) * 1e-9);
+    ins.news_excitation_ts = now;
+    const double rate = spec.fundamental.news_rate_per_s * spec.regimes[regime].news_multiplier +
+                        ins.news_excitation;
     if (rate <= 0) return;
     const std::int64_t ts = now + duration_ns(news_rng, 1.0 / rate);
     const double a = spec.fundamental.news_tail_exponent;
@@ -1015,6 +1028,11 @@ struct MarketSimulator::Impl {
         Instrument& ins = instruments[t.instrument];
         ins.fundamental = std::max(ins.fundamental + ins.next_news_ticks, 100.0);
         ++counters.news;
+        ins.news_excitation = ins.news_excitation *
+                                  std::exp(-spec.fundamental.news_decay_per_s *
+                                           static_cast<double>(now - ins.news_excitation_ts) * 1e-9) +
+                              spec.fundamental.news_branching_ratio * spec.fundamental.news_decay_per_s;
+        ins.news_excitation_ts = now;
         for (std::size_t vi : lit_venues) pull_stale_quotes(venues[vi], t.instrument);
         schedule_news(t.instrument);
         return;

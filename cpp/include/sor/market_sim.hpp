@@ -76,6 +76,8 @@ struct FundamentalSpec {
   double news_rate_per_s = 0.05;            // News arrivals per second (calm regime).
   double news_mean_ticks = 2.0;             // Scale of a news move in price ticks.
   double news_tail_exponent = 3.0;          // Pareto exponent of news sizes (heavy tails).
+  double news_branching_ratio = 0.0;        // Self-excitation: expected news triggered by one.
+  double news_decay_per_s = 0.01;           // Decay rate of that excitation.
   double permanent_impact_ticks_per_share = 0.0005; // Fundamental shift per signed share taken.
   // Latent liquidity (Donier, Bonart, Mastromatteo, Bouchaud 2015): providers' latent supply
   // grows linearly with the distance from the value, so taking Z net shares shifts the value
