@@ -211,6 +211,7 @@ struct MarketSimulator::Impl {
     std::unique_ptr<itch::ItchEncoder> encoder;
     std::vector<MdEvent> events;
     double limit_rate = 0;  // Before the activity multiplier.
+    std::int64_t last_md_recv = 0;
   };
   struct Instrument {
     double fundamental = 0;
@@ -486,7 +487,10 @@ struct MarketSimulator::Impl {
 
   void emit(Venue& v, MdEvent e) noexcept {
     e.ts_event = now;
-    e.ts_recv = jitter(v.spec.latency.market_data_ns, v.spec.latency.jitter_fraction) + now;
+    // A feed is one ordered channel: jitter delays messages but never reorders them.
+    e.ts_recv = std::max(jitter(v.spec.latency.market_data_ns, v.spec.latency.jitter_fraction) + now,
+                         v.last_md_recv);
+    v.last_md_recv = e.ts_recv;
     e.sequence = ++v.sequence;
     e.venue_id = v.spec.venue_id;
     ++counters.events;

@@ -1,7 +1,8 @@
 """`sor demo`: the best end-to-end path the router has today.
 
-Three lit venues publish NASDAQ TotalView-ITCH 5.0 over MoldUDP64 (generated order flow with a
-realistic message mix), a fourth publishes a price-level feed. The feed handlers decode every
+The default simulated market (`sor.sim`, scenario "default": the router's venues, two symbols)
+runs from the open; three lit venues publish NASDAQ TotalView-ITCH 5.0 over MoldUDP64, a fourth
+a price-level feed. The feed handlers decode every
 packet, and the consolidated book (per-venue L3/L2 books, NBBO, depth by venue, protected
 quotes) is printed as the session runs. At the end the ITCH path is checked against the same
 flow applied directly, level by level.
@@ -17,23 +18,16 @@ import sor
 from sor.book import ConsolidatedBook, VenueSpec, venues_in_mask
 from sor.errors import UsageError
 from sor.feed import itch
-from sor.sim import level_updates, synthetic_order_flow
+from sor.sim import Market, level_updates
 
 VENUES = {0: "XNAS", 1: "BATS", 2: "EDGX", 3: "IEXG"}   # 3 publishes price levels
 SYMBOLS = {"AAPL": 0, "MSFT": 1}
-ITCH_UNITS_PER_TICK = 100            # the demo trades in cents; ITCH prices are $0.0001
 SESSION_DATE_NS = 1_795_150_800_000_000_000   # 2026-11-20 00:00 America/New_York (05:00 UTC)
 OPEN_NS = SESSION_DATE_NS + (9 * 3600 + 30 * 60) * 1_000_000_000   # 09:30:00 New York
 
 
 def _dollars(itch_price: int) -> str:
     return f"{itch_price / 10_000:,.2f}"
-
-
-def _to_itch_units(events: np.ndarray) -> np.ndarray:
-    scaled = events.copy()
-    scaled["price_ticks"] *= ITCH_UNITS_PER_TICK
-    return scaled
 
 
 def _publish_and_decode(events: np.ndarray, venue_id: int, session_date_ns: int,
@@ -83,6 +77,23 @@ def _snapshot(book: ConsolidatedBook, clock_ns: int, session_date_ns: int) -> st
     return "\n".join(lines)
 
 
+def _simulated_flow(events: int, seed: int) -> np.ndarray:
+    """Runs the default simulated market (the router's venues, two symbols) from the open until
+    its lit venues have published at least `events` events; returns them in time order."""
+    parts = []
+    total = 0
+    with Market("default", seed=seed, instrument_count=len(SYMBOLS), session_start_ns=OPEN_NS,
+                record_events=True, record_trades=False, quote_sample_interval_ns=0) as market:
+        while total < events and market.now_ns < market.session_end_ns:
+            market.run_for(5.0)
+            for venue_id in VENUES:
+                chunk = market.events(venue_id)
+                parts.append(chunk)
+                total += len(chunk)
+    flow = np.concatenate(parts)
+    return flow[np.argsort(flow["ts_event"], kind="stable")]
+
+
 def run_demo(*, events: int = 400_000, seed: int = 2026, snapshots: int = 4) -> int:
     """Runs the demo and prints its progress; returns the process exit code."""
     if events < 1_000:
@@ -91,15 +102,13 @@ def run_demo(*, events: int = 400_000, seed: int = 2026, snapshots: int = 4) -> 
         raise UsageError(f"snapshots must be at least 1, not {snapshots}")
     print(f"sor {sor.__version__} demo: {len(VENUES)} venues, {len(SYMBOLS)} symbols, "
           f"{events:,} order-flow events (seed {seed})")
-    flow = synthetic_order_flow(seed=seed, event_count=events, venue_count=len(VENUES),
-                                instrument_count=len(SYMBOLS), start_price_ticks=18_000,
-                                target_orders=400, start_ts_ns=OPEN_NS)
+    flow = _simulated_flow(events, seed)
     start_ns, session_date_ns = OPEN_NS - 1_000, SESSION_DATE_NS
 
     t0 = time.perf_counter()
     feeds, packet_count, byte_count = [], 0, 0
     for venue_id in (0, 1, 2):
-        venue_flow = _to_itch_units(flow[flow["venue_id"] == venue_id])
+        venue_flow = flow[flow["venue_id"] == venue_id]
         decoded, packets, size = _publish_and_decode(venue_flow, venue_id, session_date_ns, start_ns)
         # A feed handler stamps arrival; the generated flow carries each venue's latency.
         book_events = decoded["kind"] != int(sor.EventKind.STATUS)
@@ -107,7 +116,7 @@ def run_demo(*, events: int = 400_000, seed: int = 2026, snapshots: int = 4) -> 
         decoded["ts_recv"][~book_events] = start_ns
         feeds.append(decoded)
         packet_count, byte_count = packet_count + packets, byte_count + size
-    feeds.append(level_updates(_to_itch_units(flow[flow["venue_id"] == 3])))
+    feeds.append(level_updates(flow[flow["venue_id"] == 3]))
     merged = np.concatenate(feeds)
     merged = merged[np.argsort(merged["ts_recv"], kind="stable")]
     decode_s = time.perf_counter() - t0
@@ -127,7 +136,7 @@ def run_demo(*, events: int = 400_000, seed: int = 2026, snapshots: int = 4) -> 
 
     # Check: the same flow applied directly (no ITCH) must give the same books.
     direct = ConsolidatedBook(specs)
-    direct_flow = _to_itch_units(flow)
+    direct_flow = flow
     direct.apply(np.concatenate([direct_flow[direct_flow["venue_id"] != 3], feeds[3]]))
     same = all(
         np.array_equal(book.depth(side, 1000, i)["venue_quantity"], direct.depth(side, 1000, i)["venue_quantity"])
