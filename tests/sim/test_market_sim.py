@@ -282,3 +282,16 @@ def test_default_scenario_passes_the_stylized_facts():
                                     facts.depth, facts.queue_depletion)
                for c in group.checks if c.band is not None and not c.band.contains(c.value)]
     assert failing == []
+
+
+def test_lit_midpoint_peg_fills_at_the_midpoint_and_keeps_the_book_consistent():
+    with Market(seed=1, **SHORT) as market:
+        market.run_for(30)
+        client = market.submit("BATS", "buy", 5_000, order_type=OrderType.MIDPOINT_PEG)
+        market.run_for(60)
+        reports = market.reports()
+        fills = reports[(reports["client_order_id"] == client) & (reports["kind"] == int(ReportKind.FILL))]
+        assert fills["quantity"].sum() > 0
+        assert np.all(fills["detail"] == int(Liquidity.MIDPOINT))
+        assert np.all(fills["price_ticks"] % 50 == 0)  # a midpoint of the one-cent grid
+        assert market.counters()["book_errors"] == 0
