@@ -16,7 +16,15 @@ from sor.rl.env import (
     ExecutionEnvConfig,
     OrderStyle,
 )
+from sor.rl.baselines import (
+    EpisodeResult,
+    ImmediatePolicy,
+    TwapPolicy,
+    WaitPolicy,
+    run_episode,
+)
 from sor.rl.observation import Feature, ObservationSchema, execution_observation_schema
+from sor.rl.vector import VectorExecutionEnv, make_vector_env
 
 ENV_ID = "sor/Execution-v0"
 
@@ -36,4 +44,11 @@ __all__ = [
     "Feature",
     "ObservationSchema",
     "execution_observation_schema",
+    "VectorExecutionEnv",
+    "make_vector_env",
+    "TwapPolicy",
+    "ImmediatePolicy",
+    "WaitPolicy",
+    "EpisodeResult",
+    "run_episode",
 ]
