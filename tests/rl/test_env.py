@@ -285,6 +285,8 @@ def test_bad_configuration_and_options_are_refused():
         ExecutionEnvConfig(horizon_range_s=(10.0, 5.0))
     with pytest.raises(ConfigError, match="size_fractions"):
         ExecutionEnvConfig(size_fractions=(0.0, 1.0))
+    with pytest.raises(ConfigError, match="longer than the session"):
+        ExecutionEnv(horizon_range_s=(60.0, 30_000.0))
     env = small_env()
     with pytest.raises(UsageError, match="unknown reset option"):
         env.reset(seed=1, options={"quantity": 5})

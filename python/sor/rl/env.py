@@ -212,6 +212,11 @@ class ExecutionEnv(gymnasium.Env[np.ndarray, np.int64]):
         self._overrides = dict(base.market_overrides)
         spec = self.scenario.market_spec(**self._overrides)
         self._price_tick_usd = float(spec.price_tick_usd)
+        longest_s = base.warm_up_range_s[1] + base.horizon_range_s[1] + base.step_interval_s + 60.0
+        if longest_s * _NS_PER_S > spec.session_length_ns:
+            raise ConfigError(f"warm-up plus horizon (with a minute for the sweep) is {longest_s} s,"
+                              f" longer than the session ({spec.session_length_ns / _NS_PER_S} s)",
+                              source="ExecutionEnvConfig", key="horizon_range_s")
         self._venues = [
             _Venue(venue_id=int(v.venue_id), name=str(v.name), dark=v.kind == _DARK,
                    tick_size_ticks=int(v.tick_size_ticks),

@@ -126,9 +126,9 @@ def _global_features(depth_levels: int) -> list[Feature]:
         for level in range(1, depth_levels + 1):
             features.append(Feature(
                 f"{side}_depth_level_{level}", "parent quantities", 1.0, 0.0, 20.0,
-                f"Displayed shares on all lit venues at the {side} touch "
-                f"{'' if level == 1 else f'{level - 1} grid ticks away from it '}"
-                "over the parent quantity."))
+                f"Displayed shares on all lit venues at the {side} touch"
+                f"{'' if level == 1 else f' + {level - 1} grid ticks (away from the spread)'}"
+                ", over the parent quantity."))
     return features
 
 
@@ -171,7 +171,3 @@ def execution_observation_schema(venue_names: Sequence[str],
         features.extend(_venue_features(venue))
     return ObservationSchema(SCHEMA_NAME, SCHEMA_REVISION, tuple(features))
 
-
-# Offsets of the per-venue block, in the order of _venue_features (used by the env).
-VENUE_FEATURE_COUNT = 9
-GLOBAL_FEATURE_COUNT_WITHOUT_DEPTH = 11
