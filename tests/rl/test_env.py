@@ -167,7 +167,8 @@ def test_actions_round_trip_through_the_encoding():
             for bucket in range(sizes):
                 action = env.encode_action(venue, style, bucket)
                 decoded = env.decode_action(action)
-                assert (decoded.venue_index, decoded.style, decoded.size_bucket) == (venue, style, bucket)
+                got = (decoded.venue_index, decoded.style, decoded.size_bucket)
+                assert got == (venue, style, bucket)
                 seen.add(action)
     assert seen == set(range(1, env.action_space.n))
     with pytest.raises(UsageError):
@@ -187,8 +188,8 @@ def test_actions_decode_to_the_intended_orders(side):
     for bucket, fraction in enumerate(fractions):
         order = env.child_order(env.encode_action(xnas, OrderStyle.TAKE, bucket))
         expected_quantity = min(4_000, max(100, round(fraction * 4_000 / 100) * 100))
-        assert (order.venue_id, order.side, order.order_type, order.price_ticks, order.quantity) == (
-            0, sign, IOC, far, expected_quantity)
+        got = (order.venue_id, order.side, order.order_type, order.price_ticks, order.quantity)
+        assert got == (0, sign, IOC, far, expected_quantity)
     post = env.child_order(env.encode_action(xnas, OrderStyle.POST, 2))
     assert (post.order_type, post.price_ticks, post.quantity) == (POST_ONLY, near, 1_000)
     dark_take = env.child_order(env.encode_action(dark, OrderStyle.TAKE, 4))
@@ -256,7 +257,8 @@ def test_information_in_the_observation_matches_the_state():
     assert values["quantity_remaining_fraction"] == 1.0
     assert values["parent_quantity_log10_lots"] == pytest.approx(np.log10(20))
     assert values["DARK.is_dark"] == 1.0 and values["XNAS.is_dark"] == 0.0
-    assert values["XNAS.take_fee_bps"] == pytest.approx(0.0030 / (info["arrival_mid_ticks"] * 1e-4) * 1e4, rel=1e-6)
+    mid_usd = info["arrival_mid_ticks"] * env.market.spec.price_tick_usd
+    assert values["XNAS.take_fee_bps"] == pytest.approx(0.0030 / mid_usd * 1e4, rel=1e-6)
     observation, _, _, _, info = env.step(WAIT)
     values = env.schema.as_dict(observation)
     assert values["time_remaining_fraction"] == pytest.approx(5 / 6)

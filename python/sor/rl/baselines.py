@@ -78,7 +78,8 @@ class TwapPolicy(_TakingPolicy):
         """Returns the TAKE action of this step's slice, or WAIT when nothing is offered."""
         steps_left = max(1, int(info["horizon_steps"]) - int(info["step"]))
         bucket = int(np.argmin(np.abs(self._fractions - 1.0 / steps_left)))
-        offered = [i for i in self._lit_venues(observation) if observation[self._touch_index[i]] > 0]
+        offered = [i for i in self._lit_venues(observation)
+                   if observation[self._touch_index[i]] > 0]
         if not offered:
             return WAIT
         venue = min(offered, key=lambda i: (observation[self._fee_index[i]],

@@ -214,8 +214,9 @@ class ExecutionEnv(gymnasium.Env[np.ndarray, np.int64]):
         self._price_tick_usd = float(spec.price_tick_usd)
         longest_s = base.warm_up_range_s[1] + base.horizon_range_s[1] + base.step_interval_s + 60.0
         if longest_s * _NS_PER_S > spec.session_length_ns:
-            raise ConfigError(f"warm-up plus horizon (with a minute for the sweep) is {longest_s} s,"
-                              f" longer than the session ({spec.session_length_ns / _NS_PER_S} s)",
+            raise ConfigError(f"warm-up plus horizon (with a minute for the sweep) is "
+                              f"{longest_s} s, longer than the session "
+                              f"({spec.session_length_ns / _NS_PER_S} s)",
                               source="ExecutionEnvConfig", key="horizon_range_s")
         self._venues = [
             _Venue(venue_id=int(v.venue_id), name=str(v.name), dark=v.kind == _DARK,
@@ -457,7 +458,10 @@ class ExecutionEnv(gymnasium.Env[np.ndarray, np.int64]):
         tick = venue.tick_size_ticks
         if decoded.style is OrderStyle.TAKE:
             # A buy limit rounds up to the venue's grid (still marketable), a sell down.
-            price = far if venue.dark else (-(-far // tick) * tick if side > 0 else far // tick * tick)
+            if venue.dark:
+                price = far
+            else:
+                price = -(-far // tick) * tick if side > 0 else far // tick * tick
             return ChildOrder(venue.venue_id, side, _TYPE_IOC, price, quantity)
         if decoded.style is OrderStyle.POST:
             price = near // tick * tick if side > 0 else -(-near // tick) * tick
@@ -552,8 +556,8 @@ class ExecutionEnv(gymnasium.Env[np.ndarray, np.int64]):
         remaining = self.episode.parent_quantity - self._filled - self._open_quantity
         if remaining > 0:
             self._sample_mid()
-            opportunity = (self.episode.side * remaining * (self._last_mid2 - self.arrival_mid2_ticks)
-                           / 2 * self._price_tick_usd)
+            move_ticks = (self._last_mid2 - self.arrival_mid2_ticks) / 2
+            opportunity = self.episode.side * remaining * move_ticks * self._price_tick_usd
             penalty = (self.config.unfilled_penalty_bps * 1e-4 * remaining
                        * self.arrival_mid2_ticks / 2 * self._price_tick_usd)
             self._step_cost_usd += opportunity + penalty
@@ -616,8 +620,9 @@ class ExecutionEnv(gymnasium.Env[np.ndarray, np.int64]):
             venue.near_touch = 0
         for index in self._lit:
             venue = self._venues[index]
-            for book_side, touch_price, depth, is_far in ((far_side, far_price, far_depth, True),
-                                                          (near_side, near_price, near_depth, False)):
+            sides = ((far_side, far_price, far_depth, True),
+                     (near_side, near_price, near_depth, False))
+            for book_side, touch_price, depth, is_far in sides:
                 if touch_price <= 0:
                     continue
                 levels = core.levels(venue.venue_id, 0, book_side, depth_levels)
@@ -643,8 +648,8 @@ class ExecutionEnv(gymnasium.Env[np.ndarray, np.int64]):
         steps = episode.horizon_steps
         filled_fraction = self._filled / parent
         returns = self._returns
-        volatility = (math.sqrt(sum(returns) / (len(returns) * self.config.volatility_sample_interval_s))
-                      if returns else 0.0)
+        window_s = len(returns) * self.config.volatility_sample_interval_s
+        volatility = math.sqrt(sum(returns) / window_s) if returns else 0.0
         arrival_mid2 = self.arrival_mid2_ticks
         raw = [
             float(side),
