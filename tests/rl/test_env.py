@@ -199,7 +199,7 @@ def test_actions_decode_to_the_intended_orders(side):
     mask = info["action_mask"]
     assert mask[WAIT] == 1
     assert not any(mask[env.encode_action(dark, OrderStyle.POST, b)] for b in range(len(fractions)))
-    assert not any(mask[env.encode_action(xnas, OrderStyle.MID, b)] for b in range(len(fractions)))
+    assert all(mask[env.encode_action(xnas, OrderStyle.MID, b)] for b in range(len(fractions)))
     assert env.child_order(env.encode_action(dark, OrderStyle.POST, 0)) is None
 
     # Sending it: the info names the order, and its fills took liquidity on XNAS within the limit.
@@ -215,11 +215,14 @@ def test_actions_decode_to_the_intended_orders(side):
 
 
 def test_lit_midpoint_pegs_are_valid_only_when_allowed():
-    env = small_env(allow_lit_midpoint_peg=True)
+    env = small_env()
     _, info = env.reset(seed=4)
     action = env.encode_action(env.venue_names.index("XNAS"), OrderStyle.MID, 0)
     assert info["action_mask"][action] == 1
     assert env.child_order(action).order_type == MIDPOINT_PEG
+    masked = small_env(allow_lit_midpoint_peg=False)
+    _, info = masked.reset(seed=4)
+    assert info["action_mask"][action] == 0
 
 
 def test_masked_actions_are_treated_as_wait_and_flagged():

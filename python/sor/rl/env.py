@@ -88,11 +88,8 @@ class ExecutionEnvConfig:
     fill_rate_weight: float = 0.25
     lot_shares: int = 100
     max_sweep_rounds: int = 500
-    # Lit midpoint pegs are masked by default: at this commit a peg fill on a lit venue emits a
-    # trade whose sequence number the simulator's own venue book never sees, so that book
-    # refuses every later event (counters()["book_errors"]) and the run can crash. Set True
-    # once the simulator is fixed; the action encoding does not change.
-    allow_lit_midpoint_peg: bool = False
+    # False masks midpoint pegs on lit venues (the dark pool's midpoint orders stay allowed).
+    allow_lit_midpoint_peg: bool = True
     market_overrides: tuple[tuple[str, Any], ...] = (("quote_sample_interval_ns", 0),
                                                      ("record_trades", False))
     seed: int | None = None
