@@ -61,6 +61,21 @@ struct ReportLater {
   }
 };
 
+// A self-exciting intensity: a value that decays exponentially from the time it was last set.
+struct Excitation {
+  double value = 0;
+  std::int64_t ts = 0;
+  // Returns the value at `now`.
+  double at(std::int64_t now, double decay_per_s) const noexcept {
+    return value * std::exp(-decay_per_s * static_cast<double>(now - ts) * 1e-9);
+  }
+  // Decays the value to `now` and adds `jump`.
+  void advance(std::int64_t now, double decay_per_s, double jump = 0.0) noexcept {
+    value = at(now, decay_per_s) + jump;
+    ts = now;
+  }
+};
+
 Side opposite(Side s) noexcept { return s == Side::kBuy ? Side::kSell : Side::kBuy; }
 double sign_of(Side s) noexcept { return s == Side::kBuy ? 1.0 : -1.0; }
 
@@ -215,20 +230,17 @@ struct MarketSimulator::Impl {
   };
   struct Instrument {
     double fundamental = 0;
-    double excitation = 0;        // Hawkes excitation at excitation_ts.
-    std::int64_t excitation_ts = 0;
+    Excitation market;            // Hawkes excitation of market orders.
     Side last_market_side = Side::kBuy;
     double next_news_ticks = 0;   // Signed size of the scheduled news.
     double latent_taken = 0;      // Net signed shares taken from the latent supply, renewing.
     double latent_shift = 0;      // The value shift it causes, in ticks.
-    double news_excitation = 0;   // News intensity added by past news.
-    std::int64_t news_excitation_ts = 0;
+    Excitation news;              // News intensity added by past news.
   };
   struct AgentState {
     AgentOrder order;
     std::int64_t leaves = 0;
     std::uint64_t venue_order_id = 0;  // Lit resting orders.
-    bool arrived = false;
     bool resting = false;
   };
   struct TakerInfo {
@@ -344,8 +356,8 @@ struct MarketSimulator::Impl {
     instruments.resize(spec.instrument_count);
     for (Instrument& ins : instruments) {
       ins.fundamental = static_cast<double>(spec.initial_price_ticks);
-      ins.excitation_ts = now;
-      ins.news_excitation_ts = now;
+      ins.market.ts = now;
+      ins.news.ts = now;
     }
     update_activity();
     seed_books();
@@ -575,12 +587,7 @@ struct MarketSimulator::Impl {
   }
 
   void excite(std::uint32_t i) noexcept {
-    Instrument& ins = instruments[i];
-    ins.excitation = ins.excitation *
-                         std::exp(-spec.flow.hawkes_decay_per_s *
-                                  static_cast<double>(now - ins.excitation_ts) * 1e-9) +
-                     hawkes_alpha;
-    ins.excitation_ts = now;
+    instruments[i].market.advance(now, spec.flow.hawkes_decay_per_s, hawkes_alpha);
   }
 
   // Matches a taker against agent midpoint pegs resting on venue `v`; returns shares matched.
@@ -944,11 +951,9 @@ struct MarketSimulator::Impl {
     // News excite news (information arrives in clusters): the intensity is evaluated at each
     // news event and held until the next one is drawn.
     Instrument& ins = instruments[i];
-    ins.news_excitation *= std::exp(-spec.fundamental.news_decay_per_s *
-                                    static_cast<double>(now - ins.news_excitation_ts) * 1e-9);
-    ins.news_excitation_ts = now;
+    ins.news.advance(now, spec.fundamental.news_decay_per_s);
     const double rate = spec.fundamental.news_rate_per_s * spec.regimes[regime].news_multiplier +
-                        ins.news_excitation;
+                        ins.news.value;
     if (rate <= 0) return;
     const std::int64_t ts = now + duration_ns(news_rng, 1.0 / rate);
     const double a = spec.fundamental.news_tail_exponent;
@@ -1021,6 +1026,7 @@ struct MarketSimulator::Impl {
     switch (t.kind) {
       case TimedKind::kAgentArrive: {
         const AgentOrder o = in_flight[t.ref];
+        in_flight[t.ref].client_order_id = 0;  // A freed slot names no order.
         in_flight_free.push_back(t.ref);
         agent_arrive(o);
         return;
@@ -1032,11 +1038,8 @@ struct MarketSimulator::Impl {
         Instrument& ins = instruments[t.instrument];
         ins.fundamental = std::max(ins.fundamental + ins.next_news_ticks, 100.0);
         ++counters.news;
-        ins.news_excitation = ins.news_excitation *
-                                  std::exp(-spec.fundamental.news_decay_per_s *
-                                           static_cast<double>(now - ins.news_excitation_ts) * 1e-9) +
-                              spec.fundamental.news_branching_ratio * spec.fundamental.news_decay_per_s;
-        ins.news_excitation_ts = now;
+        ins.news.advance(now, spec.fundamental.news_decay_per_s,
+                         spec.fundamental.news_branching_ratio * spec.fundamental.news_decay_per_s);
         for (std::size_t vi : lit_venues) pull_stale_quotes(venues[vi], t.instrument);
         schedule_news(t.instrument);
         return;
@@ -1116,7 +1119,6 @@ struct MarketSimulator::Impl {
     AgentState& a = agents[o.client_order_id];
     a.order = o;
     a.leaves = o.quantity;
-    a.arrived = true;
     const std::uint32_t i = o.instrument_id;
     if (dark || o.type == SimOrderType::kMidpointPeg) {
       if (dark && o.type == SimOrderType::kIoc && midpoint(i) == 0) {
@@ -1254,10 +1256,8 @@ struct MarketSimulator::Impl {
     }
     for (std::uint32_t i = 0; i < spec.instrument_count; ++i) {
       Instrument& ins = instruments[i];
-      ins.excitation *= std::exp(-spec.flow.hawkes_decay_per_s *
-                                 static_cast<double>(now - ins.excitation_ts) * 1e-9);
-      ins.excitation_ts = now;
-      const double m = spec.flow.market_rate_per_s * activity + ins.excitation;
+      ins.market.advance(now, spec.flow.hawkes_decay_per_s);
+      const double m = spec.flow.market_rate_per_s * activity + ins.market.value;
       rates[n++] = m;
       total += m;
     }
@@ -1295,8 +1295,7 @@ struct MarketSimulator::Impl {
         // Thinning: the excitation decayed since the bound was taken.
         const Instrument& ins = instruments[i];
         const double actual = spec.flow.market_rate_per_s * activity +
-                              ins.excitation * std::exp(-spec.flow.hawkes_decay_per_s *
-                                                        static_cast<double>(now - ins.excitation_ts) * 1e-9);
+                              ins.market.at(now, spec.flow.hawkes_decay_per_s);
         if (rng.uniform() * bound <= actual) return market_order(i);
         ++counters.thinned;
         return;

@@ -16,15 +16,20 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(events=args.events, seed=args.seed, snapshots=args.snapshots)
 
 
-def _cmd_bench_book(args: argparse.Namespace) -> int:
-    from sor.bench.book import format_report, run
-
-    report = run(events=args.events, seed=args.seed, peers=not args.no_peers)
+def _print_report(args: argparse.Namespace, report: dict, format_report) -> int:
+    """Prints a benchmark report as JSON (``--json``) or as its table; returns 0."""
     if args.json:
         print(json.dumps(report, indent=2, default=float))
     else:
         print(format_report(report))
     return 0
+
+
+def _cmd_bench_book(args: argparse.Namespace) -> int:
+    from sor.bench.book import format_report, run
+
+    report = run(events=args.events, seed=args.seed, peers=not args.no_peers)
+    return _print_report(args, report, format_report)
 
 
 def _cmd_bench_ring(args: argparse.Namespace) -> int:
@@ -33,11 +38,7 @@ def _cmd_bench_ring(args: argparse.Namespace) -> int:
     report = run(samples=args.samples, throughput_records=args.records,
                  python_samples=args.python_samples, python_records=args.python_records,
                  peers=not args.no_peers)
-    if args.json:
-        print(json.dumps(report, indent=2, default=float))
-    else:
-        print(format_report(report))
-    return 0
+    return _print_report(args, report, format_report)
 
 
 def _cmd_bench_sim(args: argparse.Namespace) -> int:
@@ -45,11 +46,7 @@ def _cmd_bench_sim(args: argparse.Namespace) -> int:
 
     report = run(scenario=args.scenario, seed=args.seed, peer_events=args.peer_events,
                  with_peer=not args.no_peers)
-    if args.json:
-        print(json.dumps(report, indent=2, default=float))
-    else:
-        print(format_report(report))
-    return 0
+    return _print_report(args, report, format_report)
 
 
 def _cmd_sim_scenarios(args: argparse.Namespace) -> int:
@@ -166,11 +163,7 @@ def _cmd_bench_engine(args: argparse.Namespace) -> int:
     from sor.bench.engine import format_report, run
 
     report = run(samples=args.samples, modes=args.mode)
-    if args.json:
-        print(json.dumps(report, indent=2, default=float))
-    else:
-        print(format_report(report))
-    return 0
+    return _print_report(args, report, format_report)
 
 
 def _cmd_config_check(args: argparse.Namespace) -> int:
