@@ -112,7 +112,7 @@ def test_every_key_has_a_unit_or_is_unitless_by_nature():
                 "idle_strategy", "stale_segment_policy", "max_venues_per_order", "fees", "fix",
                 "instruments", "routing", "risk", "engine"}
     units = ("_ns", "_ms", "_s", "_usd", "_usd_per_share", "_shares", "_ticks", "_bps",
-             "_records", "_policy")
+             "_records", "_policy", "_annual")
 
     def keys(table):
         for key, value in table.items():

@@ -316,7 +316,9 @@ class Instrument(_Replaceable):
 
     ``tick_size_ticks`` is the minimum price increment in price ticks (100 ticks = one cent at
     the default price tick of 0.0001 USD). ``venues`` lists the venue names it may trade on;
-    empty means every venue.
+    empty means every venue. ``average_daily_volume_shares`` scales the order-size features of
+    the models (parent and child size as a fraction of ADV); ``implied_volatility_annual`` is
+    given to the models when set (0 means none).
     """
 
     instrument_id: int
@@ -325,6 +327,8 @@ class Instrument(_Replaceable):
     lot_size_shares: int = 100
     min_quantity_shares: int = 1
     venues: tuple[str, ...] = ()
+    average_daily_volume_shares: int = 5_000_000
+    implied_volatility_annual: float = 0.0
 
     def __post_init__(self) -> None:
         _check_int(self, "instrument_id", 0, _UINT32_MAX)
@@ -333,6 +337,8 @@ class Instrument(_Replaceable):
         _check_int(self, "tick_size_ticks", 1, unit="ticks")
         _check_int(self, "lot_size_shares", 1, unit="shares")
         _check_int(self, "min_quantity_shares", 1, unit="shares")
+        _check_int(self, "average_daily_volume_shares", 1, unit="shares")
+        _check_float(self, "implied_volatility_annual", 0.0, 10.0)
         venues = _check_tuple(self, "venues", str)
         _check_unique(venues, "venues", "venue")
 
