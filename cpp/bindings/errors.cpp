@@ -69,6 +69,17 @@ void raise_engine_error(const std::string& message) {
   throw py::error_already_set();
 }
 
+void raise_tree_spec_error(const TreeSpecError& error) {
+  py::dict kwargs;
+  kwargs["message"] = error.message;
+  kwargs["reason"] = std::string(tree_spec_problem_name(error.problem));
+  kwargs["tree_id"] = error.tree_id < 0 ? py::object(py::none()) : py::cast(error.tree_id);
+  kwargs["node_id"] = error.node_id < 0 ? py::object(py::none()) : py::cast(error.node_id);
+  const bool unsupported = error.problem == TreeSpecProblem::kTooDeep ||
+                           error.problem == TreeSpecProblem::kUnsupported;
+  raise_instance(unsupported ? "UnsupportedModelError" : "InvalidModelError", kwargs);
+}
+
 void raise_usage_error(const std::string& message) {
   py::dict kwargs;
   kwargs["message"] = message;

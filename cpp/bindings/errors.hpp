@@ -7,6 +7,7 @@
 #include <string>
 
 #include "sor/status.hpp"
+#include "sor/tree_model.hpp"
 #include "sor/types.hpp"
 
 namespace sor::bindings {
@@ -24,6 +25,10 @@ namespace sor::bindings {
 
 // Raises sor.EngineError with a message.
 [[noreturn]] void raise_engine_error(const std::string& message);
+
+// Raises sor.InvalidModelError, or sor.UnsupportedModelError (too deep, unsupported mode),
+// for a tree ensemble the core refused.
+[[noreturn]] void raise_tree_spec_error(const TreeSpecError& error);
 
 // Raises sor.SorError for a misuse of an API (bad shape, bad dtype, bad argument).
 [[noreturn]] void raise_usage_error(const std::string& message);

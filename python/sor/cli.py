@@ -17,7 +17,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _print_report(args: argparse.Namespace, report: dict, format_report) -> int:
-    """Prints a benchmark report as JSON (``--json``) or as its table; returns 0."""
+    """Prints a benchmark report as JSON (``--json``) or as its table, and writes it as JSON to
+    ``--out`` when the command has that option; returns 0."""
+    out = getattr(args, "out", None)
+    if out:
+        with open(out, "w", encoding="utf-8") as f:
+            f.write(json.dumps(report, indent=2, default=float) + "\n")
     if args.json:
         print(json.dumps(report, indent=2, default=float))
     else:
@@ -46,6 +51,16 @@ def _cmd_bench_sim(args: argparse.Namespace) -> int:
 
     report = run(scenario=args.scenario, seed=args.seed, peer_events=args.peer_events,
                  with_peer=not args.no_peers)
+    return _print_report(args, report, format_report)
+
+
+def _cmd_bench_model(args: argparse.Namespace) -> int:
+    from sor.bench.model import format_report, run
+
+    report = run(trees=tuple(args.trees or (100, 500)), depth=args.depth, features=args.features,
+                 pool_rows=args.rows, train_rows=args.train_rows, calls=args.calls,
+                 python_calls=args.python_calls, warmup=args.warmup, peers=not args.no_peers,
+                 seed=args.seed)
     return _print_report(args, report, format_report)
 
 
@@ -274,6 +289,33 @@ def build_parser() -> argparse.ArgumentParser:
                            help="events fed to nautilus (default 1000000; its day is extrapolated)")
     bench_sim.add_argument("--no-peers", action="store_true", help="skip nautilus_trader")
     bench_sim.set_defaults(handler=_cmd_bench_sim)
+
+    bench_model = bench_commands.add_parser(
+        "model", help="tree-ensemble prediction latency vs onnxruntime, XGBoost and tl2cgen",
+        description="Single-row prediction latency (p50/p99/p99.9) of sor's tree-ensemble "
+                    "evaluator on XGBoost classifiers of 100 and 500 trees (depth 6, 50 "
+                    "features), a different row every call, against onnxruntime and XGBoost "
+                    "from Python and tl2cgen-compiled C in the same C++ harness, same model "
+                    "and rows, same run; with ratios. tl2cgen comes from the bench extra: "
+                    "pip install \"sor[bench]\"; when missing it is reported as skipped.")
+    bench_model.add_argument("--json", action="store_true", help="print the report as JSON")
+    bench_model.add_argument("--out", metavar="PATH", help="also write the JSON report to PATH")
+    bench_model.add_argument("--trees", type=int, action="append", metavar="N",
+                             help="tree count to measure (repeatable; default 100 and 500)")
+    bench_model.add_argument("--depth", type=int, default=6, help="max_depth (default 6)")
+    bench_model.add_argument("--features", type=int, default=50, help="features (default 50)")
+    bench_model.add_argument("--rows", type=int, default=4096,
+                             help="distinct rows cycled through (default 4096)")
+    bench_model.add_argument("--train-rows", type=int, default=20_000,
+                             help="synthetic training rows (default 20000)")
+    bench_model.add_argument("--calls", type=int, default=200_000,
+                             help="timed calls per C++ predictor (default 200000)")
+    bench_model.add_argument("--python-calls", type=int, default=20_000,
+                             help="timed calls per Python peer (default 20000)")
+    bench_model.add_argument("--warmup", type=int, default=20_000, help="untimed calls first")
+    bench_model.add_argument("--seed", type=int, default=11, help="data seed (default 11)")
+    bench_model.add_argument("--no-peers", action="store_true", help="measure sor only")
+    bench_model.set_defaults(handler=_cmd_bench_model)
 
     sim = commands.add_parser("sim", help="the multi-venue market simulator",
                               description="Run simulated markets and validate them.")

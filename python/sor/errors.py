@@ -141,7 +141,139 @@ class SimulationError(SorError):
                 {"reason": self.reason, "venue_id": self.venue_id, "index": self.index})
 
 
+class ModelError(SorError):
+    """A model could not be loaded, validated or used; the running model is unchanged."""
+
+
+class ModelFileError(ModelError):
+    """A model file cannot be read or is not a valid ONNX protobuf (corrupt, truncated).
+
+    ``source`` names the file (or ``"<bytes>"``), ``reason`` what went wrong.
+    """
+
+    def __init__(self, reason: str, *, source: str = "<bytes>") -> None:
+        self.reason = reason
+        self.source = source
+        super().__init__(f"{source}: {reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.reason,), {"source": self.source})
+
+
+class NotATreeModelError(ModelError):
+    """The ONNX graph is not one TreeEnsembleClassifier/Regressor node of domain ai.onnx.ml.
+
+    ``op_types`` lists the operators found (``domain:op_type``).
+    """
+
+    def __init__(self, message: str, *, op_types: tuple[str, ...] = ()) -> None:
+        self.op_types = tuple(op_types)
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.args[0],), {"op_types": self.op_types})
+
+
+class InvalidModelError(ModelError):
+    """The model breaks a rule: ``onnx.checker`` fails, or its trees are not proper trees.
+
+    ``reason`` names the rule (``onnx_checker``, ``invalid_arrays``, ``invalid_node``,
+    ``not_a_tree``, ``invalid_feature``, ``non_finite``, ``invalid_leaf``, ...); ``tree_id``
+    and ``node_id`` locate it when they apply.
+    """
+
+    def __init__(self, message: str, *, reason: str = "", tree_id: int | None = None,
+                 node_id: int | None = None) -> None:
+        self.reason = reason
+        self.tree_id = tree_id
+        self.node_id = node_id
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.args[0],),
+                {"reason": self.reason, "tree_id": self.tree_id, "node_id": self.node_id})
+
+
+class UnsupportedModelError(InvalidModelError):
+    """A valid model uses something the evaluator does not run: multi-class, several targets,
+    BRANCH_EQ/BRANCH_NEQ, missing-value tracking on a branch, a post transform other than
+    NONE/LOGISTIC, or trees deeper than ``sor._core.MAX_TREE_DEPTH``."""
+
+
+class ModelInputError(ModelError):
+    """The model's input is not float32 [N, F] with F the number of features of the schema."""
+
+
+class SchemaMismatchError(ModelError):
+    """The model was trained on another feature schema (or says nothing about it).
+
+    ``expected_hash`` is the serving schema's hash; ``model_hash`` the one in the model's
+    ``sor.feature_schema_hash`` metadata (``None`` when missing).
+    """
+
+    def __init__(self, expected_hash: str | None, model_hash: str | None) -> None:
+        self.expected_hash = expected_hash
+        self.model_hash = model_hash
+        if model_hash is None:
+            message = (f"model has no sor.feature_schema_hash metadata; the serving feature "
+                       f"schema is {expected_hash}")
+        else:
+            message = (f"model was trained on feature schema {model_hash}, the serving feature "
+                       f"schema is {expected_hash}")
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.expected_hash, self.model_hash))
+
+
+class ModelParityError(ModelError):
+    """sor's evaluator and onnxruntime disagree on a reference row by more than the tolerance.
+
+    ``row_index`` is the worst row, ``row`` its values, ``sor_value`` and
+    ``onnxruntime_value`` the two predictions, ``difference`` their absolute difference.
+    """
+
+    def __init__(self, row_index: int, row: Any, sor_value: float, onnxruntime_value: float,
+                 tolerance: float) -> None:
+        self.row_index = int(row_index)
+        self.row = row
+        self.sor_value = float(sor_value)
+        self.onnxruntime_value = float(onnxruntime_value)
+        self.difference = abs(self.sor_value - self.onnxruntime_value)
+        self.tolerance = float(tolerance)
+        super().__init__(
+            f"evaluator disagrees with onnxruntime on reference row {self.row_index}: sor "
+            f"{self.sor_value!r}, onnxruntime {self.onnxruntime_value!r} (difference "
+            f"{self.difference:.3g} > {self.tolerance:.3g})")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.row_index, self.row, self.sor_value, self.onnxruntime_value,
+                             self.tolerance))
+
+
+class FeatureValueError(ModelError, ValueError):
+    """A feature value is NaN or infinite; models only take finite features.
+
+    ``row`` and ``column`` locate it, ``feature`` names it (``None`` when names are unknown).
+    """
+
+    def __init__(self, row: int, column: int, value: float, feature: str | None = None) -> None:
+        self.row = int(row)
+        self.column = int(column)
+        self.value = float(value)
+        self.feature = feature
+        name = f" ({feature})" if feature else ""
+        super().__init__(f"row {self.row}, column {self.column}{name}: feature value "
+                         f"{self.value} is not finite")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.row, self.column, self.value, self.feature))
+
+
 __all__ = [
     "SorError", "UsageError", "BookIntegrityError", "SequenceGapError", "FeedDecodeError",
     "ConfigError", "RingError", "EngineError", "EngineCrashedError", "SimulationError",
+    "ModelError", "ModelFileError", "NotATreeModelError", "InvalidModelError",
+    "UnsupportedModelError", "ModelInputError", "SchemaMismatchError", "ModelParityError",
+    "FeatureValueError",
 ]
