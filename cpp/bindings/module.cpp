@@ -15,4 +15,5 @@ PYBIND11_MODULE(_core, m) {
   sor::bindings::bind_ring(m);
   sor::bindings::bind_engine(m);
   sor::bindings::bind_bench(m);
+  sor::bindings::bind_features(m);
 }
