@@ -901,7 +901,8 @@ FeatureStatus FeatureEngine::build_row(const DecisionContext& c, const Consolida
   for (std::size_t k = 0; k < kFeatureCount; ++k) {
     const auto value = static_cast<float>(row[k]);
     // Defence in depth: every formula above has a finite fallback; a model must never see NaN.
-    out[k] = std::isfinite(value) ? value : 0.0f;
+    // Adding +0 turns a -0 (a sign times a zero imbalance) into +0.
+    out[k] = std::isfinite(value) ? value + 0.0f : 0.0f;
   }
   return FeatureStatus::kOk;
 }
