@@ -74,7 +74,10 @@ def test_engine_matches_reference_on_six_simulated_minutes():
     contexts["arrival_mid_ticks"] = np.where(contexts["arrival_mid_ticks"] > 0, 1_000_000.0, 0.0)
     contexts["child_price_ticks"] = np.where(contexts["child_price_ticks"] > 0,
                                              1_000_000 + 100 * rng.integers(-4, 5, 48), 0)
-    contexts["now_ns"][-1] = events["ts_recv"][-1] + 65_000_000_000  # windows emptied by time
+    first, last = int(events["ts_recv"][0]), int(events["ts_recv"][-1])
+    contexts["now_ns"] = rng.integers(first, last, 48)
+    contexts["now_ns"][-1] = last + 65_000_000_000  # the flow windows emptied by time alone
+    contexts["end_ns"] = contexts["now_ns"] + rng.integers(-10**9, 10**12, 48)
     rows = engine.replay(events, contexts)
     assert engine.rejected == 0
     assert_rows_match(rows, reference_rows(engine.options, events, contexts, inputs), contexts)

@@ -143,8 +143,9 @@ def reference_rows(options: Any, events: np.ndarray, contexts: np.ndarray,
     known = set(market.books)
     interval = int(options.vol_sample_interval_ns)
     recv = events["ts_recv"]
-    # mids[instrument][boundary index]: the NBBO mid after every event with ts_recv < boundary
-    mids: dict[int, dict[int, float]] = defaultdict(dict)
+    # mids[instrument]: (first boundary, last boundary, mid) runs; the mid at a boundary is the
+    # NBBO mid after every event with ts_recv < boundary (boundary index * interval)
+    mids: dict[int, list[tuple[int, int, float]]] = defaultdict(list)
     # instrument -> first boundary at or after its first event (its GARCH recursion starts there)
     started: dict[int, int] = {}
     next_boundary: int | None = None
@@ -153,10 +154,11 @@ def reference_rows(options: Any, events: np.ndarray, contexts: np.ndarray,
         """Samples every boundary <= t_ns not sampled yet, from the books as they are now."""
         nonlocal next_boundary
         assert next_boundary is not None
-        while next_boundary * interval <= t_ns:
+        last = t_ns // interval
+        if last >= next_boundary:
             for instrument in started:
-                mids[instrument][next_boundary] = market.mid(instrument)
-            next_boundary += 1
+                mids[instrument].append((next_boundary, last, market.mid(instrument)))
+            next_boundary = last + 1
 
     out = np.zeros((contexts.size, FEATURE_SCHEMA.size))
     applied = 0
@@ -183,8 +185,23 @@ def reference_rows(options: Any, events: np.ndarray, contexts: np.ndarray,
     return out
 
 
+def _returns_bps(samples: np.ndarray) -> np.ndarray:
+    """Returns the log return in bps of each sample against the last earlier sample with a
+    mid; 0 where either has none."""
+    if samples.size == 0:
+        return np.zeros(0)
+    positions = np.arange(samples.size)
+    last_valid = np.maximum.accumulate(np.where(samples > 0, positions, -1))
+    previous_position = np.concatenate([[-1], last_valid[:-1]])
+    previous = np.where(previous_position >= 0, samples[np.maximum(previous_position, 0)], 0.0)
+    ok = (samples > 0) & (previous > 0)
+    out = np.zeros(samples.size)
+    out[ok] = 1e4 * np.log(samples[ok] / previous[ok])
+    return out
+
+
 def _row(options: Any, market: _Market, events: np.ndarray, c: Any,
-         mids: dict[int, dict[int, float]], started: dict[int, int],
+         mids: dict[int, list[tuple[int, int, float]]], started: dict[int, int],
          inputs: ReferenceInputs) -> np.ndarray:
     row = np.zeros(FEATURE_SCHEMA.size)
 
@@ -287,27 +304,19 @@ def _row(options: Any, market: _Market, events: np.ndarray, c: Any,
     if instrument in started:
         interval = int(options.vol_sample_interval_ns)
         every = int(garch.sample_interval_ns) // interval
-        last = now // interval
-        samples = mids[instrument]
-        squares: dict[int, float] = {}
-        previous = 0.0
-        garch_previous = 0.0
-        for b in range(started[instrument], last + 1):
-            m = samples.get(b, 0.0)
-            r2 = (1e4 * math.log(m / previous)) ** 2 if m > 0 and previous > 0 else 0.0
-            squares[b] = r2
-            if m > 0:
-                previous = m
-            if b % every == 0:
-                g2 = (1e4 * math.log(m / garch_previous)) ** 2 if m > 0 and garch_previous > 0 \
-                    else 0.0
-                variance = garch.omega_bps2 + garch.alpha * g2 + garch.beta * variance
-                if m > 0:
-                    garch_previous = m
+        first, last = started[instrument], now // interval
+        samples = np.zeros(max(last - first + 1, 0))  # the mid at boundaries first..last
+        for lo, hi, m in mids[instrument]:
+            lo, hi = max(lo, first), min(hi, last)
+            if lo <= hi:
+                samples[lo - first:hi - first + 1] = m
+        squares = _returns_bps(samples) ** 2
         for k, window_ns in enumerate(_VOL_WINDOWS_NS):
             count = window_ns // interval
-            realized[k] = math.sqrt(sum(squares.get(b, 0.0)
-                                        for b in range(last - count + 1, last + 1)))
+            realized[k] = math.sqrt(squares[max(squares.size - count, 0):].sum())
+        garch_positions = [b - first for b in range(first, last + 1) if b % every == 0]
+        for r in _returns_bps(samples[garch_positions]):
+            variance = garch.omega_bps2 + garch.alpha * r * r + garch.beta * variance
     put("vol.realized_5m_bps", realized[0])
     put("vol.realized_30m_bps", realized[1])
     put("vol.garch_bps", math.sqrt(variance))
