@@ -333,7 +333,9 @@ def _row(options: Any, market: _Market, events: np.ndarray, c: Any,
         venue_near_price, venue_near_shares = near_levels[0] if near_levels else (0, 0)
         venue_far_price, venue_far_shares = far_levels[0] if far_levels else (0, 0)
         if near_levels and far_levels:
-            put("venue.spread_ticks", abs(venue_far_price - venue_near_price))
+            bid_price, ask_price = (venue_near_price, venue_far_price) if buy else \
+                (venue_far_price, venue_near_price)
+            put("venue.spread_ticks", ask_price - bid_price)
         put("venue.at_nbbo_near", 1.0 if near_levels and venue_near_price == near_price else 0.0)
         put("venue.at_nbbo_far", 1.0 if far_levels and venue_far_price == far_price else 0.0)
         put("venue.near_touch_shares", venue_near_shares)
