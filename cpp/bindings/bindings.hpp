@@ -15,5 +15,6 @@ void bind_ring(pybind11::module_& m);
 void bind_engine(pybind11::module_& m);
 void bind_bench(pybind11::module_& m);
 void bind_model(pybind11::module_& m);
+void bind_features(pybind11::module_& m);
 
 }  // namespace sor::bindings

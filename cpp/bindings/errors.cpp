@@ -86,4 +86,19 @@ void raise_usage_error(const std::string& message) {
   raise_instance("UsageError", kwargs);
 }
 
+void raise_feature_config_error(const std::string& message) {
+  py::dict kwargs;
+  kwargs["message"] = message;
+  raise_instance("FeatureConfigError", kwargs);
+}
+
+void raise_feature_error(const std::string& status, std::int64_t index,
+                         const std::string& detail) {
+  py::dict kwargs;
+  kwargs["status"] = status;
+  kwargs["index"] = index < 0 ? py::object(py::none()) : py::object(py::int_(index));
+  kwargs["detail"] = detail;
+  raise_instance("FeatureError", kwargs);
+}
+
 }  // namespace sor::bindings

@@ -33,4 +33,12 @@ namespace sor::bindings {
 // Raises sor.SorError for a misuse of an API (bad shape, bad dtype, bad argument).
 [[noreturn]] void raise_usage_error(const std::string& message);
 
+// Raises sor.FeatureConfigError with validate()'s message about feature options.
+[[noreturn]] void raise_feature_config_error(const std::string& message);
+
+// Raises sor.FeatureError for a feature-engine status (its feature_status_name); `index` is
+// the row of a batch or -1.
+[[noreturn]] void raise_feature_error(const std::string& status, std::int64_t index,
+                                      const std::string& detail);
+
 }  // namespace sor::bindings

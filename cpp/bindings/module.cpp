@@ -16,4 +16,5 @@ PYBIND11_MODULE(_core, m) {
   sor::bindings::bind_engine(m);
   sor::bindings::bind_bench(m);
   sor::bindings::bind_model(m);
+  sor::bindings::bind_features(m);
 }

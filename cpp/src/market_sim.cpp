@@ -750,7 +750,7 @@ struct MarketSimulator::Impl {
       done += q;
       MdEvent t{};
       t.kind = EventKind::kTrade;
-      t.side = in.side;
+      t.side = r.side;  // ITCH convention: a print carries the resting order's side.
       t.price_ticks = mid;
       t.quantity = q;
       t.instrument_id = i;

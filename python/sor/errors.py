@@ -269,6 +269,36 @@ class FeatureValueError(ModelError, ValueError):
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.row, self.column, self.value, self.feature))
 
+class FeatureConfigError(ConfigError):
+    """Feature-engine options are impossible; nothing was built.
+
+    ``option`` names the offending option as the message starts with it (``garch.alpha``,
+    ``venues``, ``flow_bucket_ns``); ``key`` is set when a Python setting was refused.
+    """
+
+    def __init__(self, message: str, *, source: str | None = None,
+                 key: str | None = None) -> None:
+        super().__init__(message, source=source, key=key)
+        self.option = key if key is not None else message.split(" ", 1)[0].rstrip(":")
+
+
+class FeatureError(SorError, ValueError):
+    """The feature engine refused a call: a decision context (``index`` is its row in the
+    batch) or a setter argument. ``status`` names the rule (``unknown_venue``,
+    ``unknown_instrument``, ``invalid_side``, ``invalid_order_type``, ``invalid_quantity``,
+    ``invalid_time``, ``invalid_price``, ``invalid_value``).
+    """
+
+    def __init__(self, status: str, index: int | None = None, detail: str = "") -> None:
+        self.status = status
+        self.index = index
+        self.detail = detail
+        where = f"context {index}: " if index is not None else ""
+        super().__init__(f"{where}{status}" + (f" ({detail})" if detail else ""))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.status, self.index, self.detail))
+
 
 __all__ = [
     "SorError", "UsageError", "BookIntegrityError", "SequenceGapError", "FeedDecodeError",
@@ -276,4 +306,6 @@ __all__ = [
     "ModelError", "ModelFileError", "NotATreeModelError", "InvalidModelError",
     "UnsupportedModelError", "ModelInputError", "SchemaMismatchError", "ModelParityError",
     "FeatureValueError",
+
+    "FeatureConfigError", "FeatureError",
 ]

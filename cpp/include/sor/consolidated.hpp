@@ -45,6 +45,10 @@ class ConsolidatedBook {
   // Builds empty books for `venues`; venue ids must be distinct and there must be at most
   // kMaxVenues of them (checked by the caller; see sor/consolidated.cpp validate_venues).
   ConsolidatedBook(const std::vector<VenueSpec>& venues, const BookOptions& options = {});
+  ConsolidatedBook(const ConsolidatedBook&) = delete;
+  ConsolidatedBook& operator=(const ConsolidatedBook&) = delete;
+  ConsolidatedBook(ConsolidatedBook&&) noexcept = default;
+  ConsolidatedBook& operator=(ConsolidatedBook&&) noexcept = default;
 
   // Returns an empty string when `venues` can form a book, or what is wrong with them.
   static const char* validate_venues(const std::vector<VenueSpec>& venues) noexcept;
