@@ -64,6 +64,57 @@ def _cmd_bench_model(args: argparse.Namespace) -> int:
     return _print_report(args, report, format_report)
 
 
+def _train_spec(args: argparse.Namespace):
+    from sor.models.dataset import DatasetSpec, ProbeSpec
+    from sor.models.train import BoostingSpec, TrainSpec, parse_seeds
+
+    dataset = DatasetSpec(
+        scenarios=tuple(args.scenarios.split(",")) if args.scenarios else DatasetSpec.scenarios,
+        train_seeds=parse_seeds(args.train_seeds), validation_seeds=parse_seeds(args.validation_seeds),
+        test_seeds=parse_seeds(args.test_seeds), probe=ProbeSpec(session_hours=args.hours))
+    return TrainSpec(dataset=dataset, boosting=BoostingSpec(max_rounds=args.max_rounds))
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from sor.models.registry import default_models_dir
+    from sor.models.train import summary, train_models
+
+    spec = _train_spec(args)
+    out = args.out or default_models_dir()
+    cards = train_models(spec, args.data, out, workers=args.workers)
+    if args.json:
+        print(json.dumps(cards, indent=2, default=float))
+    else:
+        print(summary(cards))
+        print(f"models and cards in {out}")
+    return 0
+
+
+def _cmd_models_list(args: argparse.Namespace) -> int:
+    from sor.models.registry import ModelRegistry
+    from sor.models.train import summary
+
+    registry = ModelRegistry(args.registry)
+    cards = [registry.card(name) for name in registry.names()]
+    if args.json:
+        print(json.dumps(cards, indent=2, default=float))
+    else:
+        print(summary(cards) if cards else f"no models in {registry.root}")
+    return 0
+
+
+def _cmd_models_check(args: argparse.Namespace) -> int:
+    from sor.models.registry import ModelRegistry
+
+    registry = ModelRegistry(args.registry)
+    for name in registry.names():
+        model = registry.load(name)
+        print(f"{name:<17} ok: {model.tree_count} trees, depth {model.depth}, schema "
+              f"{model.schema_hash}, {model.simd_path} evaluator agrees with onnxruntime on "
+              f"{model.parity.rows} rows (max |diff| {model.parity.max_abs_difference:.1e})")
+    return 0
+
+
 def _cmd_sim_scenarios(args: argparse.Namespace) -> int:
     from sor.sim import load_scenario, shipped_scenarios
 
@@ -316,6 +367,41 @@ def build_parser() -> argparse.ArgumentParser:
     bench_model.add_argument("--seed", type=int, default=11, help="data seed (default 11)")
     bench_model.add_argument("--no-peers", action="store_true", help="measure sor only")
     bench_model.set_defaults(handler=_cmd_bench_model)
+
+    train = commands.add_parser(
+        "train", help="train the fill-probability, adverse-move and impact models",
+        description="Simulates probe days (features from the C++ feature engine, labels from "
+                    "what the simulated venues did), writes them as Parquet, trains three "
+                    "XGBoost models, validates them on held-out seeds, exports them to ONNX "
+                    "and publishes them with model cards into the registry (default: the "
+                    "shipped models/). The defaults reproduce the shipped models.")
+    train.add_argument("--out", metavar="DIR", help="registry folder (default: the shipped models)")
+    train.add_argument("--data", metavar="DIR", default="data/probes",
+                       help="dataset folder; days already there are reused (default data/probes)")
+    train.add_argument("--scenarios", metavar="A,B", help="scenarios (default: all five regimes)")
+    train.add_argument("--train-seeds", default="101-103", help="seeds to fit on (default 101-103)")
+    train.add_argument("--validation-seeds", default="104",
+                       help="seeds for early stopping (default 104)")
+    train.add_argument("--test-seeds", default="105",
+                       help="held-out seeds of the model cards' metrics (default 105)")
+    train.add_argument("--hours", type=float, default=6.5,
+                       help="simulated hours per day (default 6.5)")
+    train.add_argument("--max-rounds", type=int, default=300,
+                       help="boosting rounds at most (default 300)")
+    train.add_argument("--workers", type=int, default=2, help="simulation processes (default 2)")
+    train.add_argument("--json", action="store_true", help="print the model cards as JSON")
+    train.set_defaults(handler=_cmd_train)
+
+    models = commands.add_parser("models", help="the model registry")
+    models_commands = models.add_subparsers(dest="models_command", required=True)
+    models_list = models_commands.add_parser("list", help="models in use with their metrics")
+    models_list.add_argument("--registry", metavar="DIR", help="registry (default: shipped)")
+    models_list.add_argument("--json", action="store_true", help="print the cards as JSON")
+    models_list.set_defaults(handler=_cmd_models_list)
+    models_check = models_commands.add_parser(
+        "check", help="load every model: hash, schema, tree graph, parity with onnxruntime")
+    models_check.add_argument("--registry", metavar="DIR", help="registry (default: shipped)")
+    models_check.set_defaults(handler=_cmd_models_check)
 
     sim = commands.add_parser("sim", help="the multi-venue market simulator",
                               description="Run simulated markets and validate them.")

@@ -17,7 +17,7 @@ def xgboost_to_onnx(model_or_booster: Any, *, feature_count: int, schema_hash: s
     """Returns the ONNX bytes of an XGBoost model: an ``XGBClassifier`` (binary:logistic), an
     ``XGBRegressor`` or a ``Booster``, converted by onnxmltools with ``target_opset=15``, with
     one float input ``features`` [N, feature_count] and ``metadata_props`` holding
-    ``sor.feature_schema_hash`` and ``metadata``."""
+    ``sor.feature_schema_hash`` and ``metadata``. The same model gives the same bytes."""
     import onnx
     from onnxmltools import convert_xgboost
     from onnxmltools.convert.common.data_types import FloatTensorType
@@ -36,4 +36,7 @@ def xgboost_to_onnx(model_or_booster: Any, *, feature_count: int, schema_hash: s
                                 initial_types=[("features", FloatTensorType([None, feature_count]))],
                                 target_opset=15)
     onnx.helper.set_model_props(converted, {SCHEMA_HASH_KEY: schema_hash, **extra})
+    # onnxmltools names the graph with a random UUID; a fixed name makes the same model
+    # serialise to the same bytes, so `sor train` reproduces the shipped files exactly.
+    converted.graph.name = extra.get("sor.model_name", "sor_tree_ensemble")
     return converted.SerializeToString()
