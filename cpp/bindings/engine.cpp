@@ -78,6 +78,14 @@ py::dict counters_dict(const EngineCounters& c) {
   d["open_orders"] = get(c.open_orders);
   d["filled_quantity"] = get(c.filled_quantity);
   d["risk_state"] = static_cast<RiskState>(get(c.risk_state));
+  d["decisions"] = get(c.decisions);
+  d["decision_ring_refused"] = get(c.decision_ring_refused);
+  d["model_evaluations"] = get(c.model_evaluations);
+  d["model_input_rejects"] = get(c.model_input_rejects);
+  d["model_swaps"] = get(c.model_swaps);
+  py::list generations;
+  for (const auto& g : c.model_generation) generations.append(get(g));
+  d["model_generation"] = generations;
   return d;
 }
 
@@ -112,6 +120,20 @@ std::unique_ptr<Engine> make_engine(const py::dict& o) {
   ring("executions", options.executions);
   ring("orders", options.orders);
   ring("audit", options.audit);
+  ring("decisions", options.decisions);
+  if (o.contains("features") && !o["features"].is_none()) {
+    options.features = o["features"].cast<FeatureOptions>();
+  }
+  if (o.contains("instruments")) {
+    for (const auto& i : o["instruments"].cast<py::list>()) {
+      const auto t = i.cast<py::tuple>();
+      options.instruments.push_back(InstrumentFeatureSpec{
+          t[0].cast<std::uint32_t>(), t[1].cast<double>(), t[2].cast<double>()});
+    }
+  }
+  if (o.contains("default_horizon_ns")) {
+    options.default_horizon_ns = o["default_horizon_ns"].cast<std::int64_t>();
+  }
   options.takeover_stale = o["takeover_stale"].cast<bool>();
   options.cpu = o["cpu"].cast<int>();
   options.sched_fifo = o["sched_fifo"].cast<bool>();
@@ -155,6 +177,7 @@ void bind_engine(py::module_& m) {
     d["executions"] = n.executions;
     d["orders"] = n.orders;
     d["audit"] = n.audit;
+    d["decisions"] = n.decisions;
     return d;
   });
 
@@ -210,6 +233,15 @@ void bind_engine(py::module_& m) {
              if (!r) raise_engine_error(r.detail);
            })
       .def("request_stop", &Engine::request_stop)
+      .def(
+          "set_model",
+          [](Engine& e, std::uint32_t slot, std::shared_ptr<TreeEnsemble> model) {
+            EngineResult r = e.set_model(static_cast<ModelSlot>(slot), std::move(model));
+            if (!r) raise_usage_error(r.detail);
+          },
+          py::arg("slot"), py::arg("model").none(true),
+          "Installs a model in a slot atomically (None empties it); the loop uses it from its "
+          "next decision and the previous model is freed once the loop cannot hold it.")
       .def("join", &Engine::join, py::call_guard<py::gil_scoped_release>())
       .def("unlink_segments", &Engine::unlink_segments);
 

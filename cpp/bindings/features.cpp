@@ -41,9 +41,6 @@ void check(FeatureStatus status, const char* what) {
 }  // namespace
 
 void bind_features(py::module_& m) {
-  PYBIND11_NUMPY_DTYPE(DecisionContext, now_ns, start_ns, end_ns, child_price_ticks,
-                       child_quantity, parent_quantity, remaining_quantity, arrival_mid_ticks,
-                       instrument_id, venue_id, side, order_type, reserved);
   m.attr("decision_context_dtype") = py::dtype::of<DecisionContext>();
   m.attr("FEATURE_SCHEMA_NAME") = kFeatureSchemaName;
   m.attr("FEATURE_SCHEMA_REVISION") = kFeatureSchemaRevision;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "bindings.hpp"
+#include "sor/decision.hpp"
 #include "errors.hpp"
 #include "sor/ring.hpp"
 
@@ -51,6 +52,7 @@ RecordType record_type_for(const py::dtype& dtype) {
   if (same(py::dtype::of<ExecReport>())) return RecordType::kExecReport;
   if (same(py::dtype::of<OrderIntent>())) return RecordType::kOrderIntent;
   if (same(py::dtype::of<AuditRecord>())) return RecordType::kAuditRecord;
+  if (same(py::dtype::of<DecisionRecord>())) return RecordType::kDecisionRecord;
   return RecordType::kRaw;
 }
 

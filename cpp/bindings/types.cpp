@@ -2,6 +2,7 @@
 
 #include "bindings.hpp"
 #include "sor/consolidated.hpp"
+#include "sor/decision.hpp"
 #include "sor/sim_types.hpp"
 #include "sor/types.hpp"
 
@@ -35,6 +36,13 @@ void bind_types(py::module_& m) {
                        detail);
   PYBIND11_NUMPY_DTYPE(sim::SimTrade, ts_event, price_ticks, quantity, aggressor_id,
                        instrument_id, venue_id, aggressor_side, agent, informed);
+  PYBIND11_NUMPY_DTYPE(DecisionContext, now_ns, start_ns, end_ns, child_price_ticks,
+                       child_quantity, parent_quantity, remaining_quantity, arrival_mid_ticks,
+                       instrument_id, venue_id, side, order_type, reserved);
+  PYBIND11_NUMPY_DTYPE(DecisionRecord, ts_ns, sequence, parent_order_id, child_order_id,
+                       md_events, inference_ns, context, model_output, model_mask,
+                       model_generation, risk_reason, row_status, flags, reserved, features);
+  m.attr("decision_record_dtype") = py::dtype::of<DecisionRecord>();
   m.attr("agent_order_dtype") = py::dtype::of<sim::AgentOrder>();
   m.attr("sim_report_dtype") = py::dtype::of<sim::SimReport>();
   m.attr("sim_trade_dtype") = py::dtype::of<sim::SimTrade>();

@@ -14,6 +14,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <limits>
+#include <stdexcept>
 #include <cstring>
 #include <future>
 #include <new>
@@ -80,8 +82,8 @@ EngineParams default_engine_params() noexcept {
 }
 
 EngineSegmentNames engine_segment_names(const std::string& name) {
-  return {name + ".control", name + ".md", name + ".cmd", name + ".exec", name + ".order",
-          name + ".audit"};
+  return {name + ".control", name + ".md",    name + ".cmd",     name + ".exec",
+          name + ".order",   name + ".audit", name + ".decision"};
 }
 
 // --- control segment ------------------------------------------------------------------------
@@ -226,6 +228,9 @@ struct Parent {
   std::uint32_t instrument_id = 0;
   Side side = Side::kNone;
   bool active = false;
+  std::int64_t start_ns = 0;          // feature clock at arrival
+  std::int64_t end_ns = 0;            // deadline on the feature clock
+  double arrival_mid_ticks = 0;       // NBBO mid at arrival (0: none)
 };
 
 struct Child {
@@ -233,11 +238,22 @@ struct Child {
   std::uint32_t parent_slot = 0;
   std::int64_t leaves = 0;
   std::int64_t price_ticks = 0;
+  std::int64_t quantity = 0;
+  std::int64_t filled = 0;
+  std::int64_t sent_ns = 0;  // realtime when the intent was written
+  std::uint8_t venue_id = 0;
+  bool acknowledged = false;  // a first report measured the venue's latency
 };
 
 struct Engine::Impl {
-  Ring md, commands, executions, orders, audit;
+  Ring md, commands, executions, orders, audit, decisions;
   ConsolidatedBook book;
+  FeatureEngine features;
+  std::atomic<const TreeEnsemble*> models[kModelSlots] = {};
+  std::atomic<std::uint32_t> model_generation[kModelSlots] = {};
+  std::int64_t default_horizon_ns = 0;
+  std::uint64_t md_applied = 0;
+  std::uint64_t decision_sequence = 0;
   EngineParams params{};
   std::uint64_t params_sequence_seen = 0;
   RiskState risk_state = RiskState::kActive;
@@ -260,9 +276,76 @@ struct Engine::Impl {
           b.reserve_orders = options.reserve_orders;
           return b;
         }()),
+        features(options.features),
+        default_horizon_ns(options.default_horizon_ns),
         parents(options.max_parents),
         children(kChildTableSize) {
     active.reserve(options.max_parents);
+    for (const InstrumentFeatureSpec& i : options.instruments) {
+      features.set_adv(i.instrument_id, i.adv_shares);
+      if (i.implied_volatility_annual > 0) {
+        features.set_implied_volatility(i.instrument_id, i.implied_volatility_annual);
+      }
+    }
+  }
+
+  // The feature and model stages for one candidate child: builds its feature row, runs every
+  // installed model on it and writes the decision record (the risk verdict is filled in by
+  // the caller through `record`). Never throws; a refused or non-finite row runs no model.
+  void decide(const Parent& p, std::uint8_t venue, std::int64_t price, std::int64_t quantity,
+              ChildOrderType type, DecisionRecord& record) noexcept {
+    const std::int64_t started = monotonic_ns();
+    record = DecisionRecord{};
+    record.sequence = ++decision_sequence;
+    record.parent_order_id = p.id;
+    record.md_events = md_applied;
+    DecisionContext& c = record.context;
+    c.now_ns = features.clock_ns();
+    c.start_ns = p.start_ns;
+    c.end_ns = p.end_ns;
+    c.child_price_ticks = price;
+    c.child_quantity = quantity;
+    c.parent_quantity = p.quantity;
+    c.remaining_quantity = std::max<std::int64_t>(0, p.quantity - p.filled);
+    c.arrival_mid_ticks = p.arrival_mid_ticks;
+    c.instrument_id = p.instrument_id;
+    c.venue_id = venue;
+    c.side = p.side;
+    c.order_type = type;
+    const FeatureStatus status = features.build_row(c, book, record.features);
+    record.row_status = static_cast<std::uint8_t>(status);
+    for (std::size_t s = 0; s < kModelSlots; ++s) {
+      record.model_output[s] = std::numeric_limits<float>::quiet_NaN();
+    }
+    bool usable = status == FeatureStatus::kOk;
+    if (!usable) {
+      record.flags |= kDecisionRowRefused;
+    } else {
+      for (float v : record.features) usable = usable && std::isfinite(v);
+      if (!usable) record.flags |= kDecisionNonFiniteRow;
+    }
+    if (!usable) {
+      bump(counters->model_input_rejects);
+    } else {
+      for (std::size_t s = 0; s < kModelSlots; ++s) {
+        record.model_generation[s] = model_generation[s].load(std::memory_order_acquire);
+        const TreeEnsemble* model = models[s].load(std::memory_order_acquire);
+        if (model == nullptr) continue;
+        record.model_output[s] = model->predict(record.features);
+        record.model_mask |= 1U << s;
+        bump(counters->model_evaluations);
+      }
+    }
+    record.inference_ns = monotonic_ns() - started;
+  }
+
+  void publish_decision(DecisionRecord& record) noexcept {
+    record.ts_ns = realtime_ns();
+    if (decisions.write(&record, 1) == 1) {
+      bump(counters->decisions);
+    } else {
+      bump(counters->decision_ring_refused);
+    }
   }
 
   // Writes one audit record; a full audit ring is counted, never waited on forever.
@@ -360,13 +443,18 @@ struct Engine::Impl {
     return RejectReason::kNone;
   }
 
-  // Sends one IOC child through the risk stage; returns true when it reached the order ring.
+  // Sends one IOC child through the feature, model and risk stages; returns true when it
+  // reached the order ring. Every candidate leaves a decision record.
   bool send_child(std::uint32_t slot, std::uint8_t venue, std::int64_t price,
                   std::int64_t quantity, const MdEvent* trigger) noexcept {
     Parent& p = parents[slot];
+    DecisionRecord& record = decision_scratch;
+    decide(p, venue, price, quantity, ChildOrderType::kTake, record);
     const std::int64_t now = monotonic_ns();
     const RejectReason reason = risk_check(p, venue, price, quantity, now);
+    record.risk_reason = static_cast<std::uint8_t>(reason);
     if (reason != RejectReason::kNone) {
+      publish_decision(record);
       bump(counters->risk_rejects);
       audit_record(AuditKind::kRiskReject, p.id, 0, price, quantity,
                    trigger ? trigger->sequence : p.command_id, p.instrument_id, venue,
@@ -375,7 +463,10 @@ struct Engine::Impl {
     }
     const std::uint64_t id = next_child_id;
     Child& c = children[id % kChildTableSize];
-    if (c.id != 0) return false;  // slot still in flight: bounded by max_open_orders above
+    if (c.id != 0) {  // slot still in flight: bounded by max_open_orders above
+      publish_decision(record);
+      return false;
+    }
     OrderIntent intent{};
     intent.ts_decision = realtime_ns();
     intent.ts_trigger = trigger ? trigger->ts_recv : 0;
@@ -392,10 +483,14 @@ struct Engine::Impl {
     if (orders.write(&intent, 1) != 1) {
       bump(counters->order_ring_refused);
       audit_record(AuditKind::kRingOverflow, p.id, id, 0, quantity, 0, p.instrument_id, venue, 0);
+      publish_decision(record);
       return false;
     }
     ++next_child_id;
-    c = Child{id, slot, quantity, price};
+    c = Child{id, slot, quantity, price, quantity, 0, intent.ts_decision, venue, false};
+    record.child_order_id = id;
+    record.flags |= kDecisionChildSent;
+    publish_decision(record);
     p.working += quantity;
     ++open_orders;
     rate_tokens -= 1.0;
@@ -525,6 +620,15 @@ struct Engine::Impl {
         p.instrument_id = c.instrument_id;
         p.side = c.side;
         p.active = true;
+        p.start_ns = features.clock_ns();
+        p.end_ns = c.end_time_ns > p.start_ns ? c.end_time_ns : p.start_ns + default_horizon_ns;
+        {
+          const Nbbo nbbo = book.nbbo(c.instrument_id);
+          p.arrival_mid_ticks =
+              nbbo.bid_price_ticks > 0 && nbbo.ask_price_ticks > nbbo.bid_price_ticks
+                  ? 0.5 * static_cast<double>(nbbo.bid_price_ticks + nbbo.ask_price_ticks)
+                  : 0.0;
+        }
         active.push_back(slot);
         counters->active_parents.store(active.size(), std::memory_order_relaxed);
         audit_record(AuditKind::kCommandAccepted, p.id, 0, c.quantity, c.limit_price_ticks,
@@ -582,9 +686,14 @@ struct Engine::Impl {
     Parent& p = parents[c.parent_slot];
     const bool parent_live = p.active;
     bool done = false;
+    if (!c.acknowledged && r.ts_recv > c.sent_ns) {
+      features.on_latency_sample(c.venue_id, r.ts_recv - c.sent_ns);  // venue.latency_us
+      c.acknowledged = true;
+    }
     if (r.kind == ExecKind::kFill) {
       const std::int64_t q = std::min(r.last_quantity, c.leaves);
       c.leaves -= q;
+      c.filled += q;
       p.filled += q;
       p.working -= q;
       bump(counters->filled_quantity, static_cast<std::uint64_t>(q));
@@ -595,6 +704,7 @@ struct Engine::Impl {
     audit_record(AuditKind::kExecution, p.id, c.id, r.last_price_ticks, r.last_quantity,
                  static_cast<std::uint64_t>(r.kind), r.instrument_id, r.venue_id, 0);
     if (done) {
+      features.on_child_done(c.venue_id, p.side, ChildOrderType::kTake, c.quantity, c.filled);
       p.working -= c.leaves;  // shares the venue will no longer fill
       c.id = 0;
       --open_orders;
@@ -619,8 +729,9 @@ struct Engine::Impl {
                      e.instrument_id, e.venue_id, static_cast<std::uint8_t>(s));
         continue;
       }
-      // features and models stages: pass-through until the feature and model issues land.
-      on_market(e);  // policy + risk stages
+      features.on_event(e, book);  // feature stage (incremental)
+      ++md_applied;
+      on_market(e);  // policy stage; candidates go through the model and risk stages
     }
     if (n != 0) {
       md.release(n);
@@ -649,7 +760,10 @@ struct Engine::Impl {
     executions.heartbeat();
     orders.heartbeat();
     audit.heartbeat();
+    decisions.heartbeat();
   }
+
+  DecisionRecord decision_scratch{};
 };
 
 Engine::Engine(const EngineOptions& options) : options_(options) {}
@@ -676,7 +790,50 @@ EngineResult Engine::create(const EngineOptions& options, std::unique_ptr<Engine
   }
   std::unique_ptr<Engine> engine(new Engine(options));
   if (EngineResult r = engine->control_.create(options.name, options.takeover_stale); !r) return r;
-  engine->impl_ = std::make_unique<Impl>(options);
+  EngineOptions resolved = options;
+  if (resolved.features.venues.empty()) {
+    // No feature configuration: the engine's venues, with no fees and no latency known.
+    for (const VenueSpec& v : options.venues) {
+      FeatureVenueSpec f{};
+      f.venue_id = v.venue_id;
+      f.lit = v.lit;
+      f.book_type = v.book_type;
+      resolved.features.venues.push_back(f);
+    }
+    resolved.features.max_instruments = options.max_instruments;
+  }
+  if (const char* problem = validate(resolved.features); problem[0] != '\0') {
+    return {false, std::string("features: ") + problem};
+  }
+  if (resolved.features.venues.size() != options.venues.size()) {
+    return {false, "features: the feature venues must be the engine's venues"};
+  }
+  for (std::size_t i = 0; i < options.venues.size(); ++i) {
+    const FeatureVenueSpec& f = resolved.features.venues[i];
+    const VenueSpec& v = options.venues[i];
+    if (f.venue_id != v.venue_id || f.lit != v.lit || f.book_type != v.book_type) {
+      return {false, "features: venue " + std::to_string(i) +
+                         " differs from the engine's venue (id, lit or book type)"};
+    }
+  }
+  if (resolved.features.max_instruments < options.max_instruments) {
+    return {false, "features: max_instruments is below the engine's max_instruments"};
+  }
+  for (const InstrumentFeatureSpec& i : options.instruments) {
+    if (i.instrument_id >= options.max_instruments || !(i.adv_shares > 0) ||
+        !std::isfinite(i.adv_shares) || !(i.implied_volatility_annual >= 0) ||
+        !std::isfinite(i.implied_volatility_annual)) {
+      return {false, "instrument " + std::to_string(i.instrument_id) +
+                         ": id must be below max_instruments, adv_shares > 0 and implied "
+                         "volatility >= 0"};
+    }
+  }
+  if (options.default_horizon_ns <= 0) return {false, "default_horizon_ns must be positive"};
+  try {
+    engine->impl_ = std::make_unique<Impl>(resolved);
+  } catch (const std::exception& e) {
+    return {false, e.what()};
+  }
   Impl& impl = *engine->impl_;
   const EngineSegmentNames names = engine_segment_names(options.name);
   const StalePolicy stale = options.takeover_stale ? StalePolicy::kTakeover : StalePolicy::kError;
@@ -694,12 +851,14 @@ EngineResult Engine::create(const EngineOptions& options, std::unique_ptr<Engine
        RingRole::kConsumer},
       {&impl.orders, &names.orders, &options.orders, RecordType::kOrderIntent, RingRole::kProducer},
       {&impl.audit, &names.audit, &options.audit, RecordType::kAuditRecord, RingRole::kProducer},
+      {&impl.decisions, &names.decisions, &options.decisions, RecordType::kDecisionRecord,
+       RingRole::kProducer},
   };
   for (const Spec& s : specs) {
     RingOptions o;
     o.name = *s.name;
     o.capacity_records = s.settings->capacity_records;
-    o.record_size = 64;
+    o.record_size = s.type == RecordType::kDecisionRecord ? sizeof(DecisionRecord) : 64;
     o.record_type = s.type;
     o.overflow_policy = s.settings->overflow;
     o.overflow_spin_limit_ns = s.settings->spin_limit_ns;
@@ -715,9 +874,53 @@ EngineResult Engine::create(const EngineOptions& options, std::unique_ptr<Engine
 
 void Engine::unlink_segments() noexcept {
   if (!impl_) return;
-  for (Ring* ring : {&impl_->md, &impl_->commands, &impl_->executions, &impl_->orders, &impl_->audit}) {
+  for (Ring* ring : {&impl_->md, &impl_->commands, &impl_->executions, &impl_->orders, &impl_->audit,
+                     &impl_->decisions}) {
     ring->release_role();
   }
+}
+
+EngineResult Engine::set_model(ModelSlot slot, std::shared_ptr<const TreeEnsemble> model) {
+  const auto index = static_cast<std::size_t>(slot);
+  if (index >= kModelSlots) return {false, "unknown model slot " + std::to_string(index)};
+  if (model && model->feature_count() != kFeatureCount) {
+    return {false, "the model takes " + std::to_string(model->feature_count()) +
+                       " features, the engine's feature rows have " +
+                       std::to_string(kFeatureCount)};
+  }
+  std::lock_guard<std::mutex> lock(models_mutex_);
+  EngineControl* control = control_.get();
+  impl_->models[index].store(model.get(), std::memory_order_release);
+  const std::uint32_t generation =
+      impl_->model_generation[index].fetch_add(1, std::memory_order_acq_rel) + 1;
+  control->counters.model_generation[index].store(generation, std::memory_order_relaxed);
+  control->counters.model_swaps.fetch_add(1, std::memory_order_relaxed);
+  if (installed_[index]) {
+    retired_.push_back({std::move(installed_[index]),
+                        control->counters.loop_passes.load(std::memory_order_acquire)});
+  }
+  installed_[index] = std::move(model);
+  collect_retired_locked();
+  return {};
+}
+
+std::shared_ptr<const TreeEnsemble> Engine::model(ModelSlot slot) const {
+  const auto index = static_cast<std::size_t>(slot);
+  if (index >= kModelSlots) return nullptr;
+  std::lock_guard<std::mutex> lock(models_mutex_);
+  return installed_[index];
+}
+
+void Engine::collect_retired_locked() noexcept {
+  // The loop loads a slot's pointer inside one pass and never keeps it across passes, so a
+  // model replaced before pass n started is unreachable once pass n+1 has begun. A loop that
+  // is not running holds nothing.
+  const EngineControl* control = control_.get();
+  const auto state = static_cast<EngineState>(control->state.load(std::memory_order_acquire));
+  const bool running = state == EngineState::kStarting || state == EngineState::kRunning ||
+                       state == EngineState::kDraining;
+  const std::uint64_t passes = control->counters.loop_passes.load(std::memory_order_acquire);
+  std::erase_if(retired_, [&](const Retired& r) { return !running || passes >= r.loop_passes + 2; });
 }
 
 EngineResult Engine::setup_thread() noexcept {

@@ -26,6 +26,7 @@ from sor.config.model import OverflowPolicy, StaleSegmentPolicy
 from sor.errors import EngineCrashedError, EngineError, UsageError
 from sor.ring import (
     AUDIT_RECORD_DTYPE,
+    DECISION_RECORD_DTYPE,
     COMMAND_DTYPE,
     EXEC_REPORT_DTYPE,
     MD_EVENT_DTYPE,
@@ -47,7 +48,11 @@ _RINGS: dict[str, tuple[str, np.dtype, str]] = {
     "executions": ("executions", EXEC_REPORT_DTYPE, "producer"),
     "orders": ("orders", ORDER_INTENT_DTYPE, "consumer"),
     "audit": ("audit", AUDIT_RECORD_DTYPE, "consumer"),
+    "decisions": ("decisions", DECISION_RECORD_DTYPE, "consumer"),
 }
+
+# model name -> engine slot (sor::ModelSlot)
+MODEL_SLOTS: dict[str, int] = {"fill_probability": 0, "adverse_move": 1, "market_impact": 2}
 
 _IDLE = {"spin": _core.IdleStrategy.SPIN, "yield": _core.IdleStrategy.YIELD,
          "sleep": _core.IdleStrategy.SLEEP, "backoff": _core.IdleStrategy.BACKOFF}
@@ -80,9 +85,30 @@ def engine_params(config: RouterConfig) -> dict[str, Any]:
     }
 
 
+def feature_options(config: RouterConfig, settings: Any = None) -> Any:
+    """Returns the feature-engine options of the engine for `config`: its venues (dark pools
+    without a feed get an L3 book that only sees their prints) with their fees and latency,
+    and `settings` (``sor.features.FeatureSettings``, e.g. the GARCH fit the models were
+    trained with; None takes the defaults)."""
+    from sor.features.engine import build_options
+
+    venues = []
+    for v in config.venues:
+        venues.append(_core.FeatureVenueSpec(
+            int(v.venue_id), lit=bool(v.lit),
+            book_type=v.book_type if v.book_type is not None else _core.BookType.L3,
+            maker_fee_usd_per_share=v.fees.maker_fee_usd_per_share,
+            taker_fee_usd_per_share=v.fees.taker_fee_usd_per_share,
+            midpoint_fee_usd_per_share=v.fees.taker_fee_usd_per_share,
+            latency_ns=int(v.ack_latency_ns)))
+    return build_options(venues, price_tick_usd=config.price_tick_usd,
+                         max_instruments=max(i.instrument_id for i in config.instruments) + 1,
+                         settings=settings)
+
+
 def engine_options(config: RouterConfig, *, cpu: int | None = None, name: str | None = None,
                    reserve_orders: int = 1 << 16, max_parents: int = 4096,
-                   drain_timeout_s: float = 2.0) -> dict[str, Any]:
+                   drain_timeout_s: float = 2.0, feature_settings: Any = None) -> dict[str, Any]:
     """Returns the engine creation options for `config` (`cpu`/`name` override the file)."""
     settings = config.engine
     pin = settings.cpu if cpu is None else cpu
@@ -95,13 +121,17 @@ def engine_options(config: RouterConfig, *, cpu: int | None = None, name: str | 
                       settings.overflow_spin_limit_ns)
     return {
         "name": name or settings.name,
-        "venues": [(v.venue_id, v.book_type, v.lit) for v in config.venues
-                   if v.book_type is not None],
+        "venues": [(v.venue_id, v.book_type if v.book_type is not None else _core.BookType.L3,
+                    v.lit) for v in config.venues],
         "max_instruments": max(i.instrument_id for i in config.instruments) + 1,
         "reserve_orders": reserve_orders,
         "max_parents": max_parents,
         "rings": {"market_data": rings["md"], "commands": rings["command"],
-                  "executions": rings["exec"], "orders": rings["order"], "audit": rings["audit"]},
+                  "executions": rings["exec"], "orders": rings["order"], "audit": rings["audit"],
+                  "decisions": (4096, _core.OverflowPolicy.REFUSE, 0)},
+        "features": feature_options(config, feature_settings),
+        "instruments": [(i.instrument_id, float(i.average_daily_volume_shares),
+                         float(i.implied_volatility_annual)) for i in config.instruments],
         "takeover_stale": settings.stale_segment_policy is StaleSegmentPolicy.TAKEOVER,
         "cpu": -1 if pin is None else int(pin),
         "sched_fifo": settings.sched_fifo,
@@ -123,7 +153,7 @@ class Engine:
 
     def __init__(self, config: RouterConfig | None = None, *, name: str | None = None,
                  cpu: int | None = None, reserve_orders: int = 1 << 16,
-                 max_parents: int = 4096) -> None:
+                 max_parents: int = 4096, models: Any = None) -> None:
         self._store = ConfigStore(config if config is not None else default_config())
         self._name = name or self._store.current.engine.name
         self._cpu = cpu
@@ -133,6 +163,15 @@ class Engine:
         self._control: Any = None
         self._rings: dict[str, Ring] = {}
         self._owner = True
+        # models: a ModelRegistry or its folder, loaded (validated) now, installed at start
+        self._models: dict[str, Any] = {}
+        self._feature_settings: Any = None
+        if models is not None:
+            from sor.models.registry import ModelRegistry
+
+            registry = models if isinstance(models, ModelRegistry) else ModelRegistry(models)
+            self._feature_settings = registry.feature_settings()
+            self._models = registry.load_all()
         self._command_ids = itertools.count(1)
         self._store.add_listener(self._publish_update)
 
@@ -169,9 +208,12 @@ class Engine:
 
     def _create(self) -> None:
         options = engine_options(self._store.current, cpu=self._cpu, name=self._name,
-                                 reserve_orders=self._reserve_orders, max_parents=self._max_parents)
+                                 reserve_orders=self._reserve_orders, max_parents=self._max_parents,
+                                 feature_settings=self._feature_settings)
         self._core = _core.EngineCore(options)
         self._control = _core.EngineControl.attach(self._name)
+        for name, model in self._models.items():
+            self._core.set_model(MODEL_SLOTS[name], model.evaluator)
 
     def start(self) -> Engine:
         """Creates the segments and starts the loop on a thread of this process."""
@@ -445,6 +487,49 @@ class Engine:
     def read_audit(self, max_records: int = 1 << 16) -> np.ndarray:
         """Reads audit records (AUDIT_RECORD_DTYPE) from the audit ring."""
         return self.ring("audit").read(max_records)
+
+    def read_decisions(self, max_records: int = 1 << 12) -> np.ndarray:
+        """Reads decision records (DECISION_RECORD_DTYPE: candidate, feature row, model
+        outputs, risk verdict) from the decision ring."""
+        return self.ring("decisions").read(max_records)
+
+    # --- models ---------------------------------------------------------------------------
+
+    def set_model(self, name: str, model: Any) -> None:
+        """Installs a validated ``sor.models.TreeModel`` as model `name` (fill_probability,
+        adverse_move, market_impact); None removes it. The swap is atomic: the engine's next
+        decision uses the new model and none is ever half-installed. A model for another
+        feature schema is refused (SchemaMismatchError) and the previous one keeps running."""
+        from sor.errors import SchemaMismatchError
+        from sor.features import FEATURE_SCHEMA
+
+        if name not in MODEL_SLOTS:
+            raise UsageError(f"model name must be one of {sorted(MODEL_SLOTS)}, got {name!r}")
+        if model is not None and model.schema_hash != FEATURE_SCHEMA.version_hash:
+            raise SchemaMismatchError(FEATURE_SCHEMA.version_hash, model.schema_hash)
+        if self._core is not None:
+            self._core.set_model(MODEL_SLOTS[name], None if model is None else model.evaluator)
+        if model is None:
+            self._models.pop(name, None)
+        else:
+            self._models[name] = model
+
+    def load_models(self, registry: Any = None) -> dict[str, Any]:
+        """Loads every model of a registry (default: the shipped one), validating all of them
+        (file hash, feature schema, tree graph, parity with onnxruntime) before installing
+        any; on an error nothing changes. Returns the installed models by name."""
+        from sor.models.registry import ModelRegistry
+
+        registry = registry if isinstance(registry, ModelRegistry) else ModelRegistry(registry)
+        loaded = registry.load_all()
+        for name, model in loaded.items():
+            self.set_model(name, model)
+        return dict(self._models)
+
+    @property
+    def models(self) -> dict[str, Any]:
+        """The installed models by name (``sor.models.TreeModel``)."""
+        return dict(self._models)
 
     def wait_idle(self, timeout_s: float = 5.0) -> None:
         """Waits until the engine has consumed everything in its input rings."""

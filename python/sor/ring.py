@@ -27,6 +27,7 @@ COMMAND_DTYPE: np.dtype = _core.command_dtype
 EXEC_REPORT_DTYPE: np.dtype = _core.exec_report_dtype
 ORDER_INTENT_DTYPE: np.dtype = _core.order_intent_dtype
 AUDIT_RECORD_DTYPE: np.dtype = _core.audit_record_dtype
+DECISION_RECORD_DTYPE: np.dtype = _core.decision_record_dtype
 RING_LAYOUT_VERSION: int = _core.RING_LAYOUT_VERSION
 
 Role = Literal["producer", "consumer", "observer"]
@@ -184,5 +185,5 @@ class Ring:
 
 __all__ = [
     "Ring", "MD_EVENT_DTYPE", "COMMAND_DTYPE", "EXEC_REPORT_DTYPE", "ORDER_INTENT_DTYPE",
-    "AUDIT_RECORD_DTYPE", "RING_LAYOUT_VERSION",
+    "AUDIT_RECORD_DTYPE", "DECISION_RECORD_DTYPE", "RING_LAYOUT_VERSION",
 ]

@@ -7,18 +7,22 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "sor/consolidated.hpp"
+#include "sor/decision.hpp"
+#include "sor/features.hpp"
 #include "sor/ring.hpp"
+#include "sor/tree_model.hpp"
 #include "sor/types.hpp"
 
 namespace sor {
 
 // Bumped whenever the control segment layout or EngineParams changes.
-inline constexpr std::uint32_t kEngineLayoutVersion = 1;
+inline constexpr std::uint32_t kEngineLayoutVersion = 2;
 // "SORCTRL1" as a little-endian integer.
 inline constexpr std::uint64_t kControlMagic = 0x314c525443524f53ULL;
 // Most venues the parameter block describes (venue ids index 64-bit masks).
@@ -93,6 +97,12 @@ struct EngineCounters {
   std::atomic<std::uint64_t> open_orders;         // Child orders in flight.
   std::atomic<std::uint64_t> filled_quantity;     // Shares filled, all parents.
   std::atomic<std::uint32_t> risk_state;          // RiskState.
+  std::atomic<std::uint64_t> decisions;           // Decision records made.
+  std::atomic<std::uint64_t> decision_ring_refused;  // Decision records the ring refused.
+  std::atomic<std::uint64_t> model_evaluations;   // Model predictions run.
+  std::atomic<std::uint64_t> model_input_rejects; // Decisions whose row could not be used.
+  std::atomic<std::uint64_t> model_swaps;         // Models installed (all slots).
+  std::atomic<std::uint32_t> model_generation[kModelSlots];  // Per-slot swap generation.
 };
 
 // The shared control segment `<name>.control`.
@@ -155,6 +165,13 @@ class EngineControlHandle {
   std::uint64_t inode_ = 0;
 };
 
+// What the feature engine knows of one instrument at start.
+struct InstrumentFeatureSpec {
+  std::uint32_t instrument_id;      // Instrument.
+  double adv_shares;                // Average daily volume (> 0).
+  double implied_volatility_annual; // Implied volatility (0: none).
+};
+
 // Size and overflow behaviour of one of the engine's rings.
 struct RingSettings {
   std::uint64_t capacity_records;  // Slots; a power of two.
@@ -174,6 +191,10 @@ struct EngineOptions {
   RingSettings executions{1u << 12, OverflowPolicy::kSpin, 100'000};    // exec ring (input).
   RingSettings orders{1u << 12, OverflowPolicy::kRefuse, 0};            // order ring (output).
   RingSettings audit{1u << 16, OverflowPolicy::kRefuse, 0};             // audit ring (output).
+  RingSettings decisions{1u << 12, OverflowPolicy::kRefuse, 0};         // decision ring (output).
+  FeatureOptions features;                   // Feature engine; empty venues: derived from venues.
+  std::vector<InstrumentFeatureSpec> instruments;  // ADV and implied volatility per instrument.
+  std::int64_t default_horizon_ns = 1'800'000'000'000;  // Parent horizon when it names no end.
   bool takeover_stale = false;               // Replace segments left by a dead engine.
   int cpu = -1;                              // Core to pin the loop to (-1: do not pin).
   bool sched_fifo = false;                   // Run the loop SCHED_FIFO.
@@ -185,7 +206,7 @@ struct EngineOptions {
 
 // Names of the segments of engine `name`.
 struct EngineSegmentNames {
-  std::string control, market_data, commands, executions, orders, audit;
+  std::string control, market_data, commands, executions, orders, audit, decisions;
 };
 
 // Returns the segment names of engine `name` ("<name>.md", "<name>.cmd", ...).
@@ -214,6 +235,12 @@ class Engine {
   const EngineOptions& options() const noexcept { return options_; }
   // Unlinks the segments now (the mappings stay until destruction).
   void unlink_segments() noexcept;
+  // Installs `model` in `slot` atomically (nullptr empties the slot); the loop picks it up at
+  // its next decision. The previous model is freed once the loop can no longer hold it.
+  // Fails (keeping the previous model) when the model does not take kFeatureCount features.
+  EngineResult set_model(ModelSlot slot, std::shared_ptr<const TreeEnsemble> model);
+  // Returns the model in `slot` (nullptr when empty).
+  std::shared_ptr<const TreeEnsemble> model(ModelSlot slot) const;
 
  private:
   struct Impl;
@@ -225,6 +252,15 @@ class Engine {
   EngineControlHandle control_;
   std::unique_ptr<Impl> impl_;
   std::thread thread_;
+  // Control-plane side of the model slots: owners of installed and retired models.
+  mutable std::mutex models_mutex_;
+  std::shared_ptr<const TreeEnsemble> installed_[kModelSlots];
+  struct Retired {
+    std::shared_ptr<const TreeEnsemble> model;
+    std::uint64_t loop_passes;  // Loop passes when it was replaced.
+  };
+  std::vector<Retired> retired_;
+  void collect_retired_locked() noexcept;
 };
 
 // Installs SIGTERM/SIGINT handlers that request a stop of `control`'s engine; returns false

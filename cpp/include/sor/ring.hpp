@@ -27,6 +27,7 @@ enum class RecordType : std::uint32_t {
   kExecReport = 3,   // ExecReport.
   kOrderIntent = 4,  // OrderIntent.
   kAuditRecord = 5,  // AuditRecord.
+  kDecisionRecord = 6,  // DecisionRecord (384 bytes).
 };
 
 // What a producer does when the ring is full.
