@@ -60,7 +60,7 @@ def _cmd_bench_model(args: argparse.Namespace) -> int:
     report = run(trees=tuple(args.trees or (100, 500)), depth=args.depth, features=args.features,
                  pool_rows=args.rows, train_rows=args.train_rows, calls=args.calls,
                  python_calls=args.python_calls, warmup=args.warmup, peers=not args.no_peers,
-                 seed=args.seed)
+                 seed=args.seed, shipped=not args.no_shipped)
     return _print_report(args, report, format_report)
 
 
@@ -344,8 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench_model = bench_commands.add_parser(
         "model", help="tree-ensemble prediction latency vs onnxruntime, XGBoost and tl2cgen",
         description="Single-row prediction latency (p50/p99/p99.9) of sor's tree-ensemble "
-                    "evaluator on XGBoost classifiers of 100 and 500 trees (depth 6, 50 "
-                    "features), a different row every call, against onnxruntime and XGBoost "
+                    "evaluator on XGBoost classifiers of 100 and 500 trees (depth 6, 52 "
+                    "features), and of the shipped models on their held-out rows, a different row every call, against onnxruntime and XGBoost "
                     "from Python and tl2cgen-compiled C in the same C++ harness, same model "
                     "and rows, same run; with ratios. tl2cgen comes from the bench extra: "
                     "pip install \"sor[bench]\"; when missing it is reported as skipped.")
@@ -354,7 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench_model.add_argument("--trees", type=int, action="append", metavar="N",
                              help="tree count to measure (repeatable; default 100 and 500)")
     bench_model.add_argument("--depth", type=int, default=6, help="max_depth (default 6)")
-    bench_model.add_argument("--features", type=int, default=50, help="features (default 50)")
+    bench_model.add_argument("--features", type=int, default=52,
+                             help="features (default 52, the feature schema's width)")
     bench_model.add_argument("--rows", type=int, default=4096,
                              help="distinct rows cycled through (default 4096)")
     bench_model.add_argument("--train-rows", type=int, default=20_000,
@@ -366,6 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench_model.add_argument("--warmup", type=int, default=20_000, help="untimed calls first")
     bench_model.add_argument("--seed", type=int, default=11, help="data seed (default 11)")
     bench_model.add_argument("--no-peers", action="store_true", help="measure sor only")
+    bench_model.add_argument("--no-shipped", action="store_true",
+                             help="skip the shipped models (timed on their held-out rows)")
     bench_model.set_defaults(handler=_cmd_bench_model)
 
     train = commands.add_parser(

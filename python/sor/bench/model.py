@@ -176,10 +176,10 @@ def _feature_update() -> dict[str, Any] | None:
     return measured
 
 
-def run(*, trees: tuple[int, ...] = (100, 500), depth: int = 6, features: int = 50,
+def run(*, trees: tuple[int, ...] = (100, 500), depth: int = 6, features: int = 52,
         pool_rows: int = 4096, train_rows: int = 20_000, calls: int = 200_000,
         python_calls: int = 20_000, warmup: int = 20_000, peers: bool = True,
-        seed: int = 11) -> dict[str, Any]:
+        seed: int = 11, shipped: bool = True) -> dict[str, Any]:
     """Runs the benchmark and returns its report (see docs/models.md)."""
     import xgboost
 
@@ -216,7 +216,49 @@ def run(*, trees: tuple[int, ...] = (100, 500), depth: int = 6, features: int = 
     feature_update = _feature_update()
     if feature_update is not None:
         report["feature_update"] = feature_update
+    if shipped:
+        report["shipped_models"] = _shipped_models(calls=calls, python_calls=python_calls,
+                                                   warmup=warmup, peers=peers)
     return report
+
+
+def _shipped_models(*, calls: int, python_calls: int, warmup: int,
+                    peers: bool) -> dict[str, Any]:
+    """Times the shipped models on their own held-out rows (the reference rows of their
+    cards, real decision rows from test seeds), against onnxruntime on the same rows."""
+    from sor.models.registry import ModelRegistry
+
+    registry = ModelRegistry()
+    out: dict[str, Any] = {}
+    try:
+        names = registry.names()
+    except Exception as error:  # a broken registry is a finding, not a crash of the bench
+        return {"skipped": f"{registry.root}: {error}"}
+    for name in names:
+        model = registry.load(name)
+        rows = np.load(registry.root / registry.entry(name).reference_rows)
+        ours = _sor(model.evaluator, np.ascontiguousarray(rows, dtype=np.float32), calls, warmup)
+        result: dict[str, Any] = {"trees": model.tree_count, "depth": model.depth,
+                                  "rows": int(len(rows)), "sor": ours, "peers": {}}
+        if peers:
+            import onnxruntime
+
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = 1
+            options.inter_op_num_threads = 1
+            session = onnxruntime.InferenceSession(model.onnx_bytes, options,
+                                                   providers=["CPUExecutionProvider"])
+            output = session.get_outputs()[1 if model.kind == "classifier" else 0].name
+            single = [np.ascontiguousarray(rows[i:i + 1], dtype=np.float32)
+                      for i in range(len(rows))]
+            run = session.run
+            measured = _time_python(lambda row: run([output], {"features": row})[0][0], single,
+                                    python_calls, min(warmup, python_calls))
+            measured["api"] = "InferenceSession.run on a [1, F] array from Python (1 thread)"
+            result["peers"]["onnxruntime"] = _peer_result(measured, ours)
+        ours.pop("predictions")
+        out[name] = result
+    return out
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -260,6 +302,17 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(f"feature update: p50 {fu['p50_ns']:.1f} ns, p99 {fu['p99_ns']:.1f} ns, "
                      f"p99.9 {fu['p999_ns']:.1f} ns (target p50 <= "
                      f"{targets['feature_update_p50_ns']:.0f} ns)")
+    for name, result in report.get("shipped_models", {}).items():
+        if name == "skipped":
+            lines.append(f"shipped models skipped: {result}")
+            continue
+        ours = result["sor"]
+        peer = result["peers"].get("onnxruntime")
+        versus = (f", onnxruntime p50 {peer['p50_ns']:.0f} ns ({peer['p50_ratio']:.1f}x)"
+                  if peer else "")
+        lines.append(f"shipped {name} ({result['trees']} trees, depth {result['depth']}, "
+                     f"{result['rows']} held-out rows): p50 {ours['p50_ns']:.1f} ns, p99 "
+                     f"{ours['p99_ns']:.1f} ns{versus}")
     lines.append("ratios are peer / sor: above 1 means sor is faster. sor and tl2cgen: C++ "
                  "harness, rdtsc per call; onnxruntime and XGBoost: from Python, "
                  "perf_counter_ns per call; timer overhead subtracted in both.")
