@@ -198,3 +198,22 @@ def test_models_swap_atomically_while_the_engine_decides(events):
     # every output is exactly one of the two models' predictions: never a torn model
     from_a, from_b = out == a.predict(rows), out == b.predict(rows)
     assert np.all(from_a | from_b)
+
+
+def test_an_engine_built_with_the_shipped_registry_runs_its_models(events):
+    from sor.models.registry import ModelRegistry, default_models_dir
+
+    registry = ModelRegistry(default_models_dir())
+    with Engine(_config("sor-test-models-shipped"), models=registry) as engine:
+        decisions = _run(engine, events)
+        models = engine.models
+    assert len(decisions) >= 2
+    assert np.all(decisions["model_mask"] == 0b111)
+    rows = np.ascontiguousarray(decisions["features"])
+    for name, model in models.items():
+        assert np.array_equal(decisions["model_output"][:, MODEL_SLOTS[name]], model.predict(rows))
+    p = decisions["model_output"][:, MODEL_SLOTS["fill_probability"]]
+    assert np.all((p >= 0) & (p <= 1))
+    # the engine computes GARCH volatility with the fit the models were trained with
+    garch = FEATURE_SCHEMA.index("vol.garch_bps")
+    assert np.all(rows[:, garch] > 0)
