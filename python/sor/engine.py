@@ -2,10 +2,10 @@
 process, attach to it by name, feed its input rings, read its order and audit rings, read its
 counters, and update its parameters while it runs.
 
-The engine owns six shared-memory segments named after ``engine.name`` in the configuration:
+The engine owns seven shared-memory segments named after ``engine.name`` in the configuration:
 ``<name>.control`` (state, heartbeat, counters, the seqlock parameter block) and the rings
 ``<name>.md``, ``<name>.cmd``, ``<name>.exec`` (into the engine) and ``<name>.order``,
-``<name>.audit`` (out of it). An :class:`Engine` takes the far end of each ring on first use,
+``<name>.audit``, ``<name>.decision`` (out of it). An :class:`Engine` takes the far end of each ring on first use,
 so different processes can feed different rings (a feed handler the market data, the FIX
 gateway the executions).
 """
