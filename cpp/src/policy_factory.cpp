@@ -75,10 +75,13 @@ bool PolicyParamReader::finish() {
     bool found = false;
     for (const std::string& k : known_) found = found || k == key;
     if (!found) {
-      std::string names;
-      for (const std::string& k : known_) names += (names.empty() ? "" : ", ") + k;
-      error_ = key + ": unknown parameter; this policy takes: " +
-               (names.empty() ? std::string("none") : names);
+      error_ = key;
+      error_.append(": unknown parameter; this policy takes: ");
+      if (known_.empty()) error_.append("none");
+      for (std::size_t n = 0; n < known_.size(); ++n) {
+        if (n != 0) error_.append(", ");
+        error_.append(known_[n]);
+      }
       return false;
     }
   }
@@ -95,9 +98,14 @@ std::unique_ptr<ExecutionPolicy> make_policy(const std::string& name, const Poli
       return error.empty() ? std::move(policy) : nullptr;
     }
   }
-  std::string names;
-  for (const FactoryEntry& entry : kFactory) names += (names.empty() ? "" : ", ") + std::string(entry.name);
-  error = "policy: unknown policy '" + name + "'; known: " + names;
+  error = "policy: unknown policy '";
+  error.append(name).append("'; known: ");
+  bool first = true;
+  for (const FactoryEntry& entry : kFactory) {
+    if (!first) error.append(", ");
+    error.append(entry.name);
+    first = false;
+  }
   return nullptr;
 }
 
