@@ -72,7 +72,7 @@ def summarize(rows: Sequence[dict[str, Any]], *, policies: Sequence[str], regime
             _, is_values = _values(rows, policy, regime)
             entry: dict[str, Any] = {"is_bps": bootstrap_mean_ci(is_values, **boot)}
             for metric in ("vwap_slippage_bps", "fill_rate", "participation", "fees_bps",
-                           "is_price_bps", "is_fees_bps", "is_unfilled_bps", "duration_s"):
+                           "is_price_bps", "is_fees_bps", "is_unfilled_bps", "completion_s"):
                 entry[metric] = _mean([r[metric] for r in chosen])
             entry["fill_mix"] = {k: _mean([r["fill_mix"][k] for r in chosen]) for k in _MIX}
             entry["markouts_bps"] = _pool_markouts(chosen)
