@@ -161,13 +161,13 @@ def _models_for(models: Mapping[str, Any] | str | None) -> dict[str, Any] | None
 
 
 def run_episode(policy: str, params: Mapping[str, float] | None, scenario: str, seed: int, *,
-                spec: EpisodeSpec | None = None, models: Mapping[str, Any] | str | None = SHIPPED,
+                spec: EpisodeSpec | None = None, models: Mapping[str, Any] | str | None = None,
                 feature_settings: Any = SHIPPED, adv_shares: float | None = None,
                 **spec_fields: Any) -> Episode:
     """Runs one episode of ``policy`` (a ``_core.make_policy`` name) with ``params`` on
     ``scenario`` with market seed ``seed``. The parent is ``spec`` (or ``EpisodeSpec`` built
-    from keywords such as ``quantity=``, ``horizon_s=``, ``side=``). ``models``: the shipped
-    models (default), a dict of ``TreeEnsemble`` by name, or None. ``feature_settings``: the
+    from keywords such as ``quantity=``, ``horizon_s=``, ``side=``). ``models``: None (default),
+    a dict of ``TreeEnsemble`` by name, or ``SHIPPED`` for the shipped models. ``feature_settings``: the
     shipped models' feature settings (GARCH fit; default), a ``FeatureSettings`` or None.
     ``adv_shares`` defaults to the scenario's ADV recorded with the shipped models."""
     from sor.sim.scenario import load_scenario
