@@ -101,4 +101,16 @@ void raise_feature_error(const std::string& status, std::int64_t index,
   raise_instance("FeatureError", kwargs);
 }
 
+void raise_policy_config_error(const std::string& message) {
+  py::dict kwargs;
+  kwargs["message"] = message;
+  raise_instance("PolicyConfigError", kwargs);
+}
+
+void raise_backtest_config_error(const std::string& message) {
+  py::dict kwargs;
+  kwargs["message"] = message;
+  raise_instance("BacktestConfigError", kwargs);
+}
+
 }  // namespace sor::bindings

@@ -41,4 +41,10 @@ namespace sor::bindings {
 [[noreturn]] void raise_feature_error(const std::string& status, std::int64_t index,
                                       const std::string& detail);
 
+// Raises sor.PolicyConfigError with the factory's message (it starts with the parameter name).
+[[noreturn]] void raise_policy_config_error(const std::string& message);
+
+// Raises sor.BacktestConfigError with validate()'s message about a backtest spec.
+[[noreturn]] void raise_backtest_config_error(const std::string& message);
+
 }  // namespace sor::bindings

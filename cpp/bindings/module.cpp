@@ -17,4 +17,5 @@ PYBIND11_MODULE(_core, m) {
   sor::bindings::bind_bench(m);
   sor::bindings::bind_model(m);
   sor::bindings::bind_features(m);
+  sor::bindings::bind_backtest(m);
 }

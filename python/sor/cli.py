@@ -188,6 +188,73 @@ def _cmd_sim_report(args: argparse.Namespace) -> int:
     return 0 if report.passes else 1
 
 
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    from sor.backtest import (DEFAULT_REGIMES, EpisodeSpec, available_policies, build_report,
+                              format_report, parse_policies, run_grid, write_report)
+    from sor.backtest.report import CLASSICAL_BASELINES
+    from sor.backtest.runner import check_policies
+    from sor.models.train import parse_seeds
+
+    available = available_policies()
+    notes = []
+    if args.policies:
+        policies = list(parse_policies(args.policies))
+    else:
+        policies = list(parse_policies(",".join(p for p in CLASSICAL_BASELINES if p in available)))
+    candidate = args.candidate or None
+    if candidate is not None and candidate not in [p.key for p in policies]:
+        if candidate in available:
+            policies += list(parse_policies(candidate))
+        else:
+            notes.append(f"candidate {candidate!r} is not available in this build (policies: "
+                         f"{', '.join(available)}); improvement_vs_best_baseline skipped")
+    check_policies(policies)
+    regimes = [r.strip() for r in (args.regimes or ",".join(DEFAULT_REGIMES)).split(",") if r.strip()]
+    seeds = parse_seeds(args.seeds)
+    spec = EpisodeSpec(side=args.side, quantity=args.quantity, horizon_s=args.horizon_s,
+                       start_offset_s=args.start_offset_s,
+                       decision_interval_s=args.decision_interval_s)
+    labels = [p.key for p in policies]
+    reference = args.reference if args.reference in labels else labels[0]
+    config = {
+        "policies": [{"label": p.key, "name": p.name, "params": dict(p.params)} for p in policies],
+        "policy_labels": labels, "regimes": regimes, "seeds": list(seeds),
+        "quantity": args.quantity, "horizon_s": args.horizon_s,
+        "start_offset_s": args.start_offset_s, "decision_interval_s": args.decision_interval_s,
+        "side": args.side or "alternate (buy on even seeds, sell on odd)",
+        "unfilled_penalty_bps": 50.0, "models": None if args.no_models else "shipped",
+        "reference": reference, "candidate": candidate,
+        "bootstrap": {"resamples": args.resamples, "seed": args.bootstrap_seed,
+                      "confidence": 0.95},
+        "workers": args.workers, "sor_version": sor.__version__,
+    }
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=Console(stderr=True),
+                  disable=args.quiet) as progress:
+        total = progress.add_task("all episodes", total=len(policies) * len(regimes) * len(seeds))
+        per_policy = {p: progress.add_task(p, total=len(regimes) * len(seeds)) for p in labels}
+
+        def advance(row: dict) -> None:
+            progress.advance(total)
+            progress.advance(per_policy[row["policy"]])
+
+        rows = run_grid(policies, regimes, seeds, spec=spec, workers=args.workers,
+                        models=None if args.no_models else "shipped", progress=advance)
+    report = build_report(rows, config=config, policies=labels, regimes=regimes,
+                          reference=reference, candidate=candidate, notes=notes,
+                          resamples=args.resamples, bootstrap_seed=args.bootstrap_seed)
+    index = write_report(report, args.out)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_report(report))
+        print(f"report: {index}")
+    return 0
+
+
 def _cmd_doctor(args: argparse.Namespace) -> int:
     from sor import doctor
 
@@ -433,6 +500,48 @@ def build_parser() -> argparse.ArgumentParser:
                             help="return horizon for tails and clustering (default 30 s)")
     sim_report.add_argument("--out", default="sim-report", help="output folder (default ./sim-report)")
     sim_report.set_defaults(handler=_cmd_sim_report)
+
+    backtest = commands.add_parser(
+        "backtest", help="backtest execution policies in the simulator (paired seeds)",
+        description="Runs every policy on every regime and seed (the same seeds, sides and "
+                    "sizes for every policy), computes implementation shortfall, VWAP "
+                    "slippage, fill rate, participation, markouts and the fill mix, and "
+                    "writes backtest.json and an HTML report with bootstrap 95% intervals, "
+                    "paired differences against a reference and the candidate's improvement "
+                    "over the best classical baseline. See docs/backtest.md.")
+    backtest.add_argument("--policies", metavar="A,B",
+                          help="policies, name[:key=value;...] each (default: every classical "
+                               "baseline in this build)")
+    backtest.add_argument("--regimes", metavar="A,B",
+                          help="scenarios (default calm,volatile,toxic_venue,dark_rich)")
+    backtest.add_argument("--seeds", default="9001-9008", help="market seeds (default 9001-9008)")
+    backtest.add_argument("--quantity", type=int, default=50_000,
+                          help="parent shares (default 50000)")
+    backtest.add_argument("--horizon-s", type=float, default=1800.0,
+                          help="seconds from arrival to the deadline (default 1800)")
+    backtest.add_argument("--start-offset-s", type=float, default=600.0,
+                          help="arrival, seconds after the open (default 600: the warm-up)")
+    backtest.add_argument("--decision-interval-s", type=float, default=1.0,
+                          help="decision grid, seconds (default 1)")
+    backtest.add_argument("--side", choices=("buy", "sell"),
+                          help="parent side (default: alternate by seed, buy on even seeds)")
+    backtest.add_argument("--candidate", default="ml_router",
+                          help="policy compared with the best baseline (default ml_router; "
+                               "skipped with a note when not available)")
+    backtest.add_argument("--reference", default="best_price",
+                          help="policy of the paired differences (default best_price, else the "
+                               "first policy)")
+    backtest.add_argument("--resamples", type=int, default=2000,
+                          help="bootstrap resamples (default 2000)")
+    backtest.add_argument("--bootstrap-seed", type=int, default=0, help="bootstrap seed (default 0)")
+    backtest.add_argument("--no-models", action="store_true",
+                          help="give the policies no models (default: the shipped models)")
+    backtest.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    backtest.add_argument("--out", default="backtest-report",
+                          help="output folder (default ./backtest-report)")
+    backtest.add_argument("--json", action="store_true", help="print the report as JSON")
+    backtest.add_argument("--quiet", action="store_true", help="no progress bars")
+    backtest.set_defaults(handler=_cmd_backtest)
 
     engine = commands.add_parser(
         "engine", help="run the engine as this process (pinned, busy-polling)",

@@ -300,6 +300,27 @@ class FeatureError(SorError, ValueError):
         return (type(self), (self.status, self.index, self.detail))
 
 
+class PolicyConfigError(ConfigError):
+    """An execution policy could not be made: the name is unknown, or a parameter is unknown
+    or impossible. ``option`` names the parameter as the message starts with it (``slices``),
+    or ``policy`` for an unknown policy name."""
+
+    def __init__(self, message: str, *, source: str | None = None,
+                 key: str | None = None) -> None:
+        super().__init__(message, source=source, key=key)
+        self.option = key if key is not None else message.split(" ", 1)[0].rstrip(":")
+
+
+class BacktestConfigError(ConfigError):
+    """A backtest spec is impossible; nothing ran. ``option`` names the offending field as the
+    message starts with it (``horizon_ns``, ``market``, ``venues[2]``)."""
+
+    def __init__(self, message: str, *, source: str | None = None,
+                 key: str | None = None) -> None:
+        super().__init__(message, source=source, key=key)
+        self.option = key if key is not None else message.split(" ", 1)[0].rstrip(":")
+
+
 __all__ = [
     "SorError", "UsageError", "BookIntegrityError", "SequenceGapError", "FeedDecodeError",
     "ConfigError", "RingError", "EngineError", "EngineCrashedError", "SimulationError",
@@ -307,5 +328,5 @@ __all__ = [
     "UnsupportedModelError", "ModelInputError", "SchemaMismatchError", "ModelParityError",
     "FeatureValueError",
 
-    "FeatureConfigError", "FeatureError",
+    "FeatureConfigError", "FeatureError", "PolicyConfigError", "BacktestConfigError",
 ]
