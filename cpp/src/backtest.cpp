@@ -64,6 +64,21 @@ class Run {
   }
 
   BacktestResult run() {
+    begin();
+    while (!done()) {
+      PolicyOutput& out = output_;
+      out.child_count = 0;
+      out.cancel_count = 0;
+      out.next_decision_ns = 0;
+      const PolicyView view = make_view(t_);
+      policy_.decide(view, out);
+      step(out);
+    }
+    return finish_run();
+  }
+
+  // Advances to the parent's arrival (two-sided book) and resets the policy.
+  void begin() {
     const std::int64_t open = market_.session_start_ns;
     std::int64_t start = open + spec_.start_offset_ns;
     next_mid_ns_ = std::max(open, start - spec_.mid_lookback_ns);
@@ -98,25 +113,34 @@ class Run {
     result_.end_ns = end;
     volume_cursor_ = 0;
     printed_volume_ = 0;
-
     policy_.reset(p, venues_.data(), venues_.size());
-    std::int64_t t = start;
-    while (t < end && p.filled < p.quantity) {
-      PolicyOutput& out = output_;
-      out.child_count = 0;
-      out.cancel_count = 0;
-      out.next_decision_ns = 0;
-      const PolicyView view = make_view(t);
-      policy_.decide(view, out);
-      ++result_.counters.decisions;
-      apply_output(out, false);
-      const std::int64_t k = (t - start) / spec_.decision_interval_ns + 1;
-      std::int64_t next = start + k * spec_.decision_interval_ns;
-      if (out.next_decision_ns > t && out.next_decision_ns < next) next = out.next_decision_ns;
-      next = std::min(next, end);
-      advance_to(next);
-      t = next;
-    }
+    t_ = start;
+  }
+
+  // Returns true when the horizon is reached or the parent is filled.
+  bool done() const noexcept { return t_ >= parent_.end_ns || parent_.filled >= parent_.quantity; }
+
+  // Returns the policy's view at the current decision time.
+  PolicyView current_view() { return make_view(t_); }
+
+  // Applies one decision's output and advances to the next decision time.
+  void step(const PolicyOutput& out) {
+    ++result_.counters.decisions;
+    apply_output(out, false);
+    const std::int64_t start = parent_.start_ns;
+    const std::int64_t k = (t_ - start) / spec_.decision_interval_ns + 1;
+    std::int64_t next = start + k * spec_.decision_interval_ns;
+    if (out.next_decision_ns > t_ && out.next_decision_ns < next) next = out.next_decision_ns;
+    next = std::min(next, parent_.end_ns);
+    advance_to(next);
+    t_ = next;
+  }
+
+  // Sweeps what is left (when configured), runs the markout tail and returns the result.
+  BacktestResult finish_run() {
+    ParentState& p = parent_;
+    const std::int64_t start = p.start_ns;
+    const std::int64_t end = p.end_ns;
     if (p.filled < p.quantity) finish();
     result_.finished_ns = now_;
     const Nbbo last = sim_.nbbo(spec_.instrument_id);
@@ -143,7 +167,17 @@ class Run {
     return std::move(result_);
   }
 
+ // Returns the fills recorded so far.
+  const std::vector<BacktestFill>& fills() const noexcept { return result_.fills; }
+  // Returns the parent order.
+  const ParentState& parent() const noexcept { return parent_; }
+  // Returns the market's USD per price tick.
+  double price_tick_usd() const noexcept { return market_.price_tick_usd; }
+  // Returns the venues the policy sees.
+  const std::vector<PolicyVenue>& venues() const noexcept { return venues_; }
+
  private:
+  std::int64_t t_ = 0;
   static sim::MarketSpec with_recording(const sim::MarketSpec& market) {
     sim::MarketSpec m = market;
     m.record_events = true;

@@ -20,6 +20,12 @@ struct FactoryEntry {
 constexpr FactoryEntry kFactory[] = {
     {"best_price", &make_best_price_policy},
     {"twap", &make_twap_policy},
+    {"vwap", &make_vwap_policy},
+    {"almgren_chriss", &make_almgren_chriss_policy},
+    {"cont_kukanov", &make_cont_kukanov_policy},
+    {"dark_allocator", &make_dark_allocator_policy},
+    {"ml_router", &make_ml_router_policy},
+    {"rl", &make_rl_policy},
 };
 
 std::string format_number(double value) {

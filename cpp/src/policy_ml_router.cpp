@@ -208,16 +208,32 @@ void MlRouterPolicy::decide(const PolicyView& view, PolicyOutput& out) noexcept 
   std::sort(candidates, candidates + n, [](const Candidate& a, const Candidate& b) {
     return a.score > b.score;
   });
+  bool worth_waiting = false;
   for (std::size_t i = 0; i < n && budget >= lot; ++i) {
     const Candidate& c = candidates[i];
     if (c.type == ChildOrderType::kTake || c.score <= 0) continue;
     if (c.fill_probability < config_.min_fill_probability) continue;
+    worth_waiting = true;
     if (passive_on[c.venue_id][static_cast<std::size_t>(c.type)]) continue;
     const std::int64_t q = std::min(budget, max_child);
     if (out.add_child(c.venue_id, c.type, 0, q)) {
       passive_on[c.venue_id][static_cast<std::size_t>(c.type)] = true;
       budget -= q;
     }
+  }
+  if (worth_waiting || budget < lot) return;
+  // No passive child is expected to beat a take (the predicted adverse move eats the spread
+  // saved): take the shares due soon now rather than wait for the price to run away.
+  std::sort(candidates, candidates + n, [](const Candidate& a, const Candidate& b) {
+    return a.cost_bps < b.cost_bps;
+  });
+  for (std::size_t i = 0; i < n && budget > 0; ++i) {
+    const Candidate& c = candidates[i];
+    if (c.type != ChildOrderType::kTake) continue;
+    std::int64_t q = std::min({budget, c.available, max_child});
+    if (q < budget && q >= lot) q = q / lot * lot;
+    if (q <= 0) continue;
+    if (out.add_child(c.venue_id, ChildOrderType::kTake, 0, q)) budget -= q;
   }
 }
 

@@ -16,13 +16,15 @@ def test_backtest_json_has_the_documented_structure(tmp_path, capsys):
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert report["schema"] == "sor.backtest/1"
-    assert set(report) == {"schema", "config", "notes", "episodes", "summary"}
+    assert set(report) == {"schema", "config", "notes", "improvement_vs_best_baseline",
+                           "episodes", "summary"}
     config = report["config"]
-    assert config["policy_labels"] == ["best_price", "twap(slices=3)"]
+    # the candidate (ml_router) is run too, on the same seeds
+    assert config["policy_labels"] == ["best_price", "twap(slices=3)", "ml_router"]
     assert config["regimes"] == ["calm"] and config["seeds"] == [5, 6]
     assert config["reference"] == "best_price" and config["candidate"] == "ml_router"
     episodes = report["episodes"]
-    assert len(episodes) == 4
+    assert len(episodes) == 6
     for e in episodes:
         for key in ("policy", "regime", "seed", "side", "is_bps", "vwap_slippage_bps",
                     "fill_rate", "participation", "fees_bps", "fill_mix", "markouts_bps"):
@@ -37,10 +39,14 @@ def test_backtest_json_has_the_documented_structure(tmp_path, capsys):
     summary = report["summary"]
     cell = summary["by_regime"]["calm"]["twap(slices=3)"]
     assert cell["is_bps"]["ci_low"] <= cell["is_bps"]["mean"] <= cell["is_bps"]["ci_high"]
-    assert set(summary["averaged"]) == {"best_price", "twap(slices=3)"}
+    assert set(summary["averaged"]) == {"best_price", "twap(slices=3)", "ml_router"}
     paired = summary["paired_vs_reference"]
     assert paired["reference"] == "best_price" and "twap(slices=3)" in paired["averaged"]
-    assert "skipped" in summary["improvement_vs_best_baseline"]
+    verdict = summary["improvement_vs_best_baseline"]
+    assert verdict["candidate"] == "ml_router"
+    assert verdict["best_baseline"] in ("best_price", "twap(slices=3)")
+    assert report["improvement_vs_best_baseline"] == verdict["improvement"]
+    assert set(verdict["per_regime"]) == {"calm"}
     assert report["notes"]
     written = json.loads((out / "backtest.json").read_text())
     assert written == report

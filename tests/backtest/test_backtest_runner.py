@@ -91,7 +91,7 @@ def test_the_sweep_finishes_the_parent():
                     finish_at_horizon=False)
     assert kept.filled < kept.quantity
     assert not kept.fills["swept"].any()
-    assert kept.fills.tobytes() == e.fills[~swept].tobytes()
+    assert kept.fills.tolist() == e.fills[~swept].tolist()
 
 
 def test_records_have_the_documented_dtypes():

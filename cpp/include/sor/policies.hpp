@@ -115,5 +115,21 @@ std::unique_ptr<ExecutionPolicy> make_best_price_policy(const PolicyParams& para
                                                         std::string& error);
 // Makes a TWAP policy (factory entry); parameters: slices, depth_levels.
 std::unique_ptr<ExecutionPolicy> make_twap_policy(const PolicyParams& params, std::string& error);
+// Makes the VWAP baseline (baseline_policies.hpp) from its parameters.
+std::unique_ptr<ExecutionPolicy> make_vwap_policy(const PolicyParams& params, std::string& error);
+// Makes the Almgren-Chriss baseline from its parameters.
+std::unique_ptr<ExecutionPolicy> make_almgren_chriss_policy(const PolicyParams& params,
+                                                            std::string& error);
+// Makes the Cont-Kukanov baseline from its parameters (price_tick_usd defaults to 0.0001).
+std::unique_ptr<ExecutionPolicy> make_cont_kukanov_policy(const PolicyParams& params,
+                                                          std::string& error);
+// Makes the dark-pool allocator baseline from its parameters.
+std::unique_ptr<ExecutionPolicy> make_dark_allocator_policy(const PolicyParams& params,
+                                                            std::string& error);
+// Makes the ML router (ml_router.hpp) from its parameters.
+std::unique_ptr<ExecutionPolicy> make_ml_router_policy(const PolicyParams& params,
+                                                       std::string& error);
+// Makes the learned policy (rl_policy.hpp) from its parameters.
+std::unique_ptr<ExecutionPolicy> make_rl_policy(const PolicyParams& params, std::string& error);
 
 }  // namespace sor

@@ -182,6 +182,7 @@ def _improvement(rows: Sequence[dict[str, Any]], policies: Sequence[str], regime
         "target": {"improvement_at_least": TARGET_IMPROVEMENT,
                    "worst_regime_at_most": TARGET_WORST_REGIME},
         "meets_target": bool(math.isfinite(improvement) and improvement >= TARGET_IMPROVEMENT
+                             and stats["ci_low"] > 0
                              and worst_value is not None and worst_value <= TARGET_WORST_REGIME),
     }
 
@@ -193,7 +194,11 @@ def build_report(rows: Sequence[dict[str, Any]], *, config: dict[str, Any],
     """Returns the ``backtest.json`` document: schema, config, notes, episodes, summary."""
     summary = summarize(rows, policies=policies, regimes=regimes, reference=reference,
                         candidate=candidate, resamples=resamples, bootstrap_seed=bootstrap_seed)
+    improvement = summary["improvement_vs_best_baseline"]
     return _clean({"schema": SCHEMA, "config": config, "notes": list(notes),
+                   # the headline: the candidate's IS reduction vs the best classical baseline,
+                   # a fraction (details, interval and per-regime figures in the summary)
+                   "improvement_vs_best_baseline": improvement.get("improvement"),
                    "episodes": list(rows), "summary": summary})
 
 
