@@ -8,6 +8,8 @@
 
 #include "arrays.hpp"
 #include "bindings.hpp"
+#include "sor/rl_environment.hpp"
+#include <cstring>
 #include "errors.hpp"
 #include "sor/backtest.hpp"
 #include "sor/policies.hpp"
@@ -113,6 +115,20 @@ py::dict result_dict(const BacktestResult& r) {
 
 }  // namespace
 
+struct PyRlEnvironment {
+  std::unique_ptr<RlEnvironment> env;
+  std::vector<std::shared_ptr<TreeEnsemble>> keep;
+
+  py::tuple observation() const {
+    const auto n = static_cast<py::ssize_t>(env->action_count());
+    py::array_t<float> rows({n, static_cast<py::ssize_t>(kFeatureCount)});
+    std::memcpy(rows.mutable_data(), env->rows(), sizeof(float) * static_cast<std::size_t>(n) * kFeatureCount);
+    py::array_t<bool> feasible(n);
+    std::memcpy(feasible.mutable_data(), env->feasible(), sizeof(bool) * static_cast<std::size_t>(n));
+    return py::make_tuple(rows, feasible);
+  }
+};
+
 void bind_backtest(py::module_& m) {
   PYBIND11_NUMPY_DTYPE(BacktestFill, ts_ns, child_id, price_ticks, quantity, fee_usd, venue_id,
                        type, liquidity, swept);
@@ -214,6 +230,57 @@ void bind_backtest(py::module_& m) {
         "Runs one backtest episode (GIL released): spec is a BacktestSpec or a dict of its "
         "fields, policy from make_policy, models a dict of TreeEnsembles by name (or None). "
         "Returns a dict: fills/children/mids arrays, scalars and counters.");
+
+  py::class_<PyRlEnvironment>(m, "RlEnvironmentCore",
+                              "One episode of the routing problem, stepped decision by decision.")
+      .def(py::init([](const py::object& spec_or_dict, const py::dict& actions,
+                       const py::object& models) {
+             const BacktestSpec spec = spec_from(spec_or_dict);
+             if (std::string problem = validate(spec); !problem.empty()) {
+               raise_backtest_config_error(problem);
+             }
+             RlActionConfig config;
+             for (const auto& [key, value] : actions) {
+               const std::string k = py::str(key).cast<std::string>();
+               if (k == "child_shares") config.child_shares = value.cast<double>();
+               else if (k == "passive_lifetime_s") config.passive_lifetime_s = value.cast<double>();
+               else if (k == "decision_interval_s") config.decision_interval_s = value.cast<double>();
+               else raise_usage_error("actions: unknown key '" + k + "'");
+             }
+             if (const char* problem = validate(config); problem[0] != '\0') {
+               raise_usage_error(std::string("actions: ") + problem);
+             }
+             auto env = std::make_unique<PyRlEnvironment>();
+             const PolicyModels policy_models = models_from(models, env->keep);
+             env->env = std::make_unique<RlEnvironment>(spec, config, policy_models);
+             return env;
+           }),
+           py::arg("spec"), py::arg("actions"), py::arg("models") = py::none())
+      .def_property_readonly("action_count",
+                             [](const PyRlEnvironment& e) { return e.env->action_count(); })
+      .def("reset", [](PyRlEnvironment& e) {
+        {
+          py::gil_scoped_release release;
+          e.env->reset();
+        }
+        return e.observation();
+      }, "Runs to the arrival; returns (rows [actions, features] float32, feasible [actions] bool).")
+      .def("step", [](PyRlEnvironment& e, std::size_t action) {
+        if (e.env->done()) raise_usage_error("the episode has ended; make a new environment");
+        if (action >= e.env->action_count()) raise_usage_error("action out of range");
+        RlStepResult r;
+        {
+          py::gil_scoped_release release;
+          r = e.env->step(action);
+        }
+        py::tuple obs = e.observation();
+        return py::make_tuple(obs[0], obs[1], r.reward_bps, r.done);
+      }, py::arg("action"),
+      "Acts and advances one decision; returns (rows, feasible, reward_bps, done).")
+      .def("result", [](const PyRlEnvironment& e) {
+        if (!e.env->done()) raise_usage_error("the episode has not ended");
+        return result_dict(e.env->result());
+      }, "Returns the episode's result (as run_backtest) once it ended.");
 }
 
 }  // namespace sor::bindings

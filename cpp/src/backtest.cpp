@@ -493,7 +493,7 @@ class Run {
     }
   }
 
-  const BacktestSpec& spec_;
+  const BacktestSpec spec_;  // a copy: a session outlives the caller's spec
   sim::MarketSpec market_;
   FeatureOptions options_;
   ConsolidatedBook book_;
@@ -626,6 +626,28 @@ std::string validate(const BacktestSpec& spec) {
   }
   return "";
 }
+
+struct BacktestSession::Impl {
+  Impl(const BacktestSpec& spec, ExecutionPolicy& policy, const PolicyModels& models)
+      : run(spec, policy, models) {}
+  Run run;
+};
+
+BacktestSession::BacktestSession(const BacktestSpec& spec, ExecutionPolicy& policy,
+                                 const PolicyModels& models) {
+  if (std::string problem = validate(spec); !problem.empty()) throw std::invalid_argument(problem);
+  impl_ = std::make_unique<Impl>(spec, policy, models);
+}
+BacktestSession::~BacktestSession() = default;
+void BacktestSession::begin() { impl_->run.begin(); }
+bool BacktestSession::done() const noexcept { return impl_->run.done(); }
+PolicyView BacktestSession::view() { return impl_->run.current_view(); }
+void BacktestSession::step(const PolicyOutput& output) { impl_->run.step(output); }
+BacktestResult BacktestSession::finish() { return impl_->run.finish_run(); }
+const std::vector<BacktestFill>& BacktestSession::fills() const noexcept { return impl_->run.fills(); }
+const ParentState& BacktestSession::parent() const noexcept { return impl_->run.parent(); }
+double BacktestSession::price_tick_usd() const noexcept { return impl_->run.price_tick_usd(); }
+const std::vector<PolicyVenue>& BacktestSession::venues() const noexcept { return impl_->run.venues(); }
 
 BacktestResult run_backtest(const BacktestSpec& spec, ExecutionPolicy& policy,
                             const PolicyModels& models) {

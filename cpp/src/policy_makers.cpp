@@ -126,6 +126,7 @@ std::unique_ptr<ExecutionPolicy> make_rl_policy(const PolicyParams& params, std:
   RlActionConfig c;
   c.child_shares = reader.number("child_shares", c.child_shares, 1.0, 1e9);
   c.passive_lifetime_s = reader.number("passive_lifetime_s", c.passive_lifetime_s, 1e-3, 86'400.0);
+  c.decision_interval_s = reader.number("decision_interval_s", c.decision_interval_s, 1e-3, 3600.0);
   if (!reader.finish()) return nullptr;
   if (const char* problem = validate(c); problem[0] != '\0') {
     error = problem;

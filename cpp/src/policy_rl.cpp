@@ -26,6 +26,9 @@ const char* validate(const RlActionConfig& c) noexcept {
   if (!(c.passive_lifetime_s > 0) || !std::isfinite(c.passive_lifetime_s)) {
     return "passive_lifetime_s must be > 0";
   }
+  if (!(c.decision_interval_s > 0) || !std::isfinite(c.decision_interval_s)) {
+    return "decision_interval_s must be > 0";
+  }
   return "";
 }
 
@@ -48,8 +51,14 @@ std::int64_t RlActionSet::observe(const PolicyView& view, float* rows, bool* fea
   const ParentState& p = *view.parent;
   const std::int64_t lot = std::max<std::int64_t>(1, p.lot_shares);
   const std::int64_t free = p.quantity - p.filled - p.open_quantity;
-  std::int64_t size =
-      static_cast<std::int64_t>(std::floor(config_.child_shares / static_cast<double>(lot))) * lot;
+  // at least an even share of what is left over the decisions left, so waiting stays possible
+  const double interval_ns = config_.decision_interval_s * 1e9;
+  const double decisions_left =
+      std::max(1.0, std::ceil(static_cast<double>(p.end_ns - view.now_ns) / interval_ns));
+  const double even = static_cast<double>(p.quantity - p.filled) / decisions_left;
+  std::int64_t size = static_cast<std::int64_t>(
+                          std::ceil(std::max(config_.child_shares, even) / static_cast<double>(lot))) *
+                      lot;
   size = std::min(std::max(size, lot), free >= lot ? free / lot * lot : free);
   const Nbbo nbbo = view.book->nbbo(p.instrument_id);
   const bool two_sided = nbbo.bid_price_ticks > 0 && nbbo.ask_price_ticks > nbbo.bid_price_ticks;
@@ -114,11 +123,19 @@ void RlActionSet::act(const PolicyView& view, std::size_t index, std::int64_t ch
 
 RlPolicy::RlPolicy(const RlActionConfig& config) : config_(config) {}
 
-void RlPolicy::reset(const ParentState&, const PolicyVenue* venues, std::size_t venue_count) {
+void RlPolicy::reset(const ParentState& parent, const PolicyVenue* venues, std::size_t venue_count) {
   actions_ = RlActionSet(venues, venue_count, config_);
+  next_decision_ns_ = parent.start_ns;
 }
 
 void RlPolicy::decide(const PolicyView& view, PolicyOutput& out) noexcept {
+  // acts on its own grid (the one it was trained on), whatever the runner's grid
+  if (view.now_ns < next_decision_ns_) {
+    out.next_decision_ns = next_decision_ns_;
+    return;
+  }
+  next_decision_ns_ = view.now_ns + static_cast<std::int64_t>(config_.decision_interval_s * 1e9);
+  out.next_decision_ns = next_decision_ns_;
   const std::int64_t size = actions_.observe(view, rows_, feasible_);
   std::size_t best = 0;  // wait
   const TreeEnsemble* q = view.models.action_value;

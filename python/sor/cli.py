@@ -90,6 +90,28 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_rl(args: argparse.Namespace) -> int:
+    from sor.models.registry import default_models_dir
+    from sor.models.train import parse_seeds, summary
+    from sor.rl.fqi import FqiSpec
+    from sor.rl.train import RlTrainSpec, train_rl
+
+    spec = RlTrainSpec(
+        scenarios=tuple(args.scenarios.split(",")) if args.scenarios else RlTrainSpec.scenarios,
+        episodes_per_round=args.episodes, rounds=args.rounds,
+        validation_seeds=parse_seeds(args.validation_seeds), quantity=args.quantity,
+        horizon_s=args.horizon_s, decision_interval_s=args.decision_interval_s,
+        fqi=FqiSpec(iterations=args.iterations, rounds=args.trees), workers=args.workers)
+    out = args.out or default_models_dir()
+    card = train_rl(spec, out)
+    if args.json:
+        print(json.dumps(card, indent=2, default=float))
+    else:
+        print(summary([card]))
+        print(f"policy model and card in {out}")
+    return 0
+
+
 def _cmd_models_list(args: argparse.Namespace) -> int:
     from sor.models.registry import ModelRegistry
     from sor.models.train import summary
@@ -201,6 +223,8 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
         policies = list(parse_policies(args.policies))
     else:
         policies = list(parse_policies(",".join(p for p in CLASSICAL_BASELINES if p in available)))
+        if "rl" in available and not args.no_models:
+            policies += list(parse_policies("rl"))  # the learned policy, when its model ships
     candidate = args.candidate or None
     if candidate is not None and candidate not in [p.key for p in policies]:
         if candidate in available:
@@ -462,6 +486,29 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--json", action="store_true", help="print the model cards as JSON")
     train.set_defaults(handler=_cmd_train)
 
+    train_rl = commands.add_parser(
+        "train-rl", help="train the learned routing policy (fitted Q-iteration)",
+        description="Collects episodes in the C++ simulator through the routing environment "
+                    "(sor/Routing-v0), fits an action value Q(row) by fitted Q-iteration with "
+                    "boosted trees, backtests each round's greedy policy on validation seeds, "
+                    "and publishes the best as the action_value model (run by the rl policy).")
+    train_rl.add_argument("--out", metavar="DIR", help="registry folder (default: shipped)")
+    train_rl.add_argument("--scenarios", metavar="A,B",
+                          help="scenarios (default calm,volatile,toxic_venue,dark_rich)")
+    train_rl.add_argument("--episodes", type=int, default=48, help="episodes per round (48)")
+    train_rl.add_argument("--rounds", type=int, default=3, help="collection rounds (3)")
+    train_rl.add_argument("--iterations", type=int, default=8, help="FQI iterations (8)")
+    train_rl.add_argument("--trees", type=int, default=120, help="boosting rounds per fit (120)")
+    train_rl.add_argument("--validation-seeds", default="5001-5004",
+                          help="validation market seeds (5001-5004)")
+    train_rl.add_argument("--quantity", type=int, default=100_000, help="parent shares (100000)")
+    train_rl.add_argument("--horizon-s", type=float, default=300.0, help="horizon (300 s)")
+    train_rl.add_argument("--decision-interval-s", type=float, default=5.0,
+                          help="decision interval (5 s)")
+    train_rl.add_argument("--workers", type=int, default=2, help="collection processes (2)")
+    train_rl.add_argument("--json", action="store_true", help="print the model card as JSON")
+    train_rl.set_defaults(handler=_cmd_train_rl)
+
     models = commands.add_parser("models", help="the model registry")
     models_commands = models.add_subparsers(dest="models_command", required=True)
     models_list = models_commands.add_parser("list", help="models in use with their metrics")
@@ -511,14 +558,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "over the best classical baseline. See docs/backtest.md.")
     backtest.add_argument("--policies", metavar="A,B",
                           help="policies, name[:key=value;...] each (default: every classical "
-                               "baseline in this build)")
+                               "baseline, the ML router and the learned policy rl)")
     backtest.add_argument("--regimes", metavar="A,B",
                           help="scenarios (default calm,volatile,toxic_venue,dark_rich)")
-    backtest.add_argument("--seeds", default="9001-9008", help="market seeds (default 9001-9008)")
-    backtest.add_argument("--quantity", type=int, default=50_000,
-                          help="parent shares (default 50000)")
-    backtest.add_argument("--horizon-s", type=float, default=1800.0,
-                          help="seconds from arrival to the deadline (default 1800)")
+    backtest.add_argument("--seeds", default="9001-9016", help="market seeds (default 9001-9016)")
+    backtest.add_argument("--quantity", type=int, default=100_000,
+                          help="parent shares (default 100000)")
+    backtest.add_argument("--horizon-s", type=float, default=300.0,
+                          help="seconds from arrival to the deadline (default 300)")
     backtest.add_argument("--start-offset-s", type=float, default=600.0,
                           help="arrival, seconds after the open (default 600: the warm-up)")
     backtest.add_argument("--decision-interval-s", type=float, default=1.0,

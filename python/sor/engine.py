@@ -171,7 +171,8 @@ class Engine:
 
             registry = models if isinstance(models, ModelRegistry) else ModelRegistry(models)
             self._feature_settings = registry.feature_settings()
-            self._models = registry.load_all()
+            self._models = {name: registry.load(name) for name in registry.names()
+                            if name in MODEL_SLOTS}
         self._command_ids = itertools.count(1)
         self._store.add_listener(self._publish_update)
 
@@ -521,7 +522,7 @@ class Engine:
         from sor.models.registry import ModelRegistry
 
         registry = registry if isinstance(registry, ModelRegistry) else ModelRegistry(registry)
-        loaded = registry.load_all()
+        loaded = {name: registry.load(name) for name in registry.names() if name in MODEL_SLOTS}
         for name, model in loaded.items():
             self.set_model(name, model)
         return dict(self._models)

@@ -11,7 +11,7 @@ from sor.models.registry import MODEL_NAMES, ModelRegistry, default_models_dir
 
 def test_the_shipped_models_load_and_agree_with_onnxruntime_on_their_own_rows():
     registry = ModelRegistry(default_models_dir())
-    assert sorted(registry.names()) == sorted(MODEL_NAMES)
+    assert set(registry.names()) >= set(MODEL_NAMES)
     for name in MODEL_NAMES:
         model = registry.load(name)
         card = registry.card(name)

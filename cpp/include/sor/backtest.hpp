@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -158,5 +159,39 @@ struct BacktestResult {
 // std::invalid_argument with validate()'s message when the spec is not usable.
 BacktestResult run_backtest(const BacktestSpec& spec, ExecutionPolicy& policy,
                             const PolicyModels& models);
+
+// One episode driven step by step from outside (the RL environment): begin(), then view() /
+// step(output) until done(), then finish(). `policy` only receives reset, fills and finished
+// children; the caller decides. run_backtest is this loop with policy.decide().
+class BacktestSession {
+ public:
+  // Prepares the episode; throws std::invalid_argument when the spec is not usable.
+  BacktestSession(const BacktestSpec& spec, ExecutionPolicy& policy, const PolicyModels& models);
+  ~BacktestSession();
+  BacktestSession(const BacktestSession&) = delete;
+  BacktestSession& operator=(const BacktestSession&) = delete;
+  // Runs to the parent's arrival.
+  void begin();
+  // Returns true when the horizon is reached or the parent is filled.
+  bool done() const noexcept;
+  // Returns the view at the current decision time (valid until the next step).
+  PolicyView view();
+  // Applies one decision and advances to the next decision time.
+  void step(const PolicyOutput& output);
+  // Sweeps what is left (when configured), runs the markout tail, returns the result.
+  BacktestResult finish();
+  // Returns the fills so far.
+  const std::vector<BacktestFill>& fills() const noexcept;
+  // Returns the parent order.
+  const ParentState& parent() const noexcept;
+  // Returns the market's USD per price tick.
+  double price_tick_usd() const noexcept;
+  // Returns the venues the policy sees.
+  const std::vector<PolicyVenue>& venues() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace sor

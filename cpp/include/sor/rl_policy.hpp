@@ -18,8 +18,10 @@ inline constexpr std::size_t kMaxRlActions = 1 + kMaxPolicyVenues * 3;
 
 // Parameters of the action set.
 struct RlActionConfig {
-  double child_shares = 2000.0;       // Size of one child (clipped to what is left, in lots).
+  double child_shares = 2000.0;       // Smallest child; a child is at least what is left over
+                                      // the decisions left, clipped to what is free, in lots.
   double passive_lifetime_s = 10.0;   // Post-only and midpoint children are cancelled after this.
+  double decision_interval_s = 5.0;   // The policy acts every this often.
 };
 
 // Returns "" when `config` is usable, else a message naming the first bad field.
@@ -76,6 +78,7 @@ class RlPolicy final : public ExecutionPolicy {
   RlActionSet actions_{nullptr, 0, RlActionConfig{}};
   float rows_[kMaxRlActions * kFeatureCount];
   bool feasible_[kMaxRlActions];
+  std::int64_t next_decision_ns_ = 0;
 };
 
 }  // namespace sor

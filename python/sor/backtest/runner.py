@@ -34,9 +34,9 @@ MID_DTYPE = _core.mid_sample_dtype
 
 DEFAULT_REGIMES = ("calm", "volatile", "toxic_venue", "dark_rich")
 """Scenarios a grid runs by default (``default`` may be added)."""
-DEFAULT_QUANTITY_SHARES = 50_000
+DEFAULT_QUANTITY_SHARES = 100_000
 """Default parent size: about 1% of the volume the shipped scenarios print in 30 minutes."""
-DEFAULT_HORIZON_S = 1800.0
+DEFAULT_HORIZON_S = 300.0
 """Default time to the deadline after arrival."""
 SHIPPED = "shipped"
 """``models=SHIPPED`` loads the shipped model registry (fill probability, adverse move, impact)."""
@@ -114,7 +114,8 @@ def shipped_models() -> dict[str, Any]:
 
         registry = ModelRegistry()
         names = set(registry.names())
-        _MODEL_CACHE["models"] = {n: registry.load(n).evaluator for n in MODEL_NAMES if n in names}
+        wanted = (*MODEL_NAMES, "action_value")  # action_value: the learned (rl) policy
+        _MODEL_CACHE["models"] = {n: registry.load(n).evaluator for n in wanted if n in names}
     return _MODEL_CACHE["models"]
 
 
@@ -160,23 +161,14 @@ def _models_for(models: Mapping[str, Any] | str | None) -> dict[str, Any] | None
     return dict(models)
 
 
-def run_episode(policy: str, params: Mapping[str, float] | None, scenario: str, seed: int, *,
-                spec: EpisodeSpec | None = None, models: Mapping[str, Any] | str | None = None,
-                feature_settings: Any = SHIPPED, adv_shares: float | None = None,
-                **spec_fields: Any) -> Episode:
-    """Runs one episode of ``policy`` (a ``_core.make_policy`` name) with ``params`` on
-    ``scenario`` with market seed ``seed``. The parent is ``spec`` (or ``EpisodeSpec`` built
-    from keywords such as ``quantity=``, ``horizon_s=``, ``side=``). ``models``: None (default),
-    a dict of ``TreeEnsemble`` by name, or ``SHIPPED`` for the shipped models. ``feature_settings``: the
-    shipped models' feature settings (GARCH fit; default), a ``FeatureSettings`` or None.
-    ``adv_shares`` defaults to the scenario's ADV recorded with the shipped models."""
+def backtest_spec(scenario: str, seed: int, spec: EpisodeSpec, *,
+                  feature_settings: Any = SHIPPED, adv_shares: float | None = None
+                  ) -> tuple[Any, Any, Any, str]:
+    """Returns the core ``BacktestSpec`` of one episode (market of ``scenario`` with ``seed``,
+    the parent of ``spec``, the feature settings and ADV), the market spec, the scenario and
+    the parent's side."""
     from sor.sim.scenario import load_scenario
 
-    if spec is None:
-        spec = EpisodeSpec(**spec_fields)
-    elif spec_fields:
-        raise UsageError("give either spec= or EpisodeSpec keywords, not both")
-    params = {str(k): float(v) for k, v in (params or {}).items()}
     if isinstance(feature_settings, str):
         if feature_settings != SHIPPED:
             raise UsageError(f"feature_settings must be a FeatureSettings, None or {SHIPPED!r}")
@@ -200,6 +192,27 @@ def run_episode(policy: str, params: Mapping[str, float] | None, scenario: str, 
     core_spec.features = _feature_options(settings)
     adv = adv_shares if adv_shares is not None else _registry_data()[1].get(loaded.name, 0.0)
     core_spec.adv_shares = float(adv or 0.0)
+    return core_spec, market, loaded, side
+
+
+def run_episode(policy: str, params: Mapping[str, float] | None, scenario: str, seed: int, *,
+                spec: EpisodeSpec | None = None, models: Mapping[str, Any] | str | None = None,
+                feature_settings: Any = SHIPPED, adv_shares: float | None = None,
+                **spec_fields: Any) -> Episode:
+    """Runs one episode of ``policy`` (a ``_core.make_policy`` name) with ``params`` on
+    ``scenario`` with market seed ``seed``. The parent is ``spec`` (or ``EpisodeSpec`` built
+    from keywords such as ``quantity=``, ``horizon_s=``, ``side=``). ``models``: None (default),
+    a dict of ``TreeEnsemble`` by name, or ``SHIPPED`` for the shipped models. ``feature_settings``: the
+    shipped models' feature settings (GARCH fit; default), a ``FeatureSettings`` or None.
+    ``adv_shares`` defaults to the scenario's ADV recorded with the shipped models."""
+    if spec is None:
+        spec = EpisodeSpec(**spec_fields)
+    elif spec_fields:
+        raise UsageError("give either spec= or EpisodeSpec keywords, not both")
+    params = {str(k): float(v) for k, v in (params or {}).items()}
+    core_spec, market, loaded, side = backtest_spec(scenario, seed, spec,
+                                                    feature_settings=feature_settings,
+                                                    adv_shares=adv_shares)
     policy_object = _core.make_policy(policy, params)
     result = _core.run_backtest(core_spec, policy_object, _models_for(models))
     return Episode(

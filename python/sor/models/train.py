@@ -382,7 +382,10 @@ def summary(cards: list[dict[str, Any]]) -> str:
     lines = []
     for card in cards:
         metrics = card["metrics_test"]
-        if card["kind"] == "classifier":
+        if "validation_mean_is_bps" in metrics:
+            headline = (f"greedy policy: validation IS {metrics['validation_mean_is_bps']:.3f} "
+                        f"bps on seeds {metrics['validation_seeds']}")
+        elif card["kind"] == "classifier":
             headline = (f"AUC {metrics['auc']:.3f}  Brier {metrics['brier']:.4f} "
                         f"(base {metrics['brier_base_rate']:.4f})")
         else:

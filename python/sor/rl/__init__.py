@@ -28,11 +28,16 @@ from sor.rl.vector import VectorExecutionEnv, make_vector_env
 
 ENV_ID = "sor/Execution-v0"
 
+ROUTING_ENV_ID = "sor/Routing-v0"
+
 if ENV_ID not in gymnasium.registry:
     gymnasium.register(ENV_ID, entry_point="sor.rl.env:ExecutionEnv")
+if ROUTING_ENV_ID not in gymnasium.registry:
+    gymnasium.register(ROUTING_ENV_ID, entry_point="sor.rl.routing:RoutingEnv")
 
 __all__ = [
     "ENV_ID",
+    "ROUTING_ENV_ID",
     "ExecutionEnv",
     "ExecutionEnvConfig",
     "Episode",

@@ -4,7 +4,7 @@ The routing environment (``sor.rl.routing``) describes every action of a decisio
 decision row (``sor.features`` schema: the state plus the candidate child), so one regressor
 ``Q(row)`` values every action. FQI fits it on logged transitions:
 
-    Q_1(s, a)     = r
+    Q_0(s, a)     = r (or the logged return-to-go G, when the episodes were logged whole)
     Q_{k+1}(s, a) = r + gamma * max_{a' feasible in s'} Q_k(s', a')      (0 after the last step)
 
 with XGBoost (Ernst, Geurts & Wehenkel 2005 used extremely randomised trees; boosted trees
@@ -52,6 +52,7 @@ class Transitions:
     next_rows: np.ndarray     # float32 [N, A, F]
     next_feasible: np.ndarray # bool [N, A]
     done: np.ndarray          # bool [N]
+    returns_to_go: np.ndarray | None = None  # float64 [N]: sum of rewards from here on
 
     def __post_init__(self) -> None:
         n = len(self.rows)
@@ -62,8 +63,11 @@ class Transitions:
     @classmethod
     def concatenate(cls, parts: list[Transitions]) -> Transitions:
         """Returns the transitions of ``parts`` one after the other."""
-        return cls(*(np.concatenate([getattr(p, f) for p in parts])
-                     for f in ("rows", "rewards", "next_rows", "next_feasible", "done")))
+        arrays = [np.concatenate([getattr(p, f) for p in parts])
+                  for f in ("rows", "rewards", "next_rows", "next_feasible", "done")]
+        returns = (np.concatenate([p.returns_to_go for p in parts])
+                   if all(p.returns_to_go is not None for p in parts) else None)
+        return cls(*arrays, returns_to_go=returns)
 
 
 def _fit(x: np.ndarray, y: np.ndarray, spec: FqiSpec) -> Any:
@@ -97,7 +101,10 @@ def fitted_q_iteration(data: Transitions, spec: FqiSpec = FqiSpec(),
     Bellman residual on the data, change of the greedy next values)."""
     if len(data.rows) == 0:
         raise UsageError("no transitions to learn from")
-    targets = data.rewards.astype(np.float64)
+    # Monte Carlo returns of the behaviour policy (when logged) start the iteration with the
+    # whole horizon in view; the iterations then improve on the behaviour policy.
+    targets = (data.returns_to_go if data.returns_to_go is not None else data.rewards
+               ).astype(np.float64)
     booster = _fit(data.rows, targets.astype(np.float32), spec)
     history: list[dict[str, float]] = []
     previous = np.zeros(len(targets))
@@ -107,8 +114,7 @@ def fitted_q_iteration(data: Transitions, spec: FqiSpec = FqiSpec(),
         stats = {"iteration": float(k), "mean_target": float(targets.mean()),
                  "mean_abs_change": float(np.mean(np.abs(nxt - previous)))}
         previous = nxt
-        if k < spec.iterations + 1:
-            booster = _fit(data.rows, targets.astype(np.float32), spec)
+        booster = _fit(data.rows, targets.astype(np.float32), spec)
         fitted = np.asarray(booster.inplace_predict(data.rows), dtype=np.float64)
         stats["bellman_rmse"] = float(np.sqrt(np.mean((fitted - targets) ** 2)))
         history.append(stats)
