@@ -225,7 +225,13 @@ TEST(factory_rejects_unknown_names_and_parameters) {
   auto twap = make_policy("twap", {{"slices", 7}}, error);
   CHECK(twap != nullptr && error.empty());
   CHECK(std::strcmp(twap->name(), "twap") == 0);
-  CHECK_EQ(policy_names().size(), 2u);
+  const std::vector<std::string> names = policy_names();
+  CHECK_EQ(names.size(), 8u);
+  for (const std::string& name : names) {  // every registered policy builds with defaults
+    auto made = make_policy(name, {}, error);
+    CHECK(made != nullptr && error.empty());
+    CHECK(made != nullptr && name == made->name());
+  }
 }
 
 namespace {
