@@ -495,12 +495,12 @@ def build_parser() -> argparse.ArgumentParser:
     train_rl.add_argument("--out", metavar="DIR", help="registry folder (default: shipped)")
     train_rl.add_argument("--scenarios", metavar="A,B",
                           help="scenarios (default calm,volatile,toxic_venue,dark_rich)")
-    train_rl.add_argument("--episodes", type=int, default=48, help="episodes per round (48)")
-    train_rl.add_argument("--rounds", type=int, default=3, help="collection rounds (3)")
-    train_rl.add_argument("--iterations", type=int, default=8, help="FQI iterations (8)")
-    train_rl.add_argument("--trees", type=int, default=120, help="boosting rounds per fit (120)")
-    train_rl.add_argument("--validation-seeds", default="5001-5004",
-                          help="validation market seeds (5001-5004)")
+    train_rl.add_argument("--episodes", type=int, default=200, help="episodes per round (200)")
+    train_rl.add_argument("--rounds", type=int, default=5, help="collection rounds (5)")
+    train_rl.add_argument("--iterations", type=int, default=12, help="FQI iterations (12)")
+    train_rl.add_argument("--trees", type=int, default=200, help="boosting rounds per fit (200)")
+    train_rl.add_argument("--validation-seeds", default="5001-5016",
+                          help="validation market seeds (5001-5016)")
     train_rl.add_argument("--quantity", type=int, default=100_000, help="parent shares (100000)")
     train_rl.add_argument("--horizon-s", type=float, default=300.0, help="horizon (300 s)")
     train_rl.add_argument("--decision-interval-s", type=float, default=5.0,

@@ -29,16 +29,16 @@ class RlTrainSpec:
     """What `sor train-rl` does."""
 
     scenarios: tuple[str, ...] = ("calm", "volatile", "toxic_venue", "dark_rich")
-    episodes_per_round: int = 48            # Per round, spread over the scenarios.
-    rounds: int = 3                         # Collection rounds (0: random, then greedy).
+    episodes_per_round: int = 200           # Per round, spread over the scenarios.
+    rounds: int = 5                         # Collection rounds (0: random, then greedy).
     epsilon: tuple[float, ...] = (1.0, 0.3, 0.15)
     train_seed_base: int = 100_000          # Market seeds of training episodes start here.
-    validation_seeds: tuple[int, ...] = (5001, 5002, 5003, 5004)
+    validation_seeds: tuple[int, ...] = tuple(range(5001, 5017))
     quantity: int = 100_000
     horizon_s: float = 300.0
     decision_interval_s: float = 5.0
     child_shares: float = 2000.0
-    fqi: FqiSpec = field(default_factory=lambda: FqiSpec(iterations=8, rounds=120))
+    fqi: FqiSpec = field(default_factory=lambda: FqiSpec(iterations=12, rounds=200))
     workers: int = 2
 
     def __post_init__(self) -> None:
