@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "sor/baseline_policies.hpp"
+#include "sor/policies.hpp"
 
 namespace sor {
 namespace {
@@ -82,40 +83,8 @@ std::int64_t route_marketable(const PolicyView& view, std::int64_t quantity,
   if (quantity <= 0) return 0;
   const bool completes_parent = quantity == sendable;
   const std::int64_t lot = std::max<std::int64_t>(parent.lot_shares, 1);
-
-  Candidate candidates[kMaxPolicyVenues * kRouteLevels];
-  const std::size_t count = collect(view, candidates);
-
-  std::int64_t shares[kMaxPolicyVenues] = {};
-  std::int64_t worst_price[kMaxPolicyVenues] = {};
-  std::uint32_t order[kMaxPolicyVenues];  // Venues in order of their best candidate.
-  std::size_t used = 0;
-  std::int64_t left = quantity;
-  for (std::size_t c = 0; c < count && left > 0; ++c) {
-    const Candidate& candidate = candidates[c];
-    const std::int64_t take = std::min(candidate.quantity, left);
-    if (shares[candidate.venue_position] == 0) order[used++] = candidate.venue_position;
-    shares[candidate.venue_position] += take;
-    worst_price[candidate.venue_position] = candidate.price_ticks;
-    left -= take;
-  }
-  // Whole lots per child; the odd shares ride on the best venue only when they finish the parent.
-  std::int64_t odd = 0;
-  for (std::size_t i = 0; i < used; ++i) {
-    odd += shares[order[i]] % lot;
-    shares[order[i]] -= shares[order[i]] % lot;
-  }
-  if (completes_parent && used > 0) shares[order[0]] += odd;
-
-  std::int64_t requested = 0;
-  for (std::size_t i = 0; i < used; ++i) {
-    const std::uint32_t v = order[i];
-    if (shares[v] <= 0) continue;
-    if (!out.add_child(view.venues[v].venue_id, ChildOrderType::kTake, worst_price[v], shares[v]))
-      break;
-    requested += shares[v];
-  }
-  return requested;
+  // the best-price rule of the best_price policy, with whole lots per child
+  return add_best_price_takes(view, quantity, kRouteLevels, out, lot, completes_parent);
 }
 
 double best_taker_fee_usd_per_share(const PolicyView& view) noexcept {

@@ -21,7 +21,8 @@ struct Offer {
 }  // namespace
 
 std::int64_t add_best_price_takes(const PolicyView& view, std::int64_t quantity,
-                                  std::size_t depth_levels, PolicyOutput& out) noexcept {
+                                  std::size_t depth_levels, PolicyOutput& out,
+                                  std::int64_t lot_shares, bool odd_lots_to_best) noexcept {
   if (quantity <= 0 || view.book == nullptr || view.parent == nullptr) return 0;
   const ParentState& parent = *view.parent;
   const bool buy = parent.side == Side::kBuy;
@@ -77,9 +78,20 @@ std::int64_t add_best_price_takes(const PolicyView& view, std::int64_t quantity,
     venue_quantity[o.venue_position] += take;
     venue_price[o.venue_position] = o.price_ticks;
   }
+  if (lot_shares > 1) {
+    // whole lots per child; the odd shares ride on the best venue only when asked
+    std::int64_t odd = 0;
+    for (std::size_t n = 0; n < used; ++n) {
+      std::int64_t& q = venue_quantity[venue_order[n]];
+      odd += q % lot_shares;
+      q -= q % lot_shares;
+    }
+    if (odd_lots_to_best && used > 0) venue_quantity[venue_order[0]] += odd;
+  }
   std::int64_t requested = 0;
   for (std::size_t n = 0; n < used; ++n) {
     const std::uint32_t v = venue_order[n];
+    if (venue_quantity[v] <= 0) continue;
     if (!out.add_child(view.venues[v].venue_id, ChildOrderType::kTake, venue_price[v],
                        venue_quantity[v])) {
       break;

@@ -45,9 +45,11 @@ class PolicyParamReader {
 // Sends marketable IOC children for up to `quantity` shares by the best-price rule: the
 // displayed far-side levels of every lit venue (up to `depth_levels` each, within the parent
 // limit) ordered by price, then all-in taker fee, then static venue rank; one IOC per venue
-// at the worst price allocated there. Returns the shares requested.
+// at the worst price allocated there. With `lot_shares` > 1 each child is whole lots and the
+// odd shares go to the best venue only when `odd_lots_to_best`. Returns the shares requested.
 std::int64_t add_best_price_takes(const PolicyView& view, std::int64_t quantity,
-                                  std::size_t depth_levels, PolicyOutput& out) noexcept;
+                                  std::size_t depth_levels, PolicyOutput& out,
+                                  std::int64_t lot_shares = 1, bool odd_lots_to_best = true) noexcept;
 
 // Configuration of the best-price policy.
 struct BestPriceConfig {
