@@ -208,7 +208,8 @@ def test_an_engine_built_with_the_shipped_registry_runs_its_models(events):
         decisions = _run(engine, events)
         models = engine.models
     assert len(decisions) >= 2
-    assert np.all(decisions["model_mask"] == 0b111)
+    assert sorted(models) == ["action_value", "adverse_move", "fill_probability", "market_impact"]
+    assert np.all(decisions["model_mask"] == 0b1111)
     rows = np.ascontiguousarray(decisions["features"])
     for name, model in models.items():
         assert np.array_equal(decisions["model_output"][:, MODEL_SLOTS[name]], model.predict(rows))

@@ -83,6 +83,8 @@ py::dict counters_dict(const EngineCounters& c) {
   d["model_evaluations"] = get(c.model_evaluations);
   d["model_input_rejects"] = get(c.model_input_rejects);
   d["model_swaps"] = get(c.model_swaps);
+  d["policy_decisions"] = get(c.policy_decisions);
+  d["policy_requests_refused"] = get(c.policy_requests_refused);
   py::list generations;
   for (const auto& g : c.model_generation) generations.append(get(g));
   d["model_generation"] = generations;
@@ -128,8 +130,20 @@ std::unique_ptr<Engine> make_engine(const py::dict& o) {
     for (const auto& i : o["instruments"].cast<py::list>()) {
       const auto t = i.cast<py::tuple>();
       options.instruments.push_back(InstrumentFeatureSpec{
-          t[0].cast<std::uint32_t>(), t[1].cast<double>(), t[2].cast<double>()});
+          t[0].cast<std::uint32_t>(), t[1].cast<double>(), t[2].cast<double>(),
+          t.size() > 3 ? t[3].cast<std::int64_t>() : std::int64_t{100}});
     }
+  }
+  if (o.contains("policy") && !o["policy"].is_none()) {
+    options.policy = o["policy"].cast<std::string>();
+    if (o.contains("policy_params")) {
+      for (const auto& [key, value] : o["policy_params"].cast<py::dict>()) {
+        options.policy_params[py::str(key).cast<std::string>()] = value.cast<double>();
+      }
+    }
+  }
+  if (o.contains("decision_interval_ns")) {
+    options.decision_interval_ns = o["decision_interval_ns"].cast<std::int64_t>();
   }
   if (o.contains("default_horizon_ns")) {
     options.default_horizon_ns = o["default_horizon_ns"].cast<std::int64_t>();
@@ -150,6 +164,7 @@ std::unique_ptr<Engine> make_engine(const py::dict& o) {
 }  // namespace
 
 void bind_engine(py::module_& m) {
+
   py::enum_<EngineState>(m, "EngineState")
       .value("CREATED", EngineState::kCreated)
       .value("STARTING", EngineState::kStarting)

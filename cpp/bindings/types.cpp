@@ -120,7 +120,9 @@ void bind_types(py::module_& m) {
       .value("CANCEL", OrderAction::kCancel);
   py::enum_<TimeInForce>(m, "TimeInForce")
       .value("DAY", TimeInForce::kDay)
-      .value("IOC", TimeInForce::kIoc);
+      .value("IOC", TimeInForce::kIoc)
+      .value("POST_ONLY", TimeInForce::kPostOnly)
+      .value("MIDPOINT_PEG", TimeInForce::kMidpointPeg);
   py::enum_<AuditKind>(m, "AuditKind")
       .value("NONE", AuditKind::kNone)
       .value("COMMAND_ACCEPTED", AuditKind::kCommandAccepted)

@@ -28,6 +28,7 @@ namespace sor {
 namespace {
 
 constexpr std::size_t kChildTableSize = 1u << 16;  // in-flight children (direct-mapped by id)
+constexpr std::size_t kMaxOpenChildrenPerParent = 64;  // open children a hosted policy tracks
 constexpr std::uint64_t kBatch = 256;             // records taken from a ring per pass
 
 inline void cpu_relax() noexcept {
@@ -231,6 +232,9 @@ struct Parent {
   std::int64_t start_ns = 0;          // feature clock at arrival
   std::int64_t end_ns = 0;            // deadline on the feature clock
   double arrival_mid_ticks = 0;       // NBBO mid at arrival (0: none)
+  std::int64_t next_decision_ns = 0;  // hosted policy: next decision (feature clock)
+  std::uint32_t open_count = 0;       // hosted policy: open children in open_ids
+  std::uint64_t open_ids[kMaxOpenChildrenPerParent] = {};
 };
 
 struct Child {
@@ -243,6 +247,9 @@ struct Child {
   std::int64_t sent_ns = 0;  // realtime when the intent was written
   std::uint8_t venue_id = 0;
   bool acknowledged = false;  // a first report measured the venue's latency
+  ChildOrderType type = ChildOrderType::kTake;
+  bool cancel_sent = false;
+  std::int64_t decided_ns = 0;  // feature clock when decided (the policy's clock)
 };
 
 struct Engine::Impl {
@@ -252,6 +259,14 @@ struct Engine::Impl {
   std::atomic<const TreeEnsemble*> models[kModelSlots] = {};
   std::atomic<std::uint32_t> model_generation[kModelSlots] = {};
   std::int64_t default_horizon_ns = 0;
+  // the hosted policy: one instance per parent slot, prepared at creation
+  std::vector<std::unique_ptr<ExecutionPolicy>> policies;
+  std::vector<PolicyVenue> policy_venues;
+  std::vector<double> adv_by_instrument;
+  std::vector<std::int64_t> lot_by_instrument;
+  std::int64_t decision_interval_ns = 1'000'000'000;
+  PolicyOutput policy_output;
+  OpenChild open_scratch[kMaxOpenChildrenPerParent];
   std::uint64_t md_applied = 0;
   std::uint64_t decision_sequence = 0;
   EngineParams params{};
@@ -281,7 +296,12 @@ struct Engine::Impl {
         parents(options.max_parents),
         children(kChildTableSize) {
     active.reserve(options.max_parents);
+    adv_by_instrument.assign(options.max_instruments, options.features.default_adv_shares);
+    lot_by_instrument.assign(options.max_instruments, 100);
+    decision_interval_ns = options.decision_interval_ns;
     for (const InstrumentFeatureSpec& i : options.instruments) {
+      adv_by_instrument[i.instrument_id] = i.adv_shares;
+      lot_by_instrument[i.instrument_id] = std::max<std::int64_t>(1, i.lot_shares);
       features.set_adv(i.instrument_id, i.adv_shares);
       if (i.implied_volatility_annual > 0) {
         features.set_implied_volatility(i.instrument_id, i.implied_volatility_annual);
@@ -408,6 +428,13 @@ struct Engine::Impl {
   // The risk stage: hard limits on one child order.
   RejectReason risk_check(const Parent& p, std::uint8_t venue, std::int64_t price,
                           std::int64_t quantity, std::int64_t now_ns) noexcept {
+    if (price <= 0) {  // an unlimited midpoint peg: valued and banded at the mid
+      const Nbbo q = book.nbbo(p.instrument_id);
+      if (q.bid_price_ticks <= 0 || q.ask_price_ticks <= q.bid_price_ticks) {
+        return RejectReason::kPriceBand;
+      }
+      price = (q.bid_price_ticks + q.ask_price_ticks) / 2;
+    }
     if (risk_state == RiskState::kHalted || params.kill_switch != 0) return RejectReason::kHalted;
     if (venue >= kMaxEngineVenues || !((params.enabled_venue_mask >> venue) & 1U)) {
       return RejectReason::kVenueDisabled;
@@ -446,10 +473,11 @@ struct Engine::Impl {
   // Sends one IOC child through the feature, model and risk stages; returns true when it
   // reached the order ring. Every candidate leaves a decision record.
   bool send_child(std::uint32_t slot, std::uint8_t venue, std::int64_t price,
-                  std::int64_t quantity, const MdEvent* trigger) noexcept {
+                  std::int64_t quantity, const MdEvent* trigger,
+                  ChildOrderType type = ChildOrderType::kTake) noexcept {
     Parent& p = parents[slot];
     DecisionRecord& record = decision_scratch;
-    decide(p, venue, price, quantity, ChildOrderType::kTake, record);
+    decide(p, venue, price, quantity, type, record);
     const std::int64_t now = monotonic_ns();
     const RejectReason reason = risk_check(p, venue, price, quantity, now);
     record.risk_reason = static_cast<std::uint8_t>(reason);
@@ -479,7 +507,9 @@ struct Engine::Impl {
     intent.venue_id = venue;
     intent.action = OrderAction::kNew;
     intent.side = p.side;
-    intent.time_in_force = TimeInForce::kIoc;
+    intent.time_in_force = type == ChildOrderType::kPost       ? TimeInForce::kPostOnly
+                           : type == ChildOrderType::kMidpoint ? TimeInForce::kMidpointPeg
+                                                               : TimeInForce::kIoc;
     if (orders.write(&intent, 1) != 1) {
       bump(counters->order_ring_refused);
       audit_record(AuditKind::kRingOverflow, p.id, id, 0, quantity, 0, p.instrument_id, venue, 0);
@@ -487,20 +517,140 @@ struct Engine::Impl {
       return false;
     }
     ++next_child_id;
-    c = Child{id, slot, quantity, price, quantity, 0, intent.ts_decision, venue, false};
+    c = Child{id, slot, quantity, price, quantity, 0, intent.ts_decision, venue, false, type, false,
+              features.clock_ns()};
+    if (!policies.empty() && p.open_count < kMaxOpenChildrenPerParent) p.open_ids[p.open_count++] = id;
     record.child_order_id = id;
     record.flags |= kDecisionChildSent;
     publish_decision(record);
     p.working += quantity;
     ++open_orders;
     rate_tokens -= 1.0;
-    gross_notional_usd += static_cast<double>(price) * params.price_tick_usd *
+    gross_notional_usd += static_cast<double>(valued_price(p, price)) * params.price_tick_usd *
                           static_cast<double>(quantity);
     bump(counters->child_orders);
     counters->open_orders.store(static_cast<std::uint64_t>(open_orders), std::memory_order_relaxed);
     audit_record(AuditKind::kChildOrder, p.id, id, price, quantity,
                  trigger ? trigger->sequence : p.command_id, p.instrument_id, venue, 0);
     return true;
+  }
+
+  // The price a child is valued at: its limit, or the mid for an unlimited peg.
+  std::int64_t valued_price(const Parent& p, std::int64_t price) const noexcept {
+    if (price > 0) return price;
+    const Nbbo q = book.nbbo(p.instrument_id);
+    return q.bid_price_ticks > 0 && q.ask_price_ticks > 0
+               ? (q.bid_price_ticks + q.ask_price_ticks) / 2 : 0;
+  }
+
+  // --- the hosted policy (EngineOptions::policy) -------------------------------------------
+
+  // Returns the limit of a policy request: its own, else the far touch of its venue for a
+  // take, the NBBO near touch for a post, 0 (unlimited peg) for a midpoint child.
+  std::int64_t request_price(const Parent& p, const ChildRequest& r) const noexcept {
+    if (r.price_ticks > 0 || r.type == ChildOrderType::kMidpoint) return r.price_ticks;
+    const Nbbo q = book.nbbo(p.instrument_id);
+    if (r.type == ChildOrderType::kPost) {
+      return p.side == Side::kBuy ? q.bid_price_ticks : q.ask_price_ticks;
+    }
+    const int index = book.venue_index(r.venue_id);
+    if (index >= 0) {
+      const Side far = p.side == Side::kBuy ? Side::kSell : Side::kBuy;
+      const PriceLadder* l = book.book(static_cast<std::size_t>(index)).ladder(p.instrument_id, far);
+      if (l != nullptr && !l->empty()) return l->best()->price_ticks;
+    }
+    return p.side == Side::kBuy ? q.ask_price_ticks : q.bid_price_ticks;
+  }
+
+  // Runs the parent's policy once: its view, its decision, its cancels and children.
+  void run_policy(std::uint32_t slot) noexcept {
+    Parent& p = parents[slot];
+    ExecutionPolicy& policy = *policies[slot];
+    const std::int64_t now = features.clock_ns();
+    ParentState state{};
+    state.parent_order_id = p.id;
+    state.instrument_id = p.instrument_id;
+    state.side = p.side;
+    state.quantity = p.quantity;
+    state.filled = p.filled;
+    state.open_quantity = p.working;
+    state.limit_price_ticks = p.limit_price_ticks;
+    state.start_ns = p.start_ns;
+    state.end_ns = p.end_ns;
+    state.arrival_mid_ticks = p.arrival_mid_ticks;
+    state.adv_shares = adv_by_instrument[p.instrument_id];
+    state.lot_shares = lot_by_instrument[p.instrument_id];
+    std::size_t open = 0;
+    for (std::uint32_t i = 0; i < p.open_count; ++i) {
+      const Child& c = children[p.open_ids[i] % kChildTableSize];
+      open_scratch[open++] = OpenChild{c.id, c.venue_id, c.type, c.price_ticks, c.quantity,
+                                       c.leaves, c.decided_ns, c.cancel_sent};
+    }
+    PolicyView view{};
+    view.now_ns = now;
+    view.book = &book;
+    view.features = &features;
+    view.parent = &state;
+    view.open_children = open_scratch;
+    view.open_child_count = open;
+    view.venues = policy_venues.data();
+    view.venue_count = policy_venues.size();
+    view.models.fill_probability = models[0].load(std::memory_order_acquire);
+    view.models.adverse_move = models[1].load(std::memory_order_acquire);
+    view.models.market_impact = models[2].load(std::memory_order_acquire);
+    view.models.action_value = models[3].load(std::memory_order_acquire);
+    PolicyOutput& out = policy_output;
+    out.child_count = 0;
+    out.cancel_count = 0;
+    out.next_decision_ns = 0;
+    policy.decide(view, out);
+    bump(counters->policy_decisions);
+    for (std::size_t i = 0; i < out.cancel_count; ++i) cancel_child(slot, out.cancels[i]);
+    for (std::size_t i = 0; i < out.child_count; ++i) {
+      const ChildRequest& r = out.children[i];
+      const std::int64_t free = p.quantity - p.filled - p.working;
+      const std::int64_t quantity = std::min(r.quantity, free);
+      const std::int64_t price = request_price(p, r);
+      if (quantity <= 0 || !venue_allowed(p, r.venue_id) ||
+          (r.type != ChildOrderType::kMidpoint && !price_acceptable(p, price)) ||
+          p.open_count >= kMaxOpenChildrenPerParent ||
+          !send_child(slot, r.venue_id, price, quantity, nullptr, r.type)) {
+        bump(counters->policy_requests_refused);
+      }
+    }
+    const std::int64_t grid = now + decision_interval_ns;
+    p.next_decision_ns = out.next_decision_ns > now ? std::min(out.next_decision_ns, grid) : grid;
+  }
+
+  // Asks the gateway to cancel one of the parent's open children (once).
+  void cancel_child(std::uint32_t slot, std::uint64_t child_id) noexcept {
+    Child& c = children[child_id % kChildTableSize];
+    if (c.id != child_id || c.parent_slot != slot || c.cancel_sent) return;
+    const Parent& p = parents[slot];
+    OrderIntent intent{};
+    intent.ts_decision = realtime_ns();
+    intent.child_order_id = child_id;
+    intent.parent_order_id = p.id;
+    intent.price_ticks = c.price_ticks;
+    intent.quantity = c.leaves;
+    intent.instrument_id = p.instrument_id;
+    intent.venue_id = c.venue_id;
+    intent.action = OrderAction::kCancel;
+    intent.side = p.side;
+    if (orders.write(&intent, 1) == 1) {
+      c.cancel_sent = true;
+    } else {
+      bump(counters->order_ring_refused);
+    }
+  }
+
+  // Runs every parent's policy whose decision time has come (feature clock).
+  void run_policies() noexcept {
+    const std::int64_t now = features.clock_ns();
+    for (std::size_t k = 0; k < active.size(); ++k) {
+      const std::uint32_t slot = active[k];
+      if (parents[slot].active && now >= parents[slot].next_decision_ns) run_policy(slot);
+    }
   }
 
   bool price_acceptable(const Parent& p, std::int64_t price) const noexcept {
@@ -555,7 +705,7 @@ struct Engine::Impl {
   // The policy stage on market data: new contra-side liquidity at a venue's top, within a
   // working parent's limit, is taken at once.
   void on_market(const MdEvent& e) noexcept {
-    if (active.empty()) return;
+    if (active.empty() || !policies.empty()) return;  // a hosted policy decides on its grid
     if (e.kind != EventKind::kAdd && e.kind != EventKind::kLevel) return;
     if (e.quantity <= 0) return;
     const int index = book.venue_index(e.venue_id);
@@ -633,7 +783,24 @@ struct Engine::Impl {
         counters->active_parents.store(active.size(), std::memory_order_relaxed);
         audit_record(AuditKind::kCommandAccepted, p.id, 0, c.quantity, c.limit_price_ticks,
                      c.command_id, c.instrument_id, 0, 0);
-        sweep(slot);
+        if (policies.empty()) {
+          sweep(slot);
+        } else {
+          p.open_count = 0;
+          ParentState state{};
+          state.parent_order_id = p.id;
+          state.instrument_id = p.instrument_id;
+          state.side = p.side;
+          state.quantity = p.quantity;
+          state.limit_price_ticks = p.limit_price_ticks;
+          state.start_ns = p.start_ns;
+          state.end_ns = p.end_ns;
+          state.arrival_mid_ticks = p.arrival_mid_ticks;
+          state.adv_shares = adv_by_instrument[p.instrument_id];
+          state.lot_shares = lot_by_instrument[p.instrument_id];
+          policies[slot]->reset(state, policy_venues.data(), policy_venues.size());
+          run_policy(slot);
+        }
         return;
       }
       case CommandKind::kCancelParent: {
@@ -694,6 +861,10 @@ struct Engine::Impl {
       const std::int64_t q = std::min(r.last_quantity, c.leaves);
       c.leaves -= q;
       c.filled += q;
+      if (!policies.empty() && q > 0) {
+        policies[c.parent_slot]->on_fill(ChildFill{c.id, c.venue_id, c.type, r.last_price_ticks, q,
+                                                   features.clock_ns(), 0.0});
+      }
       p.filled += q;
       p.working -= q;
       bump(counters->filled_quantity, static_cast<std::uint64_t>(q));
@@ -704,7 +875,16 @@ struct Engine::Impl {
     audit_record(AuditKind::kExecution, p.id, c.id, r.last_price_ticks, r.last_quantity,
                  static_cast<std::uint64_t>(r.kind), r.instrument_id, r.venue_id, 0);
     if (done) {
-      features.on_child_done(c.venue_id, p.side, ChildOrderType::kTake, c.quantity, c.filled);
+      features.on_child_done(c.venue_id, p.side, c.type, c.quantity, c.filled);
+      if (!policies.empty()) {
+        policies[c.parent_slot]->on_child_done(c.id, c.venue_id, c.type, c.quantity, c.filled);
+        for (std::uint32_t i = 0; i < p.open_count; ++i) {
+          if (p.open_ids[i] == c.id) {
+            p.open_ids[i] = p.open_ids[--p.open_count];
+            break;
+          }
+        }
+      }
       p.working -= c.leaves;  // shares the venue will no longer fill
       c.id = 0;
       --open_orders;
@@ -750,6 +930,7 @@ struct Engine::Impl {
       executions.release(n);
       work += n;
     }
+    if (!policies.empty() && !active.empty()) run_policies();
     return work;
   }
 
@@ -829,10 +1010,42 @@ EngineResult Engine::create(const EngineOptions& options, std::unique_ptr<Engine
     }
   }
   if (options.default_horizon_ns <= 0) return {false, "default_horizon_ns must be positive"};
+  if (options.decision_interval_ns <= 0) return {false, "decision_interval_ns must be positive"};
   try {
     engine->impl_ = std::make_unique<Impl>(resolved);
   } catch (const std::exception& e) {
     return {false, e.what()};
+  }
+  if (!options.policy.empty()) {
+    // the hosted policy: venues from the options (or the feature venues), one instance per
+    // parent slot so reset() allocates nothing while the engine runs
+    Impl& hosted = *engine->impl_;
+    hosted.policy_venues = options.policy_venues;
+    if (hosted.policy_venues.empty()) {
+      std::uint32_t rank = 0;
+      for (const FeatureVenueSpec& f : resolved.features.venues) {
+        PolicyVenue v{};
+        v.venue_id = f.venue_id;
+        v.lit = f.lit;
+        v.tick_size_ticks = 1;
+        v.maker_fee_usd_per_share = f.maker_fee_usd_per_share;
+        v.taker_fee_usd_per_share = f.taker_fee_usd_per_share;
+        v.midpoint_fee_usd_per_share = f.midpoint_fee_usd_per_share;
+        v.latency_ns = f.latency_ns;
+        v.static_rank = rank++;
+        hosted.policy_venues.push_back(v);
+      }
+    }
+    if (hosted.policy_venues.size() > kMaxPolicyVenues) {
+      return {false, "policy: at most " + std::to_string(kMaxPolicyVenues) + " venues"};
+    }
+    hosted.policies.reserve(options.max_parents);
+    for (std::uint32_t i = 0; i < options.max_parents; ++i) {
+      std::string error;
+      std::unique_ptr<ExecutionPolicy> policy = make_policy(options.policy, options.policy_params, error);
+      if (!policy) return {false, "policy: " + error};
+      hosted.policies.push_back(std::move(policy));
+    }
   }
   Impl& impl = *engine->impl_;
   const EngineSegmentNames names = engine_segment_names(options.name);

@@ -52,7 +52,9 @@ _RINGS: dict[str, tuple[str, np.dtype, str]] = {
 }
 
 # model name -> engine slot (sor::ModelSlot)
-MODEL_SLOTS: dict[str, int] = {"fill_probability": 0, "adverse_move": 1, "market_impact": 2}
+MODEL_SLOTS: dict[str, int] = {"fill_probability": 0, "adverse_move": 1, "market_impact": 2,
+                               "action_value": 3}
+TimeInForce = _core.TimeInForce
 
 _IDLE = {"spin": _core.IdleStrategy.SPIN, "yield": _core.IdleStrategy.YIELD,
          "sleep": _core.IdleStrategy.SLEEP, "backoff": _core.IdleStrategy.BACKOFF}
@@ -108,15 +110,17 @@ def feature_options(config: RouterConfig, settings: Any = None) -> Any:
 
 def engine_options(config: RouterConfig, *, cpu: int | None = None, name: str | None = None,
                    reserve_orders: int = 1 << 16, max_parents: int = 4096,
-                   drain_timeout_s: float = 2.0, feature_settings: Any = None) -> dict[str, Any]:
+                   drain_timeout_s: float = 2.0, feature_settings: Any = None,
+                   policy: str | None = None, policy_params: dict[str, float] | None = None,
+                   decision_interval_s: float = 1.0) -> dict[str, Any]:
     """Returns the engine creation options for `config` (`cpu`/`name` override the file)."""
     settings = config.engine
     pin = settings.cpu if cpu is None else cpu
     rings = {}
     for key in ("md", "command", "exec", "order", "audit"):
-        policy = getattr(settings, f"{key}_ring_overflow_policy")
+        overflow = getattr(settings, f"{key}_ring_overflow_policy")
         rings[key] = (getattr(settings, f"{key}_ring_capacity_records"),
-                      _core.OverflowPolicy.SPIN if policy is OverflowPolicy.SPIN
+                      _core.OverflowPolicy.SPIN if overflow is OverflowPolicy.SPIN
                       else _core.OverflowPolicy.REFUSE,
                       settings.overflow_spin_limit_ns)
     return {
@@ -131,7 +135,11 @@ def engine_options(config: RouterConfig, *, cpu: int | None = None, name: str | 
                   "decisions": (4096, _core.OverflowPolicy.REFUSE, 0)},
         "features": feature_options(config, feature_settings),
         "instruments": [(i.instrument_id, float(i.average_daily_volume_shares),
-                         float(i.implied_volatility_annual)) for i in config.instruments],
+                         float(i.implied_volatility_annual), int(i.lot_size_shares))
+                        for i in config.instruments],
+        "policy": policy,
+        "policy_params": {str(k): float(v) for k, v in (policy_params or {}).items()},
+        "decision_interval_ns": int(round(decision_interval_s * 1e9)),
         "takeover_stale": settings.stale_segment_policy is StaleSegmentPolicy.TAKEOVER,
         "cpu": -1 if pin is None else int(pin),
         "sched_fifo": settings.sched_fifo,
@@ -153,7 +161,9 @@ class Engine:
 
     def __init__(self, config: RouterConfig | None = None, *, name: str | None = None,
                  cpu: int | None = None, reserve_orders: int = 1 << 16,
-                 max_parents: int = 4096, models: Any = None) -> None:
+                 max_parents: int = 4096, models: Any = None, policy: str | None = None,
+                 policy_params: dict[str, float] | None = None,
+                 decision_interval_s: float = 1.0) -> None:
         self._store = ConfigStore(config if config is not None else default_config())
         self._name = name or self._store.current.engine.name
         self._cpu = cpu
@@ -166,6 +176,12 @@ class Engine:
         # models: a ModelRegistry or its folder, loaded (validated) now, installed at start
         self._models: dict[str, Any] = {}
         self._feature_settings: Any = None
+        # the hosted execution policy (None: the built-in liquidity taker); checked here
+        self._policy = policy
+        self._policy_params = dict(policy_params or {})
+        self._decision_interval_s = float(decision_interval_s)
+        if policy is not None:
+            _core.make_policy(policy, {str(k): float(v) for k, v in self._policy_params.items()})
         if models is not None:
             from sor.models.registry import ModelRegistry
 
@@ -210,7 +226,9 @@ class Engine:
     def _create(self) -> None:
         options = engine_options(self._store.current, cpu=self._cpu, name=self._name,
                                  reserve_orders=self._reserve_orders, max_parents=self._max_parents,
-                                 feature_settings=self._feature_settings)
+                                 feature_settings=self._feature_settings, policy=self._policy,
+                                 policy_params=self._policy_params,
+                                 decision_interval_s=self._decision_interval_s)
         self._core = _core.EngineCore(options)
         self._control = _core.EngineControl.attach(self._name)
         for name, model in self._models.items():

@@ -17,10 +17,11 @@ enum class ModelSlot : std::uint32_t {
   kFillProbability = 0,  // P(child filled in full within its horizon).
   kAdverseMove = 1,      // Expected mid move against us over the horizon, bps.
   kMarketImpact = 2,     // Expected mid move after our take fills, bps.
+  kActionValue = 3,      // Learned action value Q(row) of the rl policy.
 };
 
 // Number of model slots.
-inline constexpr std::size_t kModelSlots = 3;
+inline constexpr std::size_t kModelSlots = 4;
 
 // Flags of DecisionRecord::flags.
 enum DecisionFlag : std::uint8_t {
@@ -44,7 +45,7 @@ struct DecisionRecord {
   std::uint8_t risk_reason;           // RejectReason of the risk stage (0: accepted).
   std::uint8_t row_status;            // FeatureStatus of build_row.
   std::uint8_t flags;                 // DecisionFlag bits.
-  std::uint8_t reserved[25];          // 0.
+  std::uint8_t reserved[17];          // 0.
   float features[kFeatureCount];      // The feature row, in schema order.
 };
 

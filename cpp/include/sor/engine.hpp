@@ -15,6 +15,7 @@
 #include "sor/consolidated.hpp"
 #include "sor/decision.hpp"
 #include "sor/features.hpp"
+#include "sor/policies.hpp"
 #include "sor/ring.hpp"
 #include "sor/tree_model.hpp"
 #include "sor/types.hpp"
@@ -22,7 +23,7 @@
 namespace sor {
 
 // Bumped whenever the control segment layout or EngineParams changes.
-inline constexpr std::uint32_t kEngineLayoutVersion = 2;
+inline constexpr std::uint32_t kEngineLayoutVersion = 3;
 // "SORCTRL1" as a little-endian integer.
 inline constexpr std::uint64_t kControlMagic = 0x314c525443524f53ULL;
 // Most venues the parameter block describes (venue ids index 64-bit masks).
@@ -102,6 +103,8 @@ struct EngineCounters {
   std::atomic<std::uint64_t> model_evaluations;   // Model predictions run.
   std::atomic<std::uint64_t> model_input_rejects; // Decisions whose row could not be used.
   std::atomic<std::uint64_t> model_swaps;         // Models installed (all slots).
+  std::atomic<std::uint64_t> policy_decisions;    // decide() calls of the hosted policy.
+  std::atomic<std::uint64_t> policy_requests_refused;  // Requests it made that were not sent.
   std::atomic<std::uint32_t> model_generation[kModelSlots];  // Per-slot swap generation.
 };
 
@@ -170,6 +173,7 @@ struct InstrumentFeatureSpec {
   std::uint32_t instrument_id;      // Instrument.
   double adv_shares;                // Average daily volume (> 0).
   double implied_volatility_annual; // Implied volatility (0: none).
+  std::int64_t lot_shares = 100;    // Round lot (policies size children in lots).
 };
 
 // Size and overflow behaviour of one of the engine's rings.
@@ -195,6 +199,11 @@ struct EngineOptions {
   FeatureOptions features;                   // Feature engine; empty venues: derived from venues.
   std::vector<InstrumentFeatureSpec> instruments;  // ADV and implied volatility per instrument.
   std::int64_t default_horizon_ns = 1'800'000'000'000;  // Parent horizon when it names no end.
+  std::string policy;                        // "" = the built-in liquidity taker; else a
+                                             // make_policy name (one instance per parent slot).
+  PolicyParams policy_params;                // Parameters of `policy`.
+  std::vector<PolicyVenue> policy_venues;    // Venues the policy sees (empty: from features).
+  std::int64_t decision_interval_ns = 1'000'000'000;  // Policy decision grid (feature clock).
   bool takeover_stale = false;               // Replace segments left by a dead engine.
   int cpu = -1;                              // Core to pin the loop to (-1: do not pin).
   bool sched_fifo = false;                   // Run the loop SCHED_FIFO.

@@ -168,10 +168,12 @@ enum class OrderAction : std::uint8_t {
   kCancel = 2,   // Cancels child_order_id.
 };
 
-// How long a child order rests.
+// How long a child order rests, and how it executes (FIX TimeInForce and ExecInst).
 enum class TimeInForce : std::uint8_t {
-  kDay = 0,  // Rests until filled, cancelled or the session ends.
-  kIoc = 1,  // Immediate or cancel.
+  kDay = 0,           // Rests until filled, cancelled or the session ends.
+  kIoc = 1,           // Immediate or cancel (a take).
+  kPostOnly = 2,      // Day, post-only: refused rather than taking (ExecInst 6).
+  kMidpointPeg = 3,   // Day, pegged to the NBBO midpoint; price_ticks is its limit (0: none).
 };
 
 // One child-order decision of the engine for the gateway (order ring): 64 bytes.
