@@ -35,3 +35,24 @@ def test_train_rl_publishes_a_policy_the_backtester_runs(tmp_path):
                           models=evaluators)
     assert episode.filled == 20_000
     assert q.tree_count > 0
+    # the exported policy runs in the engine, on the engine's own rows, by the C++ evaluator
+    import time
+
+    import numpy as np
+
+    from sor.engine import Engine
+    from test_engine_models import _config, _publish, _session_events
+
+    events = _session_events(90.0, seed=23)
+    with Engine(_config("sor-test-train-rl"), models=registry, policy="rl") as engine:
+        cut = len(events) // 2
+        _publish(engine, events[:cut])
+        engine.submit_parent(9, "AAPL", "sell", 10_000)
+        engine.wait_idle(10)
+        _publish(engine, events[cut:])
+        engine.wait_idle(10)
+        time.sleep(0.05)
+        counters = engine.counters()
+        assert engine.models["action_value"].sha256 == q.sha256
+    assert counters["policy_decisions"] > 0
+    assert counters["model_generation"][3] == 1  # the trained Q in its slot
