@@ -95,3 +95,17 @@ def test_an_unknown_policy_or_parameter_is_refused_at_construction():
     with pytest.raises(PolicyConfigError, match="schedule_power"):
         Engine(_config("sor-test-policy-bad"), policy="ml_router",
                policy_params={"schedule_power": -1})
+
+
+def test_the_policy_comes_from_the_configuration(events):
+    from sor.config import with_changes
+
+    config = with_changes(_config("sor-test-policy-config"),
+                          {"engine.policy": "ml_router", "engine.decision_interval_ms": 500,
+                           "engine.policy_params": {"passive_lifetime_s": 4.0}})
+    registry = ModelRegistry(default_models_dir())
+    with Engine(config, models=registry) as engine:
+        orders, decisions, counters = _work(engine, events)
+    assert counters["policy_decisions"] > 10
+    new = orders[orders["action"] == int(_core.OrderAction.NEW)]
+    assert len(new) > 0

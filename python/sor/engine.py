@@ -176,8 +176,14 @@ class Engine:
         # models: a ModelRegistry or its folder, loaded (validated) now, installed at start
         self._models: dict[str, Any] = {}
         self._feature_settings: Any = None
-        # the hosted execution policy (None: the built-in liquidity taker); checked here
-        self._policy = policy
+        # the hosted execution policy: the arguments, else the configuration's [engine] policy
+        # (None or "": the built-in liquidity taker); checked here
+        settings = self._store.current.engine
+        if policy is None and settings.policy:
+            policy = settings.policy
+            policy_params = dict(settings.policy_params) if policy_params is None else policy_params
+            decision_interval_s = settings.decision_interval_ms / 1000.0
+        self._policy = policy or None
         self._policy_params = dict(policy_params or {})
         self._decision_interval_s = float(decision_interval_s)
         if policy is not None:

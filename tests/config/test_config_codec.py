@@ -110,7 +110,7 @@ def test_every_key_has_a_unit_or_is_unitless_by_nature():
                 "max_orders_per_second", "max_cancels_per_second", "max_participation_rate",
                 "kill_switch_engaged", "cpu", "sched_fifo", "sched_priority", "mlockall",
                 "idle_strategy", "stale_segment_policy", "max_venues_per_order", "fees", "fix",
-                "instruments", "routing", "risk", "engine"}
+                "instruments", "routing", "risk", "engine", "policy", "policy_params"}
     units = ("_ns", "_ms", "_s", "_usd", "_usd_per_share", "_shares", "_ticks", "_bps",
              "_records", "_policy", "_annual")
 
@@ -219,3 +219,18 @@ def test_from_dict_accepts_enum_members_and_built_objects():
     assert config.venue("XNAS").book_type is BookType.L2
     with pytest.raises(ConfigError, match="must be a table"):
         from_dict([])  # type: ignore[arg-type]
+
+
+def test_the_engine_policy_is_configured_and_checked_by_name():
+    base = MINIMAL + '\n[engine]\npolicy = "ml_router"\ndecision_interval_ms = 500\n' \
+        'policy_params = { schedule_power = 0.5, passive_lifetime_s = 5 }\n'
+    config = loads(base)
+    assert config.engine.policy == "ml_router"
+    assert dict(config.engine.policy_params) == {"schedule_power": 0.5, "passive_lifetime_s": 5.0}
+    assert loads(dump(config)) == config
+    with pytest.raises(ConfigError, match="engine.policy: .*unknown policy 'nope'"):
+        loads(MINIMAL + '\n[engine]\npolicy = "nope"\n')
+    with pytest.raises(ConfigError, match="engine.policy_params: .*schedule_power"):
+        loads(MINIMAL + '\n[engine]\npolicy = "ml_router"\npolicy_params = { schedule_power = -1 }\n')
+    with pytest.raises(ConfigError, match="engine.policy_params: given without a policy"):
+        loads(MINIMAL + '\n[engine]\npolicy_params = { slices = 3 }\n')

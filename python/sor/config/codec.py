@@ -45,7 +45,7 @@ _TABLES: dict[type, dict[str, type]] = {
 _ARRAYS: dict[type, dict[str, type]] = {
     RouterConfig: {"venues": Venue, "instruments": Instrument, "routing": RoutingRule},
 }
-_INLINE_TABLES = frozenset({"venue_weights"})
+_INLINE_TABLES = frozenset({"venue_weights", "policy_params"})
 
 
 def _join(prefix: str, name: str) -> str:

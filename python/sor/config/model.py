@@ -444,6 +444,11 @@ class EngineSettings(_Replaceable):
     Ring capacities are in records and must be powers of two. A producer that finds its ring
     full either spins for at most ``overflow_spin_limit_ns`` and then refuses, or refuses at
     once, as its ring's overflow policy says.
+
+    ``policy`` names the execution policy the engine hosts ("" keeps the built-in liquidity
+    taker; otherwise ``ml_router``, ``rl`` or a classical baseline, see docs/ml-router.md),
+    ``policy_params`` its parameters (a table of name = number, checked against the policy),
+    and ``decision_interval_ms`` its decision grid.
     """
 
     name: str = "sor"
@@ -466,6 +471,9 @@ class EngineSettings(_Replaceable):
     overflow_spin_limit_ns: int = 100_000
     heartbeat_timeout_ms: int = 1_000
     stale_segment_policy: StaleSegmentPolicy = StaleSegmentPolicy.ERROR
+    policy: str = ""
+    policy_params: tuple[tuple[str, float], ...] = ()
+    decision_interval_ms: int = 1_000
 
     def __post_init__(self) -> None:
         _check_str(self, "name", _ENGINE_NAME,
@@ -487,6 +495,36 @@ class EngineSettings(_Replaceable):
         _check_int(self, "overflow_spin_limit_ns", 1, _NS_PER_S, "ns")
         _check_int(self, "heartbeat_timeout_ms", 1, 60_000, "ms")
         _check_enum(self, "stale_segment_policy", StaleSegmentPolicy)
+        _check_int(self, "decision_interval_ms", 1, 3_600_000, "ms")
+        if not isinstance(self.policy, str):
+            raise _refuse("policy", f"must be a policy name or \"\", got {_describe(self.policy)}")
+        params = self.policy_params
+        if isinstance(params, Mapping):
+            params = tuple(params.items())
+        if isinstance(params, (str, bytes)) or not isinstance(params, (tuple, list)):
+            raise _refuse("policy_params", f"must be a table of name = number, got "
+                                           f"{_describe(params)}")
+        normalized = []
+        for entry in params:
+            if not (isinstance(entry, (tuple, list)) and len(entry) == 2):
+                raise _refuse("policy_params", f"must hold (name, number) pairs, got {entry!r}")
+            key, value = entry
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise _refuse(f"policy_params.{key}", f"must be a number, got {_describe(value)}")
+            normalized.append((str(key), float(value)))
+        _set(self, "policy_params", tuple(normalized))
+        if self.policy == "" and normalized:
+            raise _refuse("policy_params", "given without a policy")
+        if self.policy:
+            # the core checks the name and every parameter, and names what it refuses
+            from sor import _core
+            from sor.errors import PolicyConfigError
+
+            try:
+                _core.make_policy(self.policy, dict(normalized))
+            except PolicyConfigError as error:
+                key = "policy" if "unknown policy" in str(error) else "policy_params"
+                raise _refuse(key, str(error)) from None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
