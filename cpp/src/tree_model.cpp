@@ -229,8 +229,73 @@ struct TreeKernels {
     }
   }
 
+  // Returns block[local[j]] & 0xff in the low byte of each lane j (upper bytes undefined),
+  // where block holds the 16 << kLevel feature bytes a group has at level kLevel (>= 3):
+  // byte permutes of 128 entries, then blends chosen by the higher bits of the index.
+  template <int kLevel>
+  __attribute__((target("avx512f,avx512bw,avx512vbmi"))) static inline __m512i select_bytes(
+      const std::uint8_t* block, __m512i local) noexcept {
+    constexpr int kChunks = (16 << kLevel) / 128;
+    __m512i chosen[kChunks];
+    for (int c = 0; c < kChunks; ++c) {
+      chosen[c] = _mm512_permutex2var_epi8(_mm512_loadu_si512(block + 128 * c), local,
+                                           _mm512_loadu_si512(block + 128 * c + 64));
+    }
+    int bit = 7;
+    for (int width = kChunks; width > 1; width /= 2, ++bit) {
+      const __mmask16 high = _mm512_test_epi32_mask(local, _mm512_set1_epi32(1 << bit));
+      for (int c = 0; c < width / 2; ++c) {
+        chosen[c] = _mm512_mask_blend_epi32(high, chosen[2 * c], chosen[2 * c + 1]);
+      }
+    }
+    return chosen[0];
+  }
+
+  // fetch_nodes for rows held in registers on CPUs with AVX512-VBMI: feature ids of levels
+  // 3 to kMaxByteLevel come from byte permutes (only their low 6 bits are meaningful, which
+  // is all lookup64 reads); thresholds below level 3 are still gathered.
+  static constexpr int kMaxByteLevel = 5;
+  __attribute__((target("avx512f,avx512bw,avx512vbmi"))) static inline void fetch_nodes_vbmi(
+      const TreeEnsemble& m, int level, std::size_t offset, std::size_t first_tree, __m512i pos,
+      __m512i& f, __m512& t) noexcept {
+    if (level < kMaxPermuteLevel || level > kMaxByteLevel) {
+      fetch_nodes(m, level, offset, first_tree, pos, f, t);
+      return;
+    }
+    const std::size_t base = first_tree << level;
+    const __m512i local = _mm512_sub_epi32(pos, _mm512_set1_epi32(static_cast<int>(base)));
+    const std::uint8_t* bytes = m.feature_bytes_.data() + offset + base;
+    const auto* thresholds = reinterpret_cast<const std::int32_t*>(m.thresholds_.data() + offset);
+    switch (level) {
+      case 3:
+        f = select_bytes<3>(bytes, local);
+        t = _mm512_castsi512_ps(select_entries<3>(thresholds + base, local));
+        return;
+      case 4:
+        t = _mm512_i32gather_ps(pos, m.thresholds_.data() + offset, 4);
+        f = select_bytes<4>(bytes, local);
+        return;
+      default:
+        t = _mm512_i32gather_ps(pos, m.thresholds_.data() + offset, 4);
+        f = select_bytes<5>(bytes, local);
+        return;
+    }
+  }
+
+  template <bool kRowInRegisters, bool kVbmi>
+  __attribute__((target("avx512f,avx512bw,avx512vbmi"))) static double avx512_vbmi(
+      const TreeEnsemble& m, const float* row) noexcept {
+    return avx512_body<kRowInRegisters, kVbmi>(m, row);
+  }
+
   template <bool kRowInRegisters>
   __attribute__((target("avx512f"))) static double avx512(const TreeEnsemble& m,
+                                                          const float* row) noexcept {
+    return avx512_body<kRowInRegisters, false>(m, row);
+  }
+
+  template <bool kRowInRegisters, bool kVbmi>
+  __attribute__((always_inline, target("avx512f"))) static inline double avx512_body(const TreeEnsemble& m,
                                                           const float* row) noexcept {
     const int depth = m.depth_;
     const std::size_t padded = m.padded_tree_count_;
@@ -257,7 +322,11 @@ struct TreeKernels {
         for (std::size_t k = 0; k < groups; ++k) {
           __m512i f;
           __m512 t;
-          fetch_nodes(m, level, offset, b + kGroup * k, pos[k], f, t);
+          if constexpr (kVbmi) {
+            fetch_nodes_vbmi(m, level, offset, b + kGroup * k, pos[k], f, t);
+          } else {
+            fetch_nodes(m, level, offset, b + kGroup * k, pos[k], f, t);
+          }
           __m512 x;
           if constexpr (kRowInRegisters) {
             x = lookup64(f, r0, r1, r2, r3);
@@ -288,7 +357,12 @@ struct TreeKernels {
   static TreeEnsemble::SumKernel choose(SimdPath path, std::size_t feature_count) noexcept {
 #if defined(__x86_64__)
     if (path == SimdPath::kAvx512) {
-      return feature_count <= 64 ? &avx512<true> : &avx512<false>;
+      if (feature_count > 64) return &avx512<false>;
+      __builtin_cpu_init();
+      if (__builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi")) {
+        return &avx512_vbmi<true, true>;
+      }
+      return &avx512<true>;
     }
     if (path == SimdPath::kAvx2) return &avx2;
 #else
@@ -556,6 +630,9 @@ TreeEnsembleBuild TreeKernels::build(const TreeEnsembleSpec& spec,
       stack.push_back({left, p.level + 1, 2 * p.position});
       stack.push_back({right, p.level + 1, 2 * p.position + 1});
     }
+  }
+  if (m->feature_count_ <= 64) {
+    m->feature_bytes_.assign(m->feature_ids_.begin(), m->feature_ids_.end());
   }
   const SimdPath widest = best_supported_simd_path();
   m->path_ = static_cast<std::uint8_t>(options.widest_path) < static_cast<std::uint8_t>(widest)

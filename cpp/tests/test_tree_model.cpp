@@ -269,6 +269,13 @@ TEST(random_ensembles_every_path_matches_scalar_and_reference) {
       check_paths(spec, random_rows(rng, 300, features));
     }
   }
+  // Deeper trees: levels 3-5 take byte permutes on AVX-512 VBMI, level 6 and below gathers.
+  for (const int features : {5, 52, 64, 70}) {
+    for (const int max_depth : {6, 7, 8}) {
+      const TreeEnsembleSpec spec = random_ensemble(rng, 40, max_depth, features);
+      check_paths(spec, random_rows(rng, 300, features));
+    }
+  }
 }
 
 TEST(classifier_applies_logistic) {

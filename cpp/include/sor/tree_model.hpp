@@ -164,6 +164,7 @@ class TreeEnsemble {
 
   std::vector<std::int32_t> feature_ids_;  // All levels, level l at offset level_offset(l).
   std::vector<float> thresholds_;          // Same indexing as feature_ids_.
+  std::vector<std::uint8_t> feature_bytes_; // feature_ids_ as bytes when feature_count <= 64.
   std::vector<float> leaves_;              // padded_tree_count_ << depth_ values.
   std::size_t tree_count_ = 0;
   std::size_t padded_tree_count_ = 0;
