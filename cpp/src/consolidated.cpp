@@ -66,6 +66,16 @@ void fold_best(const PriceLadder* ladder, std::uint64_t venue_bit, std::int64_t&
 
 }  // namespace
 
+LevelView ConsolidatedBook::venue_best(std::uint8_t venue_id, std::uint32_t instrument_id,
+                                       Side side) const noexcept {
+  const int index = venue_index(venue_id);
+  if (index < 0) return {};
+  const PriceLadder* ladder = book(static_cast<std::size_t>(index)).ladder(instrument_id, side);
+  if (ladder == nullptr || ladder->empty()) return {};
+  const PriceLevel& best = *ladder->best();
+  return {best.price_ticks, best.quantity, best.order_count};
+}
+
 Nbbo ConsolidatedBook::nbbo(std::uint32_t instrument_id) const noexcept {
   Nbbo out{0, 0, 0, 0, 0, 0};
   for (std::size_t v = 0; v < venues_.size(); ++v) {

@@ -553,20 +553,14 @@ struct Engine::Impl {
     if (r.type == ChildOrderType::kPost) {
       return p.side == Side::kBuy ? q.bid_price_ticks : q.ask_price_ticks;
     }
-    const int index = book.venue_index(r.venue_id);
-    if (index >= 0) {
-      const Side far = p.side == Side::kBuy ? Side::kSell : Side::kBuy;
-      const PriceLadder* l = book.book(static_cast<std::size_t>(index)).ladder(p.instrument_id, far);
-      if (l != nullptr && !l->empty()) return l->best()->price_ticks;
-    }
+    const Side far = p.side == Side::kBuy ? Side::kSell : Side::kBuy;
+    const LevelView best = book.venue_best(r.venue_id, p.instrument_id, far);
+    if (best.price_ticks > 0) return best.price_ticks;
     return p.side == Side::kBuy ? q.ask_price_ticks : q.bid_price_ticks;
   }
 
-  // Runs the parent's policy once: its view, its decision, its cancels and children.
-  void run_policy(std::uint32_t slot) noexcept {
-    Parent& p = parents[slot];
-    ExecutionPolicy& policy = *policies[slot];
-    const std::int64_t now = features.clock_ns();
+  // Returns a parent as the policy sees it.
+  ParentState parent_state(const Parent& p) const noexcept {
     ParentState state{};
     state.parent_order_id = p.id;
     state.instrument_id = p.instrument_id;
@@ -580,6 +574,15 @@ struct Engine::Impl {
     state.arrival_mid_ticks = p.arrival_mid_ticks;
     state.adv_shares = adv_by_instrument[p.instrument_id];
     state.lot_shares = lot_by_instrument[p.instrument_id];
+    return state;
+  }
+
+  // Runs the parent's policy once: its view, its decision, its cancels and children.
+  void run_policy(std::uint32_t slot) noexcept {
+    Parent& p = parents[slot];
+    ExecutionPolicy& policy = *policies[slot];
+    const std::int64_t now = features.clock_ns();
+    const ParentState state = parent_state(p);
     std::size_t open = 0;
     for (std::uint32_t i = 0; i < p.open_count; ++i) {
       const Child& c = children[p.open_ids[i] % kChildTableSize];
@@ -787,18 +790,7 @@ struct Engine::Impl {
           sweep(slot);
         } else {
           p.open_count = 0;
-          ParentState state{};
-          state.parent_order_id = p.id;
-          state.instrument_id = p.instrument_id;
-          state.side = p.side;
-          state.quantity = p.quantity;
-          state.limit_price_ticks = p.limit_price_ticks;
-          state.start_ns = p.start_ns;
-          state.end_ns = p.end_ns;
-          state.arrival_mid_ticks = p.arrival_mid_ticks;
-          state.adv_shares = adv_by_instrument[p.instrument_id];
-          state.lot_shares = lot_by_instrument[p.instrument_id];
-          policies[slot]->reset(state, policy_venues.data(), policy_venues.size());
+          policies[slot]->reset(parent_state(p), policy_venues.data(), policy_venues.size());
           run_policy(slot);
         }
         return;

@@ -13,19 +13,6 @@ std::int64_t round_down_lots(double shares, std::int64_t lot) noexcept {
   return static_cast<std::int64_t>(std::floor(shares / static_cast<double>(lot))) * lot;
 }
 
-// Best price and size on `side` of one venue's book (0, 0 when empty or unknown).
-void venue_best(const ConsolidatedBook& book, std::uint8_t venue_id, std::uint32_t instrument,
-                Side side, std::int64_t& price, std::int64_t& quantity) noexcept {
-  price = 0;
-  quantity = 0;
-  const int index = book.venue_index(venue_id);
-  if (index < 0) return;
-  const PriceLadder* ladder = book.book(static_cast<std::size_t>(index)).ladder(instrument, side);
-  if (ladder == nullptr || ladder->empty()) return;
-  price = ladder->best()->price_ticks;
-  quantity = ladder->best()->quantity;
-}
-
 }  // namespace
 
 const char* validate(const MlRouterConfig& c) noexcept {
@@ -79,11 +66,9 @@ std::size_t MlRouterPolicy::price_candidates(const PolicyView& view, std::int64_
       c.type = type;
       c.quantity = quantity;
       if (type == ChildOrderType::kTake) {
-        std::int64_t price = 0;
-        std::int64_t size = 0;
-        venue_best(*view.book, venue.venue_id, p.instrument_id, far_side, price, size);
-        if (price != far_price || size <= 0) continue;  // takes only at the NBBO
-        c.available = size;
+        const LevelView best = view.book->venue_best(venue.venue_id, p.instrument_id, far_side);
+        if (best.price_ticks != far_price || best.quantity <= 0) continue;  // takes at the NBBO only
+        c.available = best.quantity;
       }
       DecisionContext context{};
       context.now_ns = view.now_ns;

@@ -7,16 +7,6 @@
 namespace sor {
 namespace {
 
-void venue_best(const ConsolidatedBook& book, std::uint8_t venue_id, std::uint32_t instrument,
-                Side side, std::int64_t& price) noexcept {
-  price = 0;
-  const int index = book.venue_index(venue_id);
-  if (index < 0) return;
-  const PriceLadder* ladder = book.book(static_cast<std::size_t>(index)).ladder(instrument, side);
-  if (ladder == nullptr || ladder->empty()) return;
-  price = ladder->best()->price_ticks;
-}
-
 constexpr std::size_t at(FeatureIndex f) { return static_cast<std::size_t>(f); }
 
 }  // namespace
@@ -88,9 +78,7 @@ std::int64_t RlActionSet::observe(const PolicyView& view, float* rows, bool* fea
     } else if (!a.wait) {
       bool ok = size > 0 && two_sided;
       if (ok && a.type == ChildOrderType::kTake) {
-        std::int64_t price = 0;
-        venue_best(*view.book, a.venue_id, p.instrument_id, far_side, price);
-        ok = price == far_price;
+        ok = view.book->venue_best(a.venue_id, p.instrument_id, far_side).price_ticks == far_price;
       }
       feasible[i] = ok;
     }

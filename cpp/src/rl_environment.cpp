@@ -43,20 +43,23 @@ void RlEnvironment::observe() {
   child_shares_ = actions_.observe(view, rows_.data(), feasible_.data());
 }
 
-double RlEnvironment::cost_usd_since(std::size_t first) const noexcept {
-  const ParentState& p = session_->parent();
-  const std::vector<BacktestFill>& fills = session_->fills();
-  const double sign = p.side == Side::kBuy ? 1.0 : -1.0;
+namespace {
+
+// Cost against the arrival mid, fees included, of fills[first..]: > 0 is a cost.
+double fills_cost_usd(const std::vector<BacktestFill>& fills, std::size_t first,
+                      const ParentState& parent, double price_tick_usd) noexcept {
+  const double sign = parent.side == Side::kBuy ? 1.0 : -1.0;
   double cost = 0;
   for (std::size_t i = first; i < fills.size(); ++i) {
     const BacktestFill& f = fills[i];
     cost += sign * static_cast<double>(f.quantity) *
-                (static_cast<double>(f.price_ticks) - p.arrival_mid_ticks) *
-                session_->price_tick_usd() +
+                (static_cast<double>(f.price_ticks) - parent.arrival_mid_ticks) * price_tick_usd +
             f.fee_usd;
   }
   return cost;
 }
+
+}  // namespace
 
 RlStepResult RlEnvironment::step(std::size_t action) {
   if (done_) throw std::logic_error("the episode has ended; reset a new one");
@@ -72,18 +75,11 @@ RlStepResult RlEnvironment::step(std::size_t action) {
   if (session_->done()) {
     result_ = session_->finish();  // the sweep's fills land in this step
     done_ = true;
-    const ParentState& p = result_.parent;
-    const double sign = p.side == Side::kBuy ? 1.0 : -1.0;
-    for (std::size_t i = fills_seen_; i < result_.fills.size(); ++i) {
-      const BacktestFill& f = result_.fills[i];
-      cost += sign * static_cast<double>(f.quantity) *
-                  (static_cast<double>(f.price_ticks) - p.arrival_mid_ticks) *
-                  result_.price_tick_usd +
-              f.fee_usd;
-    }
+    cost = fills_cost_usd(result_.fills, fills_seen_, result_.parent, result_.price_tick_usd);
     fills_seen_ = result_.fills.size();
   } else {
-    cost = cost_usd_since(fills_seen_);
+    cost = fills_cost_usd(session_->fills(), fills_seen_, session_->parent(),
+                          session_->price_tick_usd());
     fills_seen_ = session_->fills().size();
     observe();
   }

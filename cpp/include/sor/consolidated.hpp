@@ -71,6 +71,9 @@ class ConsolidatedBook {
   // Returns the book of the venue at `index` as its common base.
   const VenueBookBase& book(std::size_t index) const noexcept { return *venues_[index].base; }
 
+  // Returns the best level of one venue's (instrument, side), all zero when it is empty or the
+  // venue is not in the book.
+  LevelView venue_best(std::uint8_t venue_id, std::uint32_t instrument_id, Side side) const noexcept;
   // Returns the national best bid and offer of `instrument_id` across lit venues.
   Nbbo nbbo(std::uint32_t instrument_id) const noexcept;
   // Fills the best `max_levels` consolidated price levels of one side, best first: prices,

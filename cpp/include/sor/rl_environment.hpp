@@ -46,7 +46,6 @@ class RlEnvironment {
 
  private:
   void observe();
-  double cost_usd_since(std::size_t first) const noexcept;
 
   struct Listener;
   std::unique_ptr<Listener> listener_;
