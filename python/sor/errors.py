@@ -330,3 +330,45 @@ __all__ = [
 
     "FeatureConfigError", "FeatureError", "PolicyConfigError", "BacktestConfigError",
 ]
+
+
+class JournalError(SorError):
+    """The router's order-state journal could not be read or written (``sor.fix.journal``)."""
+
+
+class JournalCorruptError(JournalError):
+    """A journal is damaged in the middle (a bad frame followed by valid ones), not merely
+    torn at its end; nothing was replayed. ``path``, ``offset`` (of the first bad frame) and
+    ``damaged_bytes`` (from there to the end of the file) locate it."""
+
+    def __init__(self, path: str, offset: int, damaged_bytes: int) -> None:
+        self.path = path
+        self.offset = int(offset)
+        self.damaged_bytes = int(damaged_bytes)
+        super().__init__(f"journal {path} is damaged at offset {self.offset}: a frame fails its "
+                         f"length or CRC check and valid frames follow it ({self.damaged_bytes} "
+                         f"bytes from there to the end); refusing to replay it")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.path, self.offset, self.damaged_bytes))
+
+
+class GatewayError(SorError):
+    """The FIX gateway (``sor.fix.gateway``) cannot start or go on: a bad session list, a
+    state folder in use by another router, an engine that died."""
+
+
+class OrderValidationError(GatewayError, ValueError):
+    """An order message from the OMS cannot be accepted. ``text`` says why (it is sent back in
+    Text, tag 58); ``ord_rej_reason`` is the OrdRejReason (103) code, None when none fits."""
+
+    def __init__(self, text: str, ord_rej_reason: int | None = None) -> None:
+        self.text = text
+        self.ord_rej_reason = ord_rej_reason
+        super().__init__(text)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.text, self.ord_rej_reason))
+
+
+__all__ += ["JournalError", "JournalCorruptError", "GatewayError", "OrderValidationError"]
