@@ -58,6 +58,7 @@ class RecordKind(enum.IntEnum):
     CHILD_EXECUTION = 13   # a venue reported a fill or the end of a child
     CHILD_REPLACED = 14    # a venue confirmed a child cancel/replace
     OMS_OUT = 15           # an application message about to be sent to the OMS (outbox)
+    SESSION_LOGON = 16     # an OMS session logged on (what it sent before is delivered or gone)
 
 
 # kind -> ((field name, type) ...); types: q = int64, s = UTF-8 text, b = bytes
@@ -94,6 +95,8 @@ SCHEMAS: dict[RecordKind, tuple[tuple[str, str], ...]] = {
                                 ("quantity", "q"), ("price_ticks", "q")),
     RecordKind.OMS_OUT: (("sequence_number", "q"), ("session", "s"), ("msg_type", "s"),
                          ("body", "b")),
+    RecordKind.SESSION_LOGON: (("next_sender_seq_num", "q"), ("next_target_seq_num", "q"),
+                               ("session", "s")),
 }
 
 

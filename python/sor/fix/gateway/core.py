@@ -1,0 +1,1171 @@
+"""The gateway's order logic, independent of the transport: the parent book (one entry per
+OMS order), the child map (one entry per venue order), the aggregation of child fills into
+parent reports, the translation between FIX messages and engine records, the journal and the
+recovery after a crash.
+
+:class:`GatewayCore` runs on one thread (the reactor's). Its inputs are the OMS's and the
+venues' application messages (``on_oms_message``, ``on_venue_message``), session events
+(``on_oms_logon``, ``on_venue_logon``) and the engine's output rings (``poll``). Its outputs
+are ``send(msg_type, body)`` calls on session objects (``sor.fix.session.FixSession``) and
+records written to the engine's command and execution rings. Every state change is appended
+to the journal, and the journal is flushed before any message leaves the process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import time
+from collections.abc import Callable
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+import numpy as np
+
+from sor import _core
+from sor.errors import OrderValidationError, SorError
+from sor.fix import codec
+from sor.fix.gateway import messages as m
+from sor.fix.journal import Journal, JournalRecord, RecordKind
+from sor.ring import AUDIT_RECORD_DTYPE, COMMAND_DTYPE, EXEC_REPORT_DTYPE, ORDER_INTENT_DTYPE
+
+log = logging.getLogger("sor.fix.gateway")
+
+# the engine's horizon for a parent that names no end (EngineOptions::default_horizon_ns); the
+# gateway sets it explicitly so a deadline survives a restart
+DEFAULT_HORIZON_NS = 1_800_000_000_000
+
+# how a parent finished (PARENT_DONE.how in the journal)
+DONE_FILLED, DONE_CANCELED, DONE_EXPIRED, DONE_REJECTED = 0, 1, 2, 3
+_DONE_STATUS = {DONE_FILLED: "2", DONE_CANCELED: "4", DONE_EXPIRED: "3", DONE_REJECTED: "8"}
+
+# parent status in the gateway
+PENDING_NEW, WORKING, DONE = 0, 1, 2
+
+# engine enums as plain ints (the order path compares ints)
+_NEW, _CANCEL = int(_core.OrderAction.NEW), int(_core.OrderAction.CANCEL)
+_ACK, _FILL = int(_core.ExecKind.ACK), int(_core.ExecKind.FILL)
+_CANCELLED, _REJECTED = int(_core.ExecKind.CANCELLED), int(_core.ExecKind.REJECTED)
+_ACCEPTED = int(_core.AuditKind.COMMAND_ACCEPTED)
+_CMD_REJECTED = int(_core.AuditKind.COMMAND_REJECTED)
+_PARENT_DONE = int(_core.AuditKind.PARENT_DONE)
+_CMD_NEW, _CMD_CANCEL = int(_core.CommandKind.NEW_PARENT), int(_core.CommandKind.CANCEL_PARENT)
+_CMD_AMEND = int(_core.CommandKind.AMEND_PARENT)
+_TIF_IOC, _TIF_POST = int(_core.TimeInForce.IOC), int(_core.TimeInForce.POST_ONLY)
+_TIF_MID = int(_core.TimeInForce.MIDPOINT_PEG)
+_REJECT_NAMES = {int(v): k for k, v in _core.RejectReason.__members__.items()}
+
+_COMMAND = struct.Struct("<qQQqqqQIBBBB")   # sor::Command
+_EXEC = struct.Struct("<qqQQqqqIBBBB")      # sor::ExecReport
+assert _COMMAND.size == COMMAND_DTYPE.itemsize == 64
+assert _EXEC.size == EXEC_REPORT_DTYPE.itemsize == 64
+
+_TERMINAL_STATUS = frozenset(("2", "3", "4", "8", "C"))
+
+
+def session_active(session: Any) -> bool:
+    """Returns whether a FixSession is logged on (state ACTIVE)."""
+    state = getattr(session, "state", None)
+    return getattr(state, "name", state) == "ACTIVE"
+
+
+class Parent:
+    """One parent order of the OMS, as the gateway knows it."""
+
+    __slots__ = ("parent_order_id", "session", "cl_ord_id", "symbol", "instrument_id", "side",
+                 "side_code", "quantity", "ord_type", "limit_price_ticks", "time_in_force",
+                 "end_time_ns", "urgency", "target_strategy", "received_ns", "cum_quantity",
+                 "notional_ticks", "status", "done_how", "pending_cancel", "pending_replace",
+                 "engine_base", "submitted", "open_children", "orphans")
+
+    def __init__(self, parent_order_id: int, session: str, order: m.NewOrder,
+                 end_time_ns: int, received_ns: int) -> None:
+        self.parent_order_id = parent_order_id
+        self.session = session
+        self.cl_ord_id = order.cl_ord_id
+        self.symbol = order.symbol
+        self.instrument_id = order.instrument_id
+        self.side = order.side
+        self.side_code = order.side_code
+        self.quantity = order.quantity
+        self.ord_type = order.ord_type
+        self.limit_price_ticks = order.limit_price_ticks
+        self.time_in_force = order.time_in_force
+        self.end_time_ns = end_time_ns
+        self.urgency = order.urgency
+        self.target_strategy = order.target_strategy
+        self.received_ns = received_ns
+        self.cum_quantity = 0
+        self.notional_ticks = 0          # sum of fill price ticks x shares
+        self.status = PENDING_NEW
+        self.done_how = -1
+        self.pending_cancel: tuple[str, str] | None = None      # (ClOrdID, OrigClOrdID)
+        self.pending_replace: m.ReplaceRequest | None = None
+        self.engine_base = 0             # CumQty when the engine (re)started working it
+        self.submitted = False           # sent to this incarnation's engine
+        self.open_children = 0
+        self.orphans = 0                 # children of an earlier incarnation still open
+
+    @property
+    def leaves_quantity(self) -> int:
+        """Returns the shares still to work (0 once done)."""
+        if self.status == DONE:
+            return 0
+        return max(0, self.quantity - self.cum_quantity)
+
+    def ord_status(self) -> str:
+        """Returns the parent's OrdStatus (39)."""
+        if self.status == DONE:
+            return _DONE_STATUS[self.done_how]
+        if self.pending_cancel is not None:
+            return "6"
+        if self.status == PENDING_NEW:
+            return "A"
+        if self.cum_quantity <= 0:
+            return "0"
+        return "2" if self.cum_quantity >= self.quantity else "1"
+
+    def snapshot(self) -> dict[str, Any]:
+        """Returns the parent's state as plain values."""
+        return {"parent_order_id": self.parent_order_id, "session": self.session,
+                "cl_ord_id": self.cl_ord_id, "symbol": self.symbol, "side": self.side_code,
+                "quantity": self.quantity, "cum_quantity": self.cum_quantity,
+                "leaves_quantity": self.leaves_quantity, "notional_ticks": self.notional_ticks,
+                "ord_status": self.ord_status(), "open_children": self.open_children,
+                "orphans": self.orphans}
+
+
+class Child:
+    """One child order at a venue."""
+
+    __slots__ = ("incarnation", "child_order_id", "parent", "venue_id", "quantity", "price_ticks",
+                 "time_in_force", "cum_quantity", "done", "cl_ord_id", "orphan",
+                 "cancel_sent_ns", "venue_order_id", "pending_replace")
+
+    def __init__(self, incarnation: int, child_order_id: int, parent: Parent | None,
+                 venue_id: int, quantity: int, price_ticks: int, time_in_force: int) -> None:
+        self.incarnation = incarnation
+        self.child_order_id = child_order_id
+        self.parent = parent
+        self.venue_id = venue_id
+        self.quantity = quantity
+        self.price_ticks = price_ticks
+        self.time_in_force = time_in_force
+        self.cum_quantity = 0
+        self.done = False
+        self.cl_ord_id = f"{incarnation}.{child_order_id}"
+        self.orphan = False
+        self.cancel_sent_ns = 0
+        self.venue_order_id: str | None = None
+        self.pending_replace: tuple[str, int, int] | None = None   # (ClOrdID, qty, price)
+
+
+class GatewayCore:
+    """The router's order logic around one engine (see the module docstring).
+
+    `engine` is a started ``sor.Engine`` (this object takes its command and execution rings
+    as producer and its order and audit rings as consumer); `journal` an open
+    :class:`~sor.fix.journal.Journal`. ``replay()`` must be called once before anything else:
+    it rebuilds the state the journal holds and starts a new incarnation.
+    """
+
+    def __init__(self, config: Any, engine: Any, journal: Journal, *,
+                 is_active: Callable[[Any], bool] = session_active,
+                 clock: Callable[[], int] = time.time_ns, spin_limit_ns: int = 200_000,
+                 orphan_retry_s: float = 2.0, latency_samples: int = 1 << 16) -> None:
+        self.config = config
+        self.engine = engine
+        self.journal = journal
+        self._is_active = is_active
+        self._clock = clock
+        self._spin_limit_ns = int(spin_limit_ns)
+        self._orphan_retry_ns = int(orphan_retry_s * 1e9)
+        self.tick_usd = float(config.price_tick_usd)
+        self._tick = m.tick_decimal(self.tick_usd)
+        self.instruments = {i.symbol: (int(i.instrument_id), int(i.tick_size_ticks))
+                            for i in config.instruments}
+        self.venue_names = {int(v.venue_id): v.name for v in config.venues}
+        self.oms_sessions: dict[str, Any] = {}
+        self.venue_sessions: dict[int, Any] = {}
+        self.parents: dict[int, Parent] = {}
+        self.children: dict[tuple[int, int], Child] = {}
+        self._cl_ord_ids: dict[str, dict[str, Parent | None]] = {}   # session -> ClOrdID -> parent
+        self._venue_exec_ids: dict[int, set[str]] = {}
+        self._commands: dict[int, tuple[int, Parent, Any]] = {}
+        self._outbox_tail: dict[str, JournalRecord] = {}
+        self._waiting: set[int] = set()            # parents waiting for orphans before resuming
+        self.incarnation = 0
+        self._next_parent_id = 1
+        self._next_command = 1
+        self._next_exec = 1
+        self._next_child_request = 1
+        self._replayed = False
+        self.audit_listeners: list[Callable[[np.ndarray], None]] = []
+        self.counters: dict[str, int] = dict.fromkeys((
+            "oms_new_orders", "oms_rejects", "oms_duplicate_cl_ord_ids", "oms_cancel_requests",
+            "oms_replace_requests", "oms_cancel_rejects", "oms_reports", "oms_possdup_ignored",
+            "children_sent", "children_rejected_venue_down", "children_rejected_unknown_venue",
+            "child_cancels_sent", "child_cancels_queued_venue_down", "child_replaces_sent",
+            "venue_reports", "venue_fills", "venue_duplicate_exec_ids", "venue_unknown_orders",
+            "venue_unsupported_reports", "venue_cancel_rejects", "venue_cum_mismatches",
+            "sub_tick_fill_prices", "overfills", "orphans", "orphans_resolved",
+            "parents_resumed", "outbox_resent", "engine_reports", "engine_commands"), 0)
+        self._latency = np.zeros(int(latency_samples), np.int64)
+        self._latency_count = 0
+        self._order_started_ns = 0
+        # preallocated records for the rings
+        self._command_buffer = bytearray(64)
+        self._command_view = np.frombuffer(self._command_buffer, COMMAND_DTYPE)
+        self._exec_buffer = bytearray(64)
+        self._exec_view = np.frombuffer(self._exec_buffer, EXEC_REPORT_DTYPE)
+        self._orders_in = np.zeros(256, ORDER_INTENT_DTYPE)
+        self._audit_in = np.zeros(1024, AUDIT_RECORD_DTYPE)
+        self._command_ring = engine.ring("commands")
+        self._exec_ring = engine.ring("executions")
+        self._order_ring = engine.ring("orders")
+        self._audit_ring = engine.ring("audit")
+
+    # --- sessions -----------------------------------------------------------------------
+
+    def add_oms_session(self, session: Any) -> None:
+        """Registers an OMS session (its ``config.name`` keys its orders)."""
+        self.oms_sessions[session.config.name] = session
+        self._cl_ord_ids.setdefault(session.config.name, {})
+
+    def add_venue_session(self, venue_id: int, session: Any) -> None:
+        """Registers the session children for venue `venue_id` go to."""
+        self.venue_sessions[int(venue_id)] = session
+        self._venue_exec_ids.setdefault(int(venue_id), set())
+
+    # --- journal replay and recovery -----------------------------------------------------
+
+    def replay(self) -> dict[str, int]:
+        """Rebuilds parents, children, used ClOrdIDs and seen venue ExecIDs from the journal,
+        starts a new incarnation (journaled and synced) and returns what was found."""
+        if self._replayed:
+            raise SorError("GatewayCore.replay() was already called")
+        self._replayed = True
+        last_incarnation = 0
+        for record in self.journal.records:
+            last_incarnation = max(last_incarnation, self._apply(record))
+        self.incarnation = last_incarnation + 1
+        self.journal.append(RecordKind.INCARNATION, self.incarnation, self._clock(), os.getpid())
+        self.journal.sync()
+        live = [p for p in self.parents.values() if p.status != DONE]
+        open_children = [c for c in self.children.values() if not c.done]
+        for child in open_children:
+            child.orphan = True
+            child.cancel_sent_ns = 0
+            if child.parent is not None:
+                child.parent.orphans += 1
+        self.counters["orphans"] = len(open_children)
+        self._waiting = {p.parent_order_id for p in live}
+        return {"incarnation": self.incarnation, "records": len(self.journal.records),
+                "torn_tail_bytes": self.journal.torn_tail_bytes, "parents": len(self.parents),
+                "live_parents": len(live), "orphans": len(open_children)}
+
+    def _apply(self, r: JournalRecord) -> int:
+        """Applies one journal record to the state; returns its incarnation (0 if none)."""
+        f = r.fields
+        kind = r.kind
+        if kind is RecordKind.CHILD_EXECUTION:
+            child = self.children.get((f["incarnation"], f["child_order_id"]))
+            if child is None:
+                return 0
+            if f["exec_id"] and child.venue_id in self._venue_exec_ids:
+                self._venue_exec_ids[child.venue_id].add(f["exec_id"])
+            elif f["exec_id"]:
+                self._venue_exec_ids[child.venue_id] = {f["exec_id"]}
+            if f["kind"] == _FILL:
+                q, price = f["last_quantity"], f["last_price_ticks"]
+                child.cum_quantity += q
+                if child.parent is not None:
+                    child.parent.cum_quantity += q
+                    child.parent.notional_ticks += q * price
+                done = f["leaves_quantity"] <= 0 or child.cum_quantity >= child.quantity
+            else:
+                done = f["kind"] in (_CANCELLED, _REJECTED)
+            if done and not child.done:
+                child.done = True
+                if child.parent is not None:
+                    child.parent.open_children -= 1
+            return 0
+        if kind is RecordKind.CHILD_SENT:
+            parent = self.parents.get(f["parent_order_id"])
+            child = Child(f["incarnation"], f["child_order_id"], parent, f["venue_id"],
+                          f["quantity"], f["price_ticks"], f["time_in_force"])
+            self.children[(child.incarnation, child.child_order_id)] = child
+            if parent is not None:
+                parent.open_children += 1
+            return f["incarnation"]
+        if kind is RecordKind.OMS_OUT:
+            self._outbox_tail[f["session"]] = r
+            return 0
+        if kind is RecordKind.SESSION_LOGON:
+            self._outbox_tail.pop(f["session"], None)
+            return 0
+        if kind is RecordKind.PARENT_NEW:
+            order = m.NewOrder(f["cl_ord_id"], f["symbol"], f["instrument_id"], f["side"],
+                               f["side_code"], f["quantity"], f["ord_type"],
+                               f["limit_price_ticks"], f["time_in_force"], f["end_time_ns"],
+                               f["urgency"], f["target_strategy"])
+            parent = Parent(f["parent_order_id"], f["session"], order, f["end_time_ns"], f["ts_ns"])
+            self.parents[parent.parent_order_id] = parent
+            self._cl_ord_ids.setdefault(parent.session, {})[parent.cl_ord_id] = parent
+            self._next_parent_id = max(self._next_parent_id, parent.parent_order_id + 1)
+            return 0
+        if kind is RecordKind.ENTRY_REJECTED:
+            self._cl_ord_ids.setdefault(f["session"], {})[f["cl_ord_id"]] = None
+            return 0
+        if kind is RecordKind.INCARNATION:
+            return f["incarnation"]
+        parent = self.parents.get(f.get("parent_order_id", -1))
+        if parent is None:
+            return 0
+        if kind is RecordKind.PARENT_ACCEPTED:
+            if parent.status == PENDING_NEW:
+                parent.status = WORKING
+        elif kind is RecordKind.PARENT_REJECTED:
+            parent.status, parent.done_how = DONE, DONE_REJECTED
+        elif kind is RecordKind.PARENT_DONE:
+            parent.status, parent.done_how = DONE, f["how"]
+            parent.pending_cancel = parent.pending_replace = None
+        elif kind is RecordKind.CANCEL_REQUEST:
+            parent.pending_cancel = (f["cl_ord_id"], f["orig_cl_ord_id"])
+            self._cl_ord_ids.setdefault(parent.session, {})[f["cl_ord_id"]] = parent
+        elif kind is RecordKind.REPLACE_REQUEST:
+            parent.pending_replace = m.ReplaceRequest(f["cl_ord_id"], f["orig_cl_ord_id"],
+                                                      f["quantity"], f["ord_type"],
+                                                      f["limit_price_ticks"])
+            self._cl_ord_ids.setdefault(parent.session, {})[f["cl_ord_id"]] = parent
+        elif kind is RecordKind.REPLACED:
+            parent.quantity = f["quantity"]
+            parent.limit_price_ticks = f["limit_price_ticks"]
+            parent.ord_type = f["ord_type"]
+            parent.cl_ord_id = f["cl_ord_id"]
+            parent.pending_replace = None
+        elif kind is RecordKind.REQUEST_REJECTED:
+            if f["response_to"] == 1 and parent.pending_cancel and \
+                    parent.pending_cancel[0] == f["cl_ord_id"]:
+                parent.pending_cancel = None
+            elif f["response_to"] == 2 and parent.pending_replace and \
+                    parent.pending_replace.cl_ord_id == f["cl_ord_id"]:
+                parent.pending_replace = None
+        return 0
+
+    def begin_recovery(self) -> None:
+        """Sends what the journal says is owed after a crash: the OMS message journaled but
+        never stored by its session (outbox tail), cancels for orphaned children at venues
+        that are logged on, and resumes every live parent that has no orphan left."""
+        for name, record in list(self._outbox_tail.items()):
+            session = self.oms_sessions.get(name)
+            if session is None:
+                log.error("journal holds an unsent message for OMS session %r, which is not "
+                          "configured; it is dropped", name)
+                continue
+            if record.sequence_number >= session.next_sender_seq_num:
+                self.counters["outbox_resent"] += 1
+                self._send_oms(name, record.msg_type, m.decode_body(record.body))
+        self._outbox_tail.clear()
+        for child in list(self.children.values()):
+            if child.orphan and not child.done:
+                session = self.venue_sessions.get(child.venue_id)
+                if session is None:
+                    log.error("orphaned child %s at venue %s: no session for that venue; its "
+                              "parent stays suspended", child.cl_ord_id,
+                              self.venue_names.get(child.venue_id, child.venue_id))
+                elif self._is_active(session):
+                    self._send_child_cancel(child)
+        for parent_id in sorted(self._waiting):
+            parent = self.parents[parent_id]
+            if parent.orphans == 0:
+                self._resume(parent)
+
+    def _resume(self, parent: Parent) -> None:
+        """Puts a live parent of an earlier incarnation back to work in this engine."""
+        self._waiting.discard(parent.parent_order_id)
+        if parent.status == DONE:
+            return
+        self.counters["parents_resumed"] += 1
+        now = self._clock()
+        if parent.pending_cancel is not None:
+            return self._finish(parent, DONE_CANCELED)
+        if parent.cum_quantity >= parent.quantity:
+            return self._finish(parent, DONE_FILLED, report=False)
+        if parent.end_time_ns and parent.end_time_ns <= now:
+            return self._finish(parent, DONE_EXPIRED, text="expired while the router was down")
+        parent.engine_base = parent.cum_quantity
+        self._submit_new(parent)
+        if parent.pending_replace is not None:
+            self._submit_amend(parent, parent.pending_replace)
+
+    @property
+    def waiting_parents(self) -> list[int]:
+        """The live parents still waiting for orphaned children before they resume."""
+        return sorted(self._waiting)
+
+    def retry_orphans(self) -> int:
+        """Re-sends the cancel of every orphan not answered for orphan_retry_s at a logged-on
+        venue; returns how many."""
+        now = self._clock()
+        sent = 0
+        for child in list(self.children.values()):
+            if child.orphan and not child.done and now - child.cancel_sent_ns >= self._orphan_retry_ns:
+                session = self.venue_sessions.get(child.venue_id)
+                if session is not None and self._is_active(session):
+                    self._send_child_cancel(child)
+                    sent += 1
+        return sent
+
+    # --- engine ----------------------------------------------------------------------------
+
+    def _command(self, kind: int, parent: Parent, quantity: int = 0, limit: int = 0,
+                 extra: Any = None) -> None:
+        command_id = (self.incarnation << 40) | self._next_command
+        self._next_command += 1
+        _COMMAND.pack_into(self._command_buffer, 0, self._clock(), command_id,
+                           parent.parent_order_id, quantity, limit,
+                           parent.end_time_ns if kind == _CMD_NEW else 0, 0,
+                           parent.instrument_id, kind, parent.side, parent.urgency, 0)
+        self._commands[command_id] = (kind, parent, extra)
+        if self._command_ring.write(self._command_view) != 1:
+            del self._commands[command_id]
+            raise SorError(f"the engine's command ring is full; parent {parent.parent_order_id} "
+                           f"command {kind} refused")
+        self.counters["engine_commands"] += 1
+
+    def _submit_new(self, parent: Parent) -> None:
+        parent.submitted = True
+        self._command(_CMD_NEW, parent, parent.quantity - parent.engine_base,
+                      parent.limit_price_ticks)
+
+    def _submit_amend(self, parent: Parent, request: m.ReplaceRequest) -> None:
+        self._command(_CMD_AMEND, parent, request.quantity - parent.engine_base,
+                      request.limit_price_ticks, request)
+
+    def _engine_report(self, child: Child, kind: int, last_price: int = 0, last_quantity: int = 0,
+                       leaves: int = 0, liquidity: int = 0, ts_event: int = 0) -> None:
+        if child.orphan or child.parent is None:
+            return  # an earlier incarnation's child: this engine never knew it
+        now = self._clock()
+        _EXEC.pack_into(self._exec_buffer, 0, ts_event or now, now, child.child_order_id,
+                        child.parent.parent_order_id, last_price, last_quantity, leaves,
+                        child.parent.instrument_id, child.venue_id, kind, child.parent.side,
+                        liquidity)
+        if self._exec_ring.write(self._exec_view) != 1:
+            raise SorError(f"the engine's execution ring is full; report for child "
+                           f"{child.cl_ord_id} refused")
+        self.counters["engine_reports"] += 1
+
+    def _reject_intent(self, child_order_id: int, parent_order_id: int, venue_id: int,
+                       instrument_id: int, side: int) -> None:
+        now = self._clock()
+        _EXEC.pack_into(self._exec_buffer, 0, now, now, child_order_id, parent_order_id, 0, 0, 0,
+                        instrument_id, venue_id, _REJECTED, side, 0)
+        if self._exec_ring.write(self._exec_view) != 1:
+            raise SorError("the engine's execution ring is full; a child reject was refused")
+        self.counters["engine_reports"] += 1
+
+    def wait_for_engine(self) -> bool:
+        """Spins (at most spin_limit_ns) until the engine has consumed every command; returns
+        whether it did."""
+        ring = self._command_ring
+        if not len(ring):
+            return True
+        deadline = time.perf_counter_ns() + self._spin_limit_ns
+        while len(ring):
+            if time.perf_counter_ns() > deadline:
+                return False
+        return True
+
+    def poll(self) -> int:
+        """Handles what the engine wrote: child intents first (they go to the venues), then
+        the audit records that answer commands and finish parents; returns records handled."""
+        work = 0
+        if len(self._order_ring):
+            n = self._order_ring.read_into(self._orders_in)
+            work += n
+            for row in self._orders_in[:n].tolist():
+                if row[9] == _NEW:
+                    self._on_new_intent(row)
+                elif row[9] == _CANCEL:
+                    self._on_cancel_intent(row)
+        if len(self._audit_ring):
+            n = self._audit_ring.read_into(self._audit_in)
+            work += n
+            batch = self._audit_in[:n]
+            for row in batch.tolist():
+                kind = row[9]
+                if kind == _ACCEPTED or kind == _CMD_REJECTED:
+                    self._on_command_answer(row[6], kind == _ACCEPTED, row[10])
+                elif kind == _PARENT_DONE:
+                    self._on_parent_done(row[2], row[4], row[5])
+            for listener in self.audit_listeners:
+                listener(batch.copy())
+        return work
+
+    # --- child orders (engine -> venues) -------------------------------------------------
+
+    def _on_new_intent(self, row: tuple) -> None:
+        (_, _, child_id, parent_id, price, quantity, _, instrument_id, venue_id, _, side,
+         tif) = row
+        session = self.venue_sessions.get(venue_id)
+        parent = self.parents.get(parent_id)
+        if session is None or parent is None or not self._is_active(session):
+            key = ("children_rejected_unknown_venue" if session is None or parent is None
+                   else "children_rejected_venue_down")
+            self.counters[key] += 1
+            self._reject_intent(child_id, parent_id, venue_id, instrument_id, side)
+            return
+        child = Child(self.incarnation, child_id, parent, venue_id, quantity, price, tif)
+        self.children[(self.incarnation, child_id)] = child
+        parent.open_children += 1
+        now = self._clock()
+        self.journal.append(RecordKind.CHILD_SENT, self.incarnation, child_id, parent_id,
+                            venue_id, side, quantity, price, tif, now)
+        self.journal.flush()
+        body: list[tuple[int, Any]] = [(11, child.cl_ord_id), (21, "1"), (55, parent.symbol),
+                                       (54, parent.side_code), (38, quantity)]
+        if tif == _TIF_MID:
+            body.append((40, "P"))
+            if price > 0:
+                body.append((44, codec.price_to_fix(price, self.tick_usd)))
+            body += [(59, "0"), (18, "M")]
+        else:
+            body += [(40, "2"), (44, codec.price_to_fix(price, self.tick_usd))]
+            if tif == _TIF_IOC:
+                body.append((59, "3"))
+            elif tif == _TIF_POST:
+                body += [(59, "0"), (18, "6")]
+            else:
+                body.append((59, "0"))
+        body.append((60, codec.format_utc_timestamp(now)))
+        session.send("D", body)
+        self.counters["children_sent"] += 1
+        if self._order_started_ns:
+            self._latency[self._latency_count % len(self._latency)] = (
+                time.perf_counter_ns() - self._order_started_ns)
+            self._latency_count += 1
+            self._order_started_ns = 0
+
+    def _on_cancel_intent(self, row: tuple) -> None:
+        child = self.children.get((self.incarnation, row[2]))
+        if child is None or child.done or child.cancel_sent_ns:
+            return
+        self._send_child_cancel(child)
+
+    def _send_child_cancel(self, child: Child) -> None:
+        session = self.venue_sessions.get(child.venue_id)
+        if session is None:
+            return
+        if not self._is_active(session):
+            self.counters["child_cancels_queued_venue_down"] += 1
+        request = f"{child.incarnation}.{child.child_order_id}.c{self.incarnation}-{self._next_child_request}"
+        self._next_child_request += 1
+        now = self._clock()
+        child.cancel_sent_ns = now
+        self.journal.append(RecordKind.CHILD_CANCEL_SENT, child.incarnation, child.child_order_id,
+                            request)
+        self.journal.flush()
+        parent = child.parent
+        body: list[tuple[int, Any]] = [(41, child.cl_ord_id), (11, request)]
+        if child.venue_order_id:
+            body.append((37, child.venue_order_id))
+        body += [(55, parent.symbol if parent else ""), (54, parent.side_code if parent else "1"),
+                 (38, child.quantity), (60, codec.format_utc_timestamp(now))]
+        session.send("F", body)
+        self.counters["child_cancels_sent"] += 1
+
+    def replace_child(self, incarnation: int, child_order_id: int, quantity: int,
+                      price_ticks: int) -> str:
+        """Sends an OrderCancelReplaceRequest (35=G) for a working child; returns its ClOrdID.
+
+        The venue's Replaced report changes the child's quantity and price. The engine is not
+        told (it has no replace): use it to shrink a child or move its price, not to grow it.
+        """
+        child = self.children.get((int(incarnation), int(child_order_id)))
+        if child is None or child.done:
+            raise OrderValidationError(f"child {incarnation}.{child_order_id} is not working")
+        if quantity <= child.cum_quantity:
+            raise OrderValidationError(f"quantity {quantity} must be above the child's filled "
+                                       f"{child.cum_quantity} shares")
+        session = self.venue_sessions.get(child.venue_id)
+        if session is None or not self._is_active(session):
+            raise OrderValidationError(f"venue {self.venue_names.get(child.venue_id)} is not "
+                                       f"logged on")
+        request = f"{child.incarnation}.{child.child_order_id}.r{self.incarnation}-{self._next_child_request}"
+        self._next_child_request += 1
+        child.pending_replace = (request, int(quantity), int(price_ticks))
+        parent = child.parent
+        body: list[tuple[int, Any]] = [(41, child.cl_ord_id), (11, request), (21, "1")]
+        if child.venue_order_id:
+            body.append((37, child.venue_order_id))
+        body += [(55, parent.symbol), (54, parent.side_code), (38, int(quantity))]
+        if child.time_in_force == _TIF_MID:
+            body.append((40, "P"))
+            if price_ticks > 0:
+                body.append((44, codec.price_to_fix(price_ticks, self.tick_usd)))
+            body += [(59, "0"), (18, "M")]
+        else:
+            body += [(40, "2"), (44, codec.price_to_fix(price_ticks, self.tick_usd)),
+                     (59, "3" if child.time_in_force == _TIF_IOC else "0")]
+            if child.time_in_force == _TIF_POST:
+                body.append((18, "6"))
+        body.append((60, codec.format_utc_timestamp(self._clock())))
+        self.journal.flush()
+        session.send("G", body)
+        self.counters["child_replaces_sent"] += 1
+        return request
+
+    def cancel_child(self, incarnation: int, child_order_id: int) -> None:
+        """Sends an OrderCancelRequest for a working child (the engine learns the outcome
+        from the venue's report like any other)."""
+        child = self.children.get((int(incarnation), int(child_order_id)))
+        if child is None or child.done:
+            raise OrderValidationError(f"child {incarnation}.{child_order_id} is not working")
+        self._send_child_cancel(child)
+
+    # --- venue reports ----------------------------------------------------------------------
+
+    def _child_for(self, message: Any) -> Child | None:
+        for tag in (11, 41):
+            text = message.get(tag)
+            if not text:
+                continue
+            parts = text.split(".", 2)
+            if len(parts) < 2:
+                continue
+            try:
+                key = (int(parts[0]), int(parts[1]))
+            except ValueError:
+                continue
+            child = self.children.get(key)
+            if child is not None:
+                return child
+        return None
+
+    def on_venue_message(self, venue_id: int, session: Any, message: Any) -> None:
+        """Handles an application message from venue `venue_id` (ExecutionReport or
+        OrderCancelReject)."""
+        msg_type = message.msg_type
+        if msg_type == "8":
+            self._on_venue_report(venue_id, session, message)
+        elif msg_type == "9":
+            self._on_venue_cancel_reject(venue_id, message)
+        else:
+            self.counters["venue_unsupported_reports"] += 1
+            session.business_reject(message, 3, f"MsgType {msg_type} is not supported here", 35)
+        self.journal.flush()
+
+    def _on_venue_report(self, venue_id: int, session: Any, message: Any) -> None:
+        self.counters["venue_reports"] += 1
+        exec_id = message.get(17)
+        seen = self._venue_exec_ids.setdefault(venue_id, set())
+        if exec_id and exec_id in seen:
+            self.counters["venue_duplicate_exec_ids"] += 1
+            return
+        child = self._child_for(message)
+        if child is None:
+            self.counters["venue_unknown_orders"] += 1
+            log.warning("venue %s reported on an order the router does not know: ClOrdID %r",
+                        self.venue_names.get(venue_id, venue_id), message.get(11))
+            return
+        if exec_id:
+            seen.add(exec_id)
+        exec_type = message.get(150)
+        trans = message.get(20)
+        if trans is not None and trans not in ("0", "3"):
+            self.counters["venue_unsupported_reports"] += 1
+            log.error("venue %s sent ExecTransType %s (cancel/correct) for %s; not applied",
+                      self.venue_names.get(venue_id), trans, child.cl_ord_id)
+            return
+        if exec_type in ("F", "1", "2") and trans != "3":
+            self._on_venue_fill(child, message, exec_id or "")
+        elif exec_type == "0":
+            child.venue_order_id = message.get(37) or child.venue_order_id
+            self._engine_report(child, _ACK, leaves=child.quantity - child.cum_quantity)
+        elif exec_type in ("4", "C", "3"):
+            self._child_finished(child, _CANCELLED, exec_id or "")
+        elif exec_type == "8":
+            self._child_finished(child, _REJECTED, exec_id or "")
+        elif exec_type == "5":
+            self._on_venue_replaced(child, message)
+        elif exec_type in ("G", "H"):
+            self.counters["venue_unsupported_reports"] += 1
+            log.error("venue %s sent ExecType %s (trade correct/cancel) for %s; not applied",
+                      self.venue_names.get(venue_id), exec_type, child.cl_ord_id)
+
+    def _on_venue_fill(self, child: Child, message: Any, exec_id: str) -> None:
+        parent = child.parent
+        if parent is not None and parent.status == PENDING_NEW and not child.orphan:
+            self.poll()  # the engine's acceptance precedes its children: report New first
+        quantity = int(message.get(32) or 0)
+        price_text = message.get(31) or "0"
+        try:
+            price = codec.price_from_fix(price_text, self.tick_usd)
+        except (SorError, ValueError):
+            price = int((Decimal(price_text) / self._tick).to_integral_value(ROUND_HALF_EVEN))
+            self.counters["sub_tick_fill_prices"] += 1
+        leaves_text = message.get(151)
+        child.cum_quantity += quantity
+        leaves = int(leaves_text) if leaves_text is not None else child.quantity - child.cum_quantity
+        cum_text = message.get(14)
+        if cum_text is not None and Decimal(cum_text) != child.cum_quantity:
+            self.counters["venue_cum_mismatches"] += 1
+        done = leaves <= 0 or message.get(39) == "2" or child.cum_quantity >= child.quantity
+        if child.cum_quantity > child.quantity:
+            self.counters["overfills"] += 1
+        self.counters["venue_fills"] += 1
+        self.journal.append(RecordKind.CHILD_EXECUTION, child.incarnation, child.child_order_id,
+                            _FILL, quantity, price, 0 if done else leaves, self._clock(), exec_id)
+        liquidity_text = message.get(851)
+        liquidity = int(liquidity_text) if liquidity_text in ("1", "2") else 0
+        if done:
+            self._close_child(child)
+        filled = False
+        if parent is not None:
+            parent.cum_quantity += quantity
+            parent.notional_ticks += quantity * price
+            filled = parent.status != DONE and parent.cum_quantity >= parent.quantity
+            if filled:
+                self._mark_done(parent, DONE_FILLED)
+        self._engine_report(child, _FILL, price, quantity, 0 if done else leaves, liquidity)
+        if parent is None:
+            return
+        self._report(parent, "F", last_quantity=quantity,
+                     last_price=codec.price_to_fix(price, self.tick_usd), liquidity=liquidity)
+        if filled:
+            self._reject_pending(parent, "the order is filled")
+        if done and child.orphan:
+            self._orphan_resolved(child)
+
+    def _close_child(self, child: Child) -> None:
+        if child.done:
+            return
+        child.done = True
+        if child.parent is not None:
+            child.parent.open_children -= 1
+
+    def _child_finished(self, child: Child, kind: int, exec_id: str) -> None:
+        if child.done:
+            return
+        self.journal.append(RecordKind.CHILD_EXECUTION, child.incarnation, child.child_order_id,
+                            kind, 0, 0, 0, self._clock(), exec_id)
+        self._close_child(child)
+        self._engine_report(child, kind)
+        if child.orphan:
+            self._orphan_resolved(child)
+
+    def _orphan_resolved(self, child: Child) -> None:
+        self.counters["orphans_resolved"] += 1
+        parent = child.parent
+        if parent is None:
+            return
+        parent.orphans -= 1
+        if parent.orphans == 0 and parent.parent_order_id in self._waiting:
+            self._resume(parent)
+
+    def _on_venue_replaced(self, child: Child, message: Any) -> None:
+        pending = child.pending_replace
+        quantity = int(message.get(38) or (pending[1] if pending else child.quantity))
+        price_text = message.get(44)
+        price = (codec.price_from_fix(price_text, self.tick_usd) if price_text
+                 else (pending[2] if pending else child.price_ticks))
+        child.quantity, child.price_ticks = quantity, price
+        child.pending_replace = None
+        self.journal.append(RecordKind.CHILD_REPLACED, child.incarnation, child.child_order_id,
+                            quantity, price)
+        self.journal.flush()
+
+    def _on_venue_cancel_reject(self, venue_id: int, message: Any) -> None:
+        self.counters["venue_cancel_rejects"] += 1
+        child = self._child_for(message)
+        if child is None or child.done:
+            return
+        if message.get(434) == "2":
+            child.pending_replace = None
+            return
+        status = message.get(39)
+        if status in _TERMINAL_STATUS or message.get(102) == "1":
+            # the venue no longer has the order; its reports came before this reject
+            self._child_finished(child, _CANCELLED, "")
+        elif not child.orphan:
+            child.cancel_sent_ns = 0  # still live: a later cancel intent may try again
+
+    def on_venue_logon(self, venue_id: int) -> None:
+        """Sends the cancels owed to a venue that just logged on (orphans after a restart)."""
+        for child in list(self.children.values()):
+            if child.venue_id == venue_id and child.orphan and not child.done:
+                self._send_child_cancel(child)
+
+    # --- OMS messages ----------------------------------------------------------------------
+
+    def on_oms_logon(self, session: Any) -> None:
+        """Journals an OMS logon (what the session sent before it is delivered or reset)."""
+        self.journal.append(RecordKind.SESSION_LOGON, session.next_sender_seq_num,
+                            session.next_target_seq_num, session.config.name)
+        self.journal.flush()
+
+    def on_oms_message(self, session: Any, message: Any) -> None:
+        """Handles an application message from the OMS (D, F or G)."""
+        msg_type = message.msg_type
+        if msg_type == "D":
+            self._order_started_ns = time.perf_counter_ns()
+            self._on_new_order(session, message)
+        elif msg_type == "F":
+            self._on_cancel_request(session, message)
+        elif msg_type == "G":
+            self._on_replace_request(session, message)
+        else:
+            session.business_reject(message, 3, f"MsgType {msg_type} is not supported by the "
+                                    f"router (D, F, G)", 35)
+        self.journal.flush()  # every input is on file before the session counts it received
+
+    def _on_new_order(self, session: Any, message: Any) -> None:
+        name = session.config.name
+        used = self._cl_ord_ids.setdefault(name, {})
+        cl_ord_id = message.get(11)
+        now = self._clock()
+        self.counters["oms_new_orders"] += 1
+        if cl_ord_id and cl_ord_id in used:
+            if message.poss_dup:
+                self.counters["oms_possdup_ignored"] += 1
+                return
+            self.counters["oms_duplicate_cl_ord_ids"] += 1
+            return self._reject_entry(session, message, cl_ord_id, "duplicate ClOrdID",
+                                      m.REJ_DUPLICATE_ORDER, record=False)
+        try:
+            order = m.parse_new_order(message, self.instruments, self.tick_usd, now)
+        except OrderValidationError as error:
+            if not cl_ord_id:
+                self.counters["oms_rejects"] += 1
+                session.business_reject(message, 5, error.text, 11)
+                return
+            return self._reject_entry(session, message, cl_ord_id, error.text,
+                                      error.ord_rej_reason)
+        parent_id = self._next_parent_id
+        self._next_parent_id += 1
+        end = order.end_time_ns or now + DEFAULT_HORIZON_NS
+        parent = Parent(parent_id, name, order, end, now)
+        self.parents[parent_id] = parent
+        used[order.cl_ord_id] = parent
+        self.journal.append(RecordKind.PARENT_NEW, parent_id, now, order.instrument_id,
+                            order.side, order.quantity, order.limit_price_ticks, end,
+                            order.urgency, order.ord_type, order.time_in_force,
+                            order.target_strategy, name, order.cl_ord_id, order.symbol,
+                            order.side_code)
+        self._submit_new(parent)
+        self.wait_for_engine()
+        self.poll()
+        self._order_started_ns = 0
+
+    def _reject_entry(self, session: Any, message: Any, cl_ord_id: str, text: str,
+                      code: int | None, record: bool = True) -> None:
+        self.counters["oms_rejects"] += 1
+        name = session.config.name
+        begin = session.config.begin_string
+        if record:
+            self._cl_ord_ids[name][cl_ord_id] = None
+            self.journal.append(RecordKind.ENTRY_REJECTED, name, cl_ord_id)
+        qty_text = message.get(38) or "0"
+        try:
+            quantity: Any = int(qty_text)
+        except ValueError:
+            quantity = 0
+        body = m.execution_report(
+            begin, order_id="NONE", cl_ord_id=cl_ord_id, exec_id=self._exec_id(),
+            exec_type="8", ord_status="8", symbol=message.get(55) or "",
+            side_code=message.get(54) or "1", quantity=quantity,
+            ord_type=message.get(40) or "2", price=None, leaves=0, cum=0, avg_price="0",
+            transact_time=codec.format_utc_timestamp(self._clock()), text=text,
+            ord_rej_reason=m.ord_rej_reason_for(begin, code))
+        self._send_oms(name, "8", body)
+
+    def _on_cancel_request(self, session: Any, message: Any) -> None:
+        self.counters["oms_cancel_requests"] += 1
+        parent = self._request_target(session, message, 1)
+        if parent is None:
+            return
+        cl_ord_id, orig = message.get(11), message.get(41)
+        parent.pending_cancel = (cl_ord_id, orig)
+        self._cl_ord_ids[parent.session][cl_ord_id] = parent
+        self.journal.append(RecordKind.CANCEL_REQUEST, parent.parent_order_id, cl_ord_id, orig)
+        if parent.submitted:
+            self._command(_CMD_CANCEL, parent)
+        self._report(parent, "6", cl_ord_id=cl_ord_id, orig_cl_ord_id=orig)
+        if not parent.submitted and parent.parent_order_id not in self._waiting:
+            self._finish(parent, DONE_CANCELED)
+
+    def _on_replace_request(self, session: Any, message: Any) -> None:
+        self.counters["oms_replace_requests"] += 1
+        parent = self._request_target(session, message, 2)
+        if parent is None:
+            return
+        try:
+            request = m.parse_replace(message, self.tick_usd, self.instruments[parent.symbol][1])
+        except OrderValidationError as error:
+            return self._cancel_reject(session, message, parent, 2, m.CXL_BROKER_OPTION,
+                                       error.text)
+        side, symbol = message.get(54), message.get(55)
+        if (side is not None and side != parent.side_code) or \
+                (symbol is not None and symbol != parent.symbol):
+            return self._cancel_reject(session, message, parent, 2, m.CXL_BROKER_OPTION,
+                                       "Side (54) and Symbol (55) cannot be replaced")
+        if request.quantity < parent.cum_quantity:
+            return self._cancel_reject(session, message, parent, 2, m.CXL_TOO_LATE,
+                                       f"OrderQty {request.quantity} is below CumQty "
+                                       f"{parent.cum_quantity}")
+        parent.pending_replace = request
+        self._cl_ord_ids[parent.session][request.cl_ord_id] = parent
+        self.journal.append(RecordKind.REPLACE_REQUEST, parent.parent_order_id, request.quantity,
+                            request.limit_price_ticks, request.ord_type, request.cl_ord_id,
+                            request.orig_cl_ord_id)
+        if parent.submitted:
+            self._submit_amend(parent, request)
+        else:
+            self.journal.flush()  # applied when the parent resumes
+
+    def _request_target(self, session: Any, message: Any, response_to: int) -> Parent | None:
+        """Returns the live parent a cancel or replace request names, or answers the request
+        with an OrderCancelReject and returns None."""
+        name = session.config.name
+        used = self._cl_ord_ids.setdefault(name, {})
+        cl_ord_id, orig = message.get(11), message.get(41)
+        if not cl_ord_id or not orig:
+            self._cancel_reject(session, message, None, response_to, m.CXL_BROKER_OPTION,
+                                "ClOrdID (11) and OrigClOrdID (41) are required")
+            return None
+        if cl_ord_id in used:
+            if message.poss_dup:
+                self.counters["oms_possdup_ignored"] += 1
+                return None
+            self.counters["oms_duplicate_cl_ord_ids"] += 1
+            self._cancel_reject(session, message, used[cl_ord_id], response_to,
+                                m.CXL_DUPLICATE, "duplicate ClOrdID")
+            return None
+        parent = used.get(orig)
+        if parent is None:
+            self._cancel_reject(session, message, None, response_to, m.CXL_UNKNOWN_ORDER,
+                                f"unknown order: OrigClOrdID {orig!r}")
+            return None
+        if parent.status == DONE:
+            self._cancel_reject(session, message, parent, response_to, m.CXL_TOO_LATE,
+                                "the order is already done")
+            return None
+        if parent.pending_cancel is not None or parent.pending_replace is not None:
+            self._cancel_reject(session, message, parent, response_to, m.CXL_PENDING,
+                                "a cancel or replace is already pending")
+            return None
+        return parent
+
+    def _cancel_reject(self, session: Any, message: Any, parent: Parent | None,
+                       response_to: int, reason: int, text: str) -> None:
+        self.counters["oms_cancel_rejects"] += 1
+        begin = session.config.begin_string
+        body = m.cancel_reject(
+            order_id=str(parent.parent_order_id) if parent else "NONE",
+            cl_ord_id=message.get(11) or "NONE", orig_cl_ord_id=message.get(41) or "NONE",
+            ord_status=parent.ord_status() if parent else "8", response_to=response_to,
+            reason=m.cxl_rej_reason_for(begin, reason), text=text,
+            transact_time=codec.format_utc_timestamp(self._clock()))
+        self._send_oms(session.config.name, "9", body)
+
+    def _reject_pending(self, parent: Parent, text: str) -> None:
+        """Answers a cancel or replace left pending when the parent finished otherwise."""
+        session = self.oms_sessions.get(parent.session)
+        for pending, response_to in ((parent.pending_cancel, 1), (parent.pending_replace, 2)):
+            if pending is None:
+                continue
+            cl_ord_id = pending[0]
+            orig = pending[1]
+            self.journal.append(RecordKind.REQUEST_REJECTED, parent.parent_order_id, response_to,
+                                cl_ord_id)
+            if session is None:
+                continue
+            begin = session.config.begin_string
+            body = m.cancel_reject(order_id=str(parent.parent_order_id), cl_ord_id=cl_ord_id,
+                                   orig_cl_ord_id=orig, ord_status=parent.ord_status(),
+                                   response_to=response_to,
+                                   reason=m.cxl_rej_reason_for(begin, m.CXL_TOO_LATE), text=text,
+                                   transact_time=codec.format_utc_timestamp(self._clock()))
+            self.counters["oms_cancel_rejects"] += 1
+            self._send_oms(parent.session, "9", body)
+        parent.pending_cancel = parent.pending_replace = None
+
+    # --- engine answers ---------------------------------------------------------------------
+
+    def _on_command_answer(self, command_id: int, accepted: bool, reason: int) -> None:
+        entry = self._commands.pop(command_id, None)
+        if entry is None:
+            return
+        kind, parent, extra = entry
+        reason_name = _REJECT_NAMES.get(reason, str(reason))
+        if kind == _CMD_NEW:
+            if accepted:
+                if parent.status == PENDING_NEW:
+                    parent.status = WORKING
+                    self.journal.append(RecordKind.PARENT_ACCEPTED, parent.parent_order_id)
+                    self._report(parent, "0")
+            elif parent.status == PENDING_NEW:
+                parent.status, parent.done_how = DONE, DONE_REJECTED
+                parent.submitted = False
+                self.journal.append(RecordKind.PARENT_REJECTED, parent.parent_order_id, reason)
+                session = self.oms_sessions.get(parent.session)
+                begin = session.config.begin_string if session is not None else "FIX.4.4"
+                self._report(parent, "8", text=f"engine rejected the order: {reason_name}",
+                             ord_rej_reason=m.ord_rej_reason_for(
+                                 begin, m.engine_reject_code(reason_name)))
+                self._reject_pending(parent, "the order was rejected")
+            elif parent.status != DONE:
+                parent.submitted = False
+                self._finish(parent, DONE_CANCELED,
+                             text=f"not resumed after a router restart: engine rejected it: "
+                                  f"{reason_name}")
+        elif kind == _CMD_CANCEL:
+            if not accepted and parent.status != DONE and parent.pending_cancel is not None:
+                self._reject_pending_one(parent, 1, f"engine refused the cancel: {reason_name}")
+        elif kind == _CMD_AMEND:
+            request: m.ReplaceRequest = extra
+            if parent.pending_replace is not request:
+                return
+            if not accepted:
+                self._reject_pending_one(parent, 2, f"engine refused the replace: {reason_name}")
+                return
+            orig = parent.cl_ord_id
+            parent.quantity = request.quantity
+            parent.limit_price_ticks = request.limit_price_ticks
+            parent.ord_type = request.ord_type
+            parent.cl_ord_id = request.cl_ord_id
+            parent.pending_replace = None
+            self.journal.append(RecordKind.REPLACED, parent.parent_order_id, request.quantity,
+                                request.limit_price_ticks, request.ord_type, request.cl_ord_id)
+            if parent.cum_quantity >= parent.quantity:
+                self._mark_done(parent, DONE_FILLED)
+            self._report(parent, "5", orig_cl_ord_id=request.orig_cl_ord_id or orig)
+
+    def _reject_pending_one(self, parent: Parent, response_to: int, text: str) -> None:
+        pending = parent.pending_cancel if response_to == 1 else parent.pending_replace
+        if pending is None:
+            return
+        cl_ord_id, orig = pending[0], pending[1]
+        if response_to == 1:
+            parent.pending_cancel = None
+        else:
+            parent.pending_replace = None
+        self.journal.append(RecordKind.REQUEST_REJECTED, parent.parent_order_id, response_to,
+                            cl_ord_id)
+        session = self.oms_sessions.get(parent.session)
+        if session is None:
+            return
+        begin = session.config.begin_string
+        body = m.cancel_reject(order_id=str(parent.parent_order_id), cl_ord_id=cl_ord_id,
+                               orig_cl_ord_id=orig, ord_status=parent.ord_status(),
+                               response_to=response_to,
+                               reason=m.cxl_rej_reason_for(begin, m.CXL_TOO_LATE), text=text,
+                               transact_time=codec.format_utc_timestamp(self._clock()))
+        self.counters["oms_cancel_rejects"] += 1
+        self._send_oms(parent.session, "9", body)
+
+    def _on_parent_done(self, parent_id: int, filled: int, how: int) -> None:
+        parent = self.parents.get(parent_id)
+        if parent is None or parent.status == DONE or not parent.submitted:
+            return
+        parent.submitted = False
+        if how == 2:
+            self._finish(parent, DONE_EXPIRED, text="expired")
+        elif how == 1:
+            self._finish(parent, DONE_CANCELED)
+        elif parent.cum_quantity >= parent.quantity:
+            self._finish(parent, DONE_FILLED, report=False)
+        else:
+            self._finish(parent, DONE_CANCELED,
+                         text=f"the engine finished the order with {parent.cum_quantity} of "
+                              f"{parent.quantity} shares filled")
+
+    def _mark_done(self, parent: Parent, how: int) -> None:
+        parent.status, parent.done_how = DONE, how
+        self._waiting.discard(parent.parent_order_id)
+        self.journal.append(RecordKind.PARENT_DONE, parent.parent_order_id, how)
+
+    def _finish(self, parent: Parent, how: int, *, text: str | None = None,
+                report: bool = True) -> None:
+        """Finishes a parent: journals it, reports it (Canceled to a pending cancel's
+        ClOrdID, or unsolicited; DoneForDay) and answers any other pending request."""
+        pending_cancel = parent.pending_cancel if how == DONE_CANCELED else None
+        if pending_cancel is not None:
+            parent.pending_cancel = None
+        self._mark_done(parent, how)
+        if report and how == DONE_CANCELED:
+            if pending_cancel is not None:
+                self._report(parent, "4", cl_ord_id=pending_cancel[0],
+                             orig_cl_ord_id=pending_cancel[1], text=text)
+            else:
+                self._report(parent, "4", text=text or "cancelled by the router")
+        elif report and how == DONE_EXPIRED:
+            self._report(parent, "3", text=text)
+        self._reject_pending(parent, "the order is done")
+
+    # --- OMS reports ------------------------------------------------------------------------
+
+    def _exec_id(self) -> str:
+        value = f"{self.incarnation}-{self._next_exec}"
+        self._next_exec += 1
+        return value
+
+    def _report(self, parent: Parent, exec_type: str, *, cl_ord_id: str | None = None,
+                orig_cl_ord_id: str | None = None, last_quantity: int = 0,
+                last_price: str | None = None, text: str | None = None,
+                ord_rej_reason: int | None = None, liquidity: int = 0) -> None:
+        session = self.oms_sessions.get(parent.session)
+        if session is None:
+            log.error("no OMS session %r for the report on parent %d", parent.session,
+                      parent.parent_order_id)
+            return
+        begin = session.config.begin_string
+        limit = (codec.price_to_fix(parent.limit_price_ticks, self.tick_usd)
+                 if parent.ord_type == m.ORD_TYPE_LIMIT else None)
+        body = m.execution_report(
+            begin, order_id=str(parent.parent_order_id), cl_ord_id=cl_ord_id or parent.cl_ord_id,
+            orig_cl_ord_id=orig_cl_ord_id, exec_id=self._exec_id(), exec_type=exec_type,
+            ord_status=parent.ord_status(), symbol=parent.symbol, side_code=parent.side_code,
+            quantity=parent.quantity, ord_type=parent.ord_type, price=limit,
+            leaves=parent.leaves_quantity, cum=parent.cum_quantity,
+            avg_price=m.avg_px(parent.notional_ticks, parent.cum_quantity, self._tick),
+            transact_time=codec.format_utc_timestamp(self._clock()),
+            last_quantity=last_quantity, last_price=last_price, text=text,
+            ord_rej_reason=ord_rej_reason, liquidity=liquidity)
+        self._send_oms(parent.session, "8", body)
+
+    def _send_oms(self, name: str, msg_type: str, body: list[tuple[int, Any]]) -> None:
+        """Journals an OMS message in the outbox, flushes the journal, then sends it."""
+        session = self.oms_sessions.get(name)
+        if session is None:
+            log.error("no OMS session %r; message %s dropped", name, msg_type)
+            return
+        sequence_number = session.next_sender_seq_num
+        self.journal.append(RecordKind.OMS_OUT, sequence_number, name, msg_type,
+                            m.encode_body(body))
+        self.journal.flush()
+        session.send(msg_type, body)
+        self.counters["oms_reports"] += 1
+
+    # --- introspection ------------------------------------------------------------------
+
+    def order_path_latency_ns(self) -> np.ndarray:
+        """Returns the recorded order-path latencies (ns): from the OMS NewOrderSingle reaching
+        on_oms_message to the first child NewOrderSingle handed to its session."""
+        n = min(self._latency_count, len(self._latency))
+        return self._latency[:n].copy()
+
+    def reset_latency(self) -> None:
+        """Forgets the recorded order-path latencies."""
+        self._latency_count = 0
+
+    def status(self) -> dict[str, Any]:
+        """Returns counters, live parents, open children and parents awaiting recovery."""
+        live = [p.snapshot() for p in self.parents.values() if p.status != DONE]
+        open_children = sum(1 for c in self.children.values() if not c.done)
+        return {"incarnation": self.incarnation, "counters": dict(self.counters),
+                "live_parents": live, "open_children": open_children,
+                "waiting_parents": self.waiting_parents}
