@@ -356,6 +356,37 @@ def _cmd_config_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_router(args: argparse.Namespace) -> int:
+    import logging
+
+    from sor.fix.gateway import run_router
+
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    models = None
+    if args.policy:
+        from sor.models.registry import default_models_dir
+
+        models = args.models or default_models_dir()
+
+    def ready(gateway) -> None:
+        listening = ", ".join(f"{name} on {gateway.sessions[name].config.host}:{port}"
+                              for name, port in gateway.listen_ports.items())
+        venues = ", ".join(name for name, s in gateway.sessions.items()
+                           if s.config.application == "venue")
+        recovery = gateway.recovery
+        print(f"sor router: pid {os.getpid()}, engine {gateway.engine.name}, incarnation "
+              f"{recovery['incarnation']} ({recovery['live_parents']} live parents, "
+              f"{recovery['orphans']} orphaned children recovered); listening: {listening}; "
+              f"venues: {venues or 'none'}; state {gateway.state_dir}; SIGTERM or SIGINT stops it",
+              flush=True)
+
+    run_router(args.config, args.fix, state_dir=args.state_dir, policy=args.policy,
+               models=models, busy_poll=args.busy_poll, on_ready=ready)
+    print("sor router: stopped", flush=True)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sor", description="sor: an ML-driven smart order router for equities.")
@@ -636,6 +667,26 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("old", metavar="A", help="TOML file before")
     compare.add_argument("new", metavar="B", help="TOML file after")
     compare.set_defaults(handler=_cmd_config_diff)
+    router = commands.add_parser(
+        "router", help="run the router: engine + FIX gateway (OMS acceptor, venue initiators)",
+        description="Runs the engine (embedded thread) and the FIX gateway in the foreground "
+                    "until SIGTERM or SIGINT: OMS acceptor sessions take parent orders, one "
+                    "initiator session per venue carries child orders. Order state is journaled "
+                    "in --state-dir, so a router killed with kill -9 restarts where it stopped "
+                    "(see docs/fix.md, gateway).")
+    router.add_argument("--config", metavar="FILE", help="router configuration TOML (default: embedded)")
+    router.add_argument("--fix", metavar="FILE",
+                        help="FIX sessions TOML (default: embedded, OMS on 127.0.0.1:9878)")
+    router.add_argument("--state-dir", default="var/router", metavar="DIR",
+                        help="journal, session stores and lock (default: var/router)")
+    router.add_argument("--policy", metavar="NAME",
+                        help="execution policy the engine hosts (default: [engine] policy)")
+    router.add_argument("--models", metavar="DIR",
+                        help="model registry for --policy (default: the shipped models)")
+    router.add_argument("--busy-poll", action="store_true",
+                        help="never sleep in the event loop (lowest latency, one core busy)")
+    router.add_argument("--verbose", action="store_true", help="log sessions and orders (INFO)")
+    router.set_defaults(handler=_cmd_router)
     return parser
 
 

@@ -66,8 +66,7 @@ _TERMINAL_STATUS = frozenset(("2", "3", "4", "8", "C"))
 
 def session_active(session: Any) -> bool:
     """Returns whether a FixSession is logged on (state ACTIVE)."""
-    state = getattr(session, "state", None)
-    return getattr(state, "name", state) == "ACTIVE"
+    return bool(session.is_logged_on)
 
 
 class Parent:
@@ -210,7 +209,8 @@ class GatewayCore:
             "venue_reports", "venue_fills", "venue_duplicate_exec_ids", "venue_unknown_orders",
             "venue_unsupported_reports", "venue_cancel_rejects", "venue_cum_mismatches",
             "sub_tick_fill_prices", "overfills", "orphans", "orphans_resolved",
-            "parents_resumed", "outbox_resent", "engine_reports", "engine_commands"), 0)
+            "parents_resumed", "outbox_resent", "engine_reports", "engine_commands",
+            "engine_spin_timeouts"), 0)
         self._latency = np.zeros(int(latency_samples), np.int64)
         self._latency_count = 0
         self._order_started_ns = 0
@@ -476,6 +476,7 @@ class GatewayCore:
         deadline = time.perf_counter_ns() + self._spin_limit_ns
         while len(ring):
             if time.perf_counter_ns() > deadline:
+                self.counters["engine_spin_timeouts"] += 1
                 return False
         return True
 
