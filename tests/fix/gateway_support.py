@@ -99,6 +99,7 @@ class TestVenue(Application):
         self.mode = mode
         self.parts = parts
         self.fill_price = fill_price
+        self.answer_cancels = True   # False: OrderCancelRequests go unanswered
         self.orders: dict[str, VenueOrder] = {}
         self.received: list[Any] = []
         self.fills: list[tuple[str, int, str]] = []     # (ClOrdID, qty, price)
@@ -169,6 +170,8 @@ class TestVenue(Application):
                     self.fill(order.cl_ord_id, part, price)
                     remaining -= part
         elif msg_type == "F":
+            if not self.answer_cancels:
+                return
             order = self.orders.get(message.get(41))
             if order is None or not order.open:
                 session.send("9", [(37, order.order_id if order else "NONE"),
