@@ -138,7 +138,9 @@ def encode_payload(kind: RecordKind, values: tuple[Any, ...]) -> bytes:
     if len(values) != len(codec.names):
         raise UsageError(f"journal record {kind.name} takes {len(codec.names)} fields "
                          f"({', '.join(codec.names)}), got {len(values)}")
-    parts = [codec.head.pack(int(kind), *values[:codec.ints])]
+    if not codec.texts:
+        return codec.head.pack(kind, *values)
+    parts = [codec.head.pack(kind, *values[:codec.ints])]
     for value, kind_code in zip(values[codec.ints:], codec.texts):
         data = value.encode() if kind_code == "s" else bytes(value)
         if len(data) > 0xFFFF:

@@ -847,16 +847,17 @@ class GatewayCore:
                                       error.ord_rej_reason)
         parent_id = self._next_parent_id
         self._next_parent_id += 1
-        end = order.end_time_ns or now + DEFAULT_HORIZON_NS
-        parent = Parent(parent_id, name, order, end, now)
+        parent = Parent(parent_id, name, order, order.end_time_ns or now + DEFAULT_HORIZON_NS, now)
+        self._submit_new(parent)
+        # the engine works on the command while the parent is booked and journaled here; the
+        # record reaches the file with the child's, before the child is sent
         self.parents[parent_id] = parent
         used[order.cl_ord_id] = parent
         self.journal.append(RecordKind.PARENT_NEW, parent_id, now, order.instrument_id,
-                            order.side, order.quantity, order.limit_price_ticks, end,
-                            order.urgency, order.ord_type, order.time_in_force,
-                            order.target_strategy, name, order.cl_ord_id, order.symbol,
-                            order.side_code)
-        self._submit_new(parent)
+                            order.side, order.quantity, order.limit_price_ticks,
+                            parent.end_time_ns, order.urgency, order.ord_type,
+                            order.time_in_force, order.target_strategy, name, order.cl_ord_id,
+                            order.symbol, order.side_code)
         self.wait_for_engine()
         self.poll()
         self._order_started_ns = 0

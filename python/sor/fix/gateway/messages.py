@@ -104,12 +104,17 @@ class NewOrder(NamedTuple):
 def _quantity(text: str | None, what: str) -> int:
     if text is None:
         raise OrderValidationError(f"{what} (38) is required", REJ_INCORRECT_QUANTITY)
-    try:
-        value = Decimal(text)
-    except ArithmeticError:
-        raise OrderValidationError(f"{what} (38) {text!r} is not a number",
-                                   REJ_INCORRECT_QUANTITY) from None
-    if not value.is_finite() or value != value.to_integral_value() or value <= 0:
+    if text.isdigit():  # the usual form: a plain whole number
+        value: Decimal | int = int(text)
+    else:
+        try:
+            value = Decimal(text)
+        except ArithmeticError:
+            raise OrderValidationError(f"{what} (38) {text!r} is not a number",
+                                       REJ_INCORRECT_QUANTITY) from None
+        if not value.is_finite() or value != value.to_integral_value():
+            value = -1
+    if value <= 0:
         raise OrderValidationError(f"{what} (38) must be a whole number of shares above 0, "
                                    f"got {text}", REJ_INCORRECT_QUANTITY)
     return int(value)
