@@ -201,6 +201,7 @@ class GatewayCore:
         self._next_child_request = 1
         self._replayed = False
         self.audit_listeners: list[Callable[[np.ndarray], None]] = []
+        self.decision_listeners: list[Callable[[np.ndarray], None]] = []
         self.counters: dict[str, int] = dict.fromkeys((
             "oms_new_orders", "oms_rejects", "oms_duplicate_cl_ord_ids", "oms_cancel_requests",
             "oms_replace_requests", "oms_cancel_rejects", "oms_reports", "oms_possdup_ignored",
@@ -505,6 +506,17 @@ class GatewayCore:
             for listener in self.audit_listeners:
                 listener(batch.copy())
         return work
+
+    def drain_decisions(self) -> int:
+        """Reads the engine's decision ring (so it never fills up) and hands the records to
+        decision_listeners; returns how many."""
+        ring = self.engine.ring("decisions")
+        if not len(ring):
+            return 0
+        records = ring.read()
+        for listener in self.decision_listeners:
+            listener(records)
+        return len(records)
 
     # --- child orders (engine -> venues) -------------------------------------------------
 

@@ -203,6 +203,7 @@ class Gateway:
             self.reactor.stop()
             return
         self.core.retry_orphans()
+        self.core.drain_decisions()
         self.core.journal.flush()
         self.reactor.call_later(HOUSEKEEPING_INTERVAL_S, self._housekeeping)
 
@@ -300,9 +301,29 @@ class Gateway:
         raise GatewayError("no OMS acceptor session")
 
     def status(self) -> dict[str, Any]:
-        """Returns the core's status with each session's state and sequence numbers."""
+        """Returns the core's status with each session's state and sequence numbers (taken on
+        the reactor thread when it runs on another one)."""
         if self.core is None:
             return {"started": False}
+        reactor = self.reactor
+        if reactor is not None and reactor.running and self._thread is not None and \
+                threading.current_thread() is not self._thread:
+            result: dict[str, Any] = {}
+            done = threading.Event()
+
+            def take() -> None:
+                try:
+                    result.update(self._status())
+                finally:
+                    done.set()
+
+            reactor.call_soon_threadsafe(take)
+            if done.wait(5.0):
+                return result
+        return self._status()
+
+    def _status(self) -> dict[str, Any]:
+        assert self.core is not None
         status = self.core.status()
         status["sessions"] = {name: {"state": s.state.name.lower(),
                                      "next_sender_seq_num": s.next_sender_seq_num,
