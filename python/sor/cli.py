@@ -381,8 +381,9 @@ def _cmd_router(args: argparse.Namespace) -> int:
               f"venues: {venues or 'none'}; state {gateway.state_dir}; SIGTERM or SIGINT stops it",
               flush=True)
 
+    market_data = None if args.market_data.lower() == "none" else args.market_data
     run_router(args.config, args.fix, state_dir=args.state_dir, policy=args.policy,
-               models=models, busy_poll=args.busy_poll, on_ready=ready)
+               models=models, busy_poll=args.busy_poll, market_data=market_data, on_ready=ready)
     print("sor router: stopped", flush=True)
     return 0
 
@@ -683,6 +684,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="execution policy the engine hosts (default: [engine] policy)")
     router.add_argument("--models", metavar="DIR",
                         help="model registry for --policy (default: the shipped models)")
+    router.add_argument("--market-data", default="127.0.0.1:9880", metavar="HOST:PORT",
+                        help="UDP market-data publisher to subscribe to (sor venues publishes on "
+                             "127.0.0.1:9880, the default); 'none': no receiver")
     router.add_argument("--busy-poll", action="store_true",
                         help="never sleep in the event loop (lowest latency, one core busy)")
     router.add_argument("--verbose", action="store_true", help="log sessions and orders (INFO)")

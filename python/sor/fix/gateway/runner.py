@@ -57,9 +57,11 @@ class Gateway:
     ``stop()``; ``start_thread()`` runs it on a new thread; ``close()`` logs the sessions out
     and releases everything. A context manager (``with Gateway(...) as g`` starts it).
 
-    `market_data` is an optional factory called with the started engine; it returns a poller
-    (a callable returning the work it did) that feeds the engine's market-data ring, run on
-    every reactor pass (the UDP receiver of ``sor.feed.udp``).
+    `market_data` feeds the engine's market-data ring from the reactor: a ``(host, port)``
+    pair or ``"host:port"`` of a ``sor.feed.udp`` publisher (the simulated venues publish on
+    127.0.0.1:9880; an ``MdReceiver`` is polled on every pass and closed with the gateway), or
+    a factory called with the started engine that returns a poller (a callable returning the
+    work it did). None: nothing feeds it here (another process may, by the engine's name).
     """
 
     def __init__(self, router_config: RouterConfig | str | os.PathLike[str] | None = None,
@@ -68,7 +70,7 @@ class Gateway:
                  policy: str | None = None, policy_params: dict[str, float] | None = None,
                  busy_poll: bool = False, journal_sync: str = "write",
                  spin_limit_ns: int = 200_000,
-                 market_data: Callable[[Any], Callable[[], int]] | None = None) -> None:
+                 market_data: Any = None) -> None:
         if router_config is None:
             config = default_config()
         elif isinstance(router_config, RouterConfig):
@@ -107,6 +109,7 @@ class Gateway:
         self._journal_sync = journal_sync
         self._spin_limit_ns = int(spin_limit_ns)
         self._market_data = market_data
+        self.market_data_receiver: Any = None
         self.engine: Any = None
         self.core: GatewayCore | None = None
         self.reactor: Reactor | None = None
@@ -190,8 +193,22 @@ class Gateway:
                 self.reactor.connect(session)
         self.reactor.add_poller(core.poll)
         if self._market_data is not None:
-            self.reactor.add_poller(self._market_data(self.engine))
+            self.reactor.add_poller(self._market_data_poller(self._market_data))
         self.reactor.call_later(HOUSEKEEPING_INTERVAL_S, self._housekeeping)
+
+    def _market_data_poller(self, spec: Any) -> Callable[[], int]:
+        if callable(spec):
+            return spec(self.engine)
+        if isinstance(spec, str):
+            host, _, port = spec.rpartition(":")
+            try:
+                spec = (host or "127.0.0.1", int(port))
+            except ValueError:
+                raise GatewayError(f"market data address must be host:port, got {spec!r}") from None
+        from sor.feed.udp import MdReceiver
+
+        self.market_data_receiver = MdReceiver(tuple(spec), self.engine.publish_market_data)
+        return self.market_data_receiver.poll
 
     def _housekeeping(self) -> None:
         assert self.reactor is not None and self.core is not None
@@ -265,6 +282,9 @@ class Gateway:
         self._release()
 
     def _release(self) -> None:
+        if self.market_data_receiver is not None:
+            self.market_data_receiver.close()
+            self.market_data_receiver = None
         for session in self.sessions.values():
             try:
                 session.close()
@@ -338,12 +358,13 @@ class Gateway:
 
 def run_router(router_config: Any = None, session_configs: Any = None, *, state_dir: str,
                policy: str | None = None, models: Any = None, busy_poll: bool = False,
+               market_data: Any = None,
                on_ready: Callable[[Gateway], None] | None = None) -> int:
     """Runs a router in the foreground until SIGTERM or SIGINT (``sor router``); returns 0."""
     import signal
 
     gateway = Gateway(router_config, session_configs, state_dir=state_dir, policy=policy,
-                      models=models, busy_poll=busy_poll)
+                      models=models, busy_poll=busy_poll, market_data=market_data)
     previous = {}
 
     def on_signal(signum: int, frame: Any) -> None:
