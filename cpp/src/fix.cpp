@@ -463,6 +463,7 @@ std::string_view encode_status_name(EncodeStatus status) noexcept {
     case EncodeStatus::kValueHasSoh: return "value_has_soh";
     case EncodeStatus::kTooLong: return "too_long";
     case EncodeStatus::kBadHeader: return "bad_header";
+    case EncodeStatus::kReservedTag: return "reserved_tag";
   }
   return "unknown_status";
 }
@@ -481,7 +482,7 @@ EncodeStatus FixEncoder::fail(EncodeStatus status, std::uint32_t tag) noexcept {
 
 EncodeStatus FixEncoder::put(std::uint32_t tag, std::string_view value) noexcept {
   if (status_ != EncodeStatus::kOk) return status_;
-  if (tag == 0) return fail(EncodeStatus::kBadTag, tag);
+  if (tag == 0 || tag > kMaxTag) return fail(EncodeStatus::kBadTag, tag);
   if (value.empty()) return fail(EncodeStatus::kEmptyValue, tag);
   if (std::memchr(value.data(), kSoh, value.size()) != nullptr && !is_data_tag(tag)) {
     return fail(EncodeStatus::kValueHasSoh, tag);
@@ -535,11 +536,26 @@ EncodeStatus FixEncoder::begin(const HeaderFields& header) noexcept {
   return status_;
 }
 
+namespace {
+
+bool is_reserved_tag(std::uint32_t tag) noexcept {
+  switch (tag) {
+    case 8: case 9: case 10: case 34: case 35: case 43: case 49: case 52: case 56: case 122:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
 EncodeStatus FixEncoder::add(std::uint32_t tag, std::string_view value) noexcept {
+  if (is_reserved_tag(tag)) return fail(EncodeStatus::kReservedTag, tag);
   return put(tag, value);
 }
 
 EncodeStatus FixEncoder::add_int(std::uint32_t tag, std::int64_t value) noexcept {
+  if (is_reserved_tag(tag)) return fail(EncodeStatus::kReservedTag, tag);
   char number[24];
   return put(tag, std::string_view(number, write_int(value, number)));
 }

@@ -368,6 +368,14 @@ TEST(encoder_refuses_bad_fields) {
   CHECK(encoder.add(0, "x") == EncodeStatus::kBadTag);
   encoder.begin(header);
   CHECK(encoder.add(58, std::string(100, 'x')) == EncodeStatus::kTooLong);
+  for (std::uint32_t reserved : {8u, 9u, 10u, 34u, 35u, 43u, 49u, 52u, 56u, 122u}) {
+    encoder.begin(header);
+    CHECK(encoder.add(reserved, "1") == EncodeStatus::kReservedTag);
+    encoder.begin(header);
+    CHECK(encoder.add_int(reserved, 1) == EncodeStatus::kReservedTag);
+  }
+  encoder.begin(header);
+  CHECK(encoder.add(kMaxTag + 1, "1") == EncodeStatus::kBadTag);
   header.msg_type = "";
   CHECK(encoder.begin(header) == EncodeStatus::kBadHeader);
   CHECK(encoder.finish().empty());
@@ -383,8 +391,11 @@ TEST(encoded_messages_frame_and_parse) {
                         static_cast<std::int64_t>(rng() % (1ULL << 62)), i % 3 == 0, 0};
     encoder.begin(header);
     const int fields = static_cast<int>(rng() % 30);
-    for (int k = 0; k < fields; ++k) encoder.add_int(static_cast<std::uint32_t>(1 + rng() % 9000),
-                                                     static_cast<std::int64_t>(rng()));
+    for (int k = 0; k < fields; ++k) {
+      // Tags from 123 up: none of them is one the header or trailer owns.
+      const auto tag = static_cast<std::uint32_t>(123 + rng() % 9000);
+      CHECK(encoder.add_int(tag, static_cast<std::int64_t>(rng())) == EncodeStatus::kOk);
+    }
     const std::string message(encoder.finish());
     CHECK(framer.append(message.data(), message.size()) == message.size());
     Frame frame;

@@ -18,6 +18,9 @@ inline constexpr char kSoh = '\x01';
 // Most fields one message may hold; a message with more does not parse (kTooManyFields).
 inline constexpr std::size_t kMaxFields = 512;
 
+// Largest tag the parser reads and the encoder writes (nine digits).
+inline constexpr std::uint32_t kMaxTag = 999'999'999;
+
 // Tags below this number are found in O(1) by FixMessage::find; others by a scan.
 inline constexpr std::uint32_t kDirectTags = 1024;
 
@@ -166,6 +169,9 @@ class FixMessage {
   // Returns the number of fields.
   std::size_t field_count() const noexcept { return count_; }
 
+  // Returns the field table: field_count() fields in wire order.
+  const Field* fields() const noexcept { return fields_.data(); }
+
   // Returns field `index` (< field_count()).
   const Field& field(std::size_t index) const noexcept { return fields_[index]; }
 
@@ -206,12 +212,14 @@ class FixMessage {
 // Outcome of a FixEncoder call.
 enum class EncodeStatus : std::uint8_t {
   kOk = 0,
-  kBadTag = 1,        // A tag is 0.
+  kBadTag = 1,        // A tag is 0 or above kMaxTag.
   kEmptyValue = 2,    // A value is empty (FIX forbids fields without a value).
   kValueHasSoh = 3,   // A value holds SOH and the tag is not a data field.
   kTooLong = 4,       // The message would exceed max_message_bytes.
   kBadHeader = 5,     // An empty or SOH-holding BeginString, MsgType or CompID, or a
                       // BeginString longer than kMaxBeginStringBytes.
+  kReservedTag = 6,   // A body field with a tag the encoder writes itself (8, 9, 10, 34, 35,
+                      // 43, 49, 52, 56, 122).
 };
 
 // Returns a short, stable name for an encode status ("value_has_soh").
@@ -240,7 +248,7 @@ class FixEncoder {
   // Starts a message, dropping any unfinished one.
   EncodeStatus begin(const HeaderFields& header) noexcept;
 
-  // Appends a body field with a text value.
+  // Appends a body field with a text value. Tags the header and trailer own are refused.
   EncodeStatus add(std::uint32_t tag, std::string_view value) noexcept;
 
   // Appends a body field with an integer value.
