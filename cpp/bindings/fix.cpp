@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 
 #include <array>
+#include <cstddef>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -42,34 +43,52 @@ int header_slot(std::uint32_t tag) noexcept {
   }
 }
 
-// A parsed message as Python holds it: the frame's bytes object (kept, not copied) and a
-// compact copy of the parser's field table, so a kept message costs its field count, not
-// kMaxFields.
-struct PyFixMessage {
-  py::object raw;
-  std::vector<Field> fields;
-  std::array<std::int16_t, kHeaderTags.size()> header{};
+// ---- FixMessage: a CPython type -------------------------------------------------------------
+// A variable-size object holding the frame's bytes object (kept, not copied) and its field
+// table inline, so one parse is one small allocation, and methods are METH_FASTCALL: pybind11's
+// instance registry and argument dispatch would cost more than the parse itself.
 
-  std::string_view data() const noexcept {
-    return std::string_view(PyBytes_AS_STRING(raw.ptr()),
-                            static_cast<std::size_t>(PyBytes_GET_SIZE(raw.ptr())));
-  }
-
-  std::string_view value(std::size_t index) const noexcept {
-    return data().substr(fields[index].offset, fields[index].length);
-  }
-
-  int find(std::int64_t tag) const noexcept {
-    if (tag <= 0 || tag > fix::kMaxTag) return -1;
-    const auto t = static_cast<std::uint32_t>(tag);
-    const int slot = header_slot(t);
-    if (slot >= 0) return header[static_cast<std::size_t>(slot)];
-    for (std::size_t i = 0; i < fields.size(); ++i) {
-      if (fields[i].tag == t) return static_cast<int>(i);
-    }
-    return -1;
-  }
+struct MessageObject {
+  PyObject_VAR_HEAD                                // ob_size: the field count.
+  PyObject* raw;                                   // The frame (bytes).
+  std::array<std::int16_t, kHeaderTags.size()> header;  // First index of each header tag, or -1.
+  Field fields[1];                                 // ob_size fields in wire order.
 };
+
+PyTypeObject* message_type = nullptr;  // Created in bind_fix; never freed.
+PyObject* parse_function = nullptr;    // sor._core.fix_parse, for __reduce__.
+
+MessageObject* as_message(PyObject* self) noexcept { return reinterpret_cast<MessageObject*>(self); }
+
+std::size_t field_count(const MessageObject* m) noexcept {
+  return static_cast<std::size_t>(Py_SIZE(m));
+}
+
+std::string_view message_bytes(const MessageObject* m) noexcept {
+  return std::string_view(PyBytes_AS_STRING(m->raw),
+                          static_cast<std::size_t>(PyBytes_GET_SIZE(m->raw)));
+}
+
+std::string_view value_at(const MessageObject* m, std::size_t index) noexcept {
+  return message_bytes(m).substr(m->fields[index].offset, m->fields[index].length);
+}
+
+int find(const MessageObject* m, std::int64_t tag) noexcept {
+  if (tag <= 0 || tag > fix::kMaxTag) return -1;
+  const auto t = static_cast<std::uint32_t>(tag);
+  const int slot = header_slot(t);
+  if (slot >= 0) return m->header[static_cast<std::size_t>(slot)];
+  const std::size_t count = field_count(m);
+  for (std::size_t i = 0; i < count; ++i) {
+    if (m->fields[i].tag == t) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+std::string_view header_value(const MessageObject* m, std::uint32_t tag) noexcept {
+  const int index = m->header[static_cast<std::size_t>(header_slot(tag))];
+  return index < 0 ? std::string_view() : value_at(m, static_cast<std::size_t>(index));
+}
 
 fix::FixMessage& scratch_parser() {
   static auto* parser = new fix::FixMessage();  // Leaked: outlives interpreter shutdown.
@@ -86,123 +105,333 @@ py::object as_bytes(py::handle frame) {
   return py::reinterpret_steal<py::object>(PyBytes_FromObject(frame.ptr()));
 }
 
-// Parses `frame` (a bytes object) into `message`, or raises FixParseError leaving it unchanged.
-void parse_into(PyFixMessage& message, py::object frame) {
+// Returns a new FixMessage parsed from `frame`, or raises FixParseError.
+py::object parse_message(py::handle frame) {
+  py::object bytes = as_bytes(frame);
   fix::FixMessage& parser = scratch_parser();
-  const char* data = PyBytes_AS_STRING(frame.ptr());
-  const auto size = static_cast<std::size_t>(PyBytes_GET_SIZE(frame.ptr()));
-  const fix::ParseStatus status = parser.parse(data, size);
+  const fix::ParseStatus status =
+      parser.parse(PyBytes_AS_STRING(bytes.ptr()), static_cast<std::size_t>(PyBytes_GET_SIZE(bytes.ptr())));
   if (status != fix::ParseStatus::kOk) {
     raise_fix_parse_error(std::string(fix::parse_status_name(status)), parser.error_offset(),
                           parser.error_reason());
   }
   const std::size_t count = parser.field_count();
-  message.fields.assign(parser.fields(), parser.fields() + count);
-  message.header.fill(-1);
-  for (std::size_t i = 0; i < count; ++i) {
-    const int slot = header_slot(message.fields[i].tag);
-    if (slot >= 0 && message.header[static_cast<std::size_t>(slot)] < 0) {
-      message.header[static_cast<std::size_t>(slot)] = static_cast<std::int16_t>(i);
+  PyObject* object = message_type->tp_alloc(message_type, static_cast<Py_ssize_t>(count));
+  if (object == nullptr) throw py::error_already_set();
+  MessageObject* m = as_message(object);
+  m->raw = bytes.release().ptr();
+  if (count != 0) std::memcpy(m->fields, parser.fields(), count * sizeof(Field));
+  for (std::size_t slot = 0; slot < kHeaderTags.size(); ++slot) {
+    m->header[slot] = static_cast<std::int16_t>(parser.find(kHeaderTags[slot]));
+  }
+  return py::reinterpret_steal<py::object>(object);
+}
+
+// Runs `body`, turning a C++ exception into the pending Python error (C API entry points).
+template <class Body>
+PyObject* guarded(Body&& body) noexcept {
+  try {
+    return body();
+  } catch (py::error_already_set& error) {
+    error.restore();
+  } catch (const py::builtin_exception& error) {
+    error.set_error();
+  } catch (const std::exception& error) {
+    PyErr_SetString(PyExc_RuntimeError, error.what());
+  }
+  return nullptr;
+}
+
+PyObject* text(std::string_view value) noexcept {
+  return PyUnicode_DecodeUTF8(value.data(), static_cast<Py_ssize_t>(value.size()),
+                              "surrogateescape");
+}
+
+PyObject* bytes_of(std::string_view value) noexcept {
+  return PyBytes_FromStringAndSize(value.data(), static_cast<Py_ssize_t>(value.size()));
+}
+
+// Owning versions for pybind11 code: raise instead of returning nullptr.
+py::object text_object(std::string_view value) {
+  PyObject* object = text(value);
+  if (object == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(object);
+}
+
+py::object bytes_object(std::string_view value) {
+  PyObject* object = bytes_of(value);
+  if (object == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(object);
+}
+
+// Reads a tag argument: any int (tags out of range are simply absent); false on a non-int.
+bool tag_of(PyObject* object, std::int64_t& tag) noexcept {
+  if (!PyLong_Check(object)) {
+    PyErr_Format(PyExc_TypeError, "a FIX tag must be an int, not %.100s", Py_TYPE(object)->tp_name);
+    return false;
+  }
+  int overflow = 0;
+  const long long value = PyLong_AsLongLongAndOverflow(object, &overflow);
+  if (value == -1 && PyErr_Occurred()) return false;
+  tag = overflow != 0 ? -1 : value;
+  return true;
+}
+
+// Reads (tag, default=None) of a METH_FASTCALL | METH_KEYWORDS call.
+bool tag_and_default(const char* name, PyObject* const* args, Py_ssize_t nargs,
+                     PyObject* kwnames, std::int64_t& tag, PyObject*& fallback) noexcept {
+  PyObject* tag_object = nargs > 0 ? args[0] : nullptr;
+  fallback = nargs > 1 ? args[1] : Py_None;
+  if (nargs > 2) {
+    PyErr_Format(PyExc_TypeError, "%s() takes at most 2 arguments (%zd given)", name, nargs);
+    return false;
+  }
+  const Py_ssize_t keywords = kwnames == nullptr ? 0 : PyTuple_GET_SIZE(kwnames);
+  for (Py_ssize_t k = 0; k < keywords; ++k) {
+    PyObject* key = PyTuple_GET_ITEM(kwnames, k);
+    PyObject* value = args[nargs + k];
+    if (tag_object == nullptr && PyUnicode_CompareWithASCIIString(key, "tag") == 0) {
+      tag_object = value;
+    } else if (nargs < 2 && PyUnicode_CompareWithASCIIString(key, "default") == 0) {
+      fallback = value;
+    } else {
+      PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument %R", name, key);
+      return false;
     }
   }
-  message.raw = std::move(frame);
-}
-
-// The last message parse() returned. When nothing else holds it any more (reference count 1),
-// the next parse() refills it instead of making a new Python object. Guarded by the GIL.
-struct Spare {
-  py::object object;
-  PyFixMessage* message = nullptr;
-};
-
-Spare& spare() {
-  static auto* held = new Spare();  // Leaked: outlives interpreter shutdown.
-  return *held;
-}
-
-py::object parse(py::handle frame) {
-  py::object bytes = as_bytes(frame);
-  Spare& held = spare();
-  if (held.message != nullptr && Py_REFCNT(held.object.ptr()) == 1) {
-    parse_into(*held.message, std::move(bytes));
-    return held.object;
+  if (tag_object == nullptr) {
+    PyErr_Format(PyExc_TypeError, "%s() missing required argument 'tag'", name);
+    return false;
   }
-  auto owned = std::make_unique<PyFixMessage>();
-  PyFixMessage* message = owned.get();
-  parse_into(*message, std::move(bytes));
-  py::object object = py::cast(std::move(owned));
-  held.object = object;
-  held.message = message;
-  return object;
+  return tag_of(tag_object, tag);
 }
 
-py::object text(std::string_view value) {
-  PyObject* s = PyUnicode_DecodeUTF8(value.data(), static_cast<Py_ssize_t>(value.size()),
-                                     "surrogateescape");
-  if (s == nullptr) throw py::error_already_set();
-  return py::reinterpret_steal<py::object>(s);
+PyObject* message_get(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  std::int64_t tag = 0;
+  PyObject* fallback = nullptr;
+  if (!tag_and_default("get", args, nargs, kwnames, tag, fallback)) return nullptr;
+  const int index = find(as_message(self), tag);
+  if (index < 0) return Py_NewRef(fallback);
+  return text(value_at(as_message(self), static_cast<std::size_t>(index)));
 }
 
-py::object bytes_of(std::string_view value) {
-  return py::reinterpret_steal<py::object>(
-      PyBytes_FromStringAndSize(value.data(), static_cast<Py_ssize_t>(value.size())));
+PyObject* message_get_bytes(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                            PyObject* kwnames) {
+  std::int64_t tag = 0;
+  PyObject* fallback = nullptr;
+  if (!tag_and_default("get_bytes", args, nargs, kwnames, tag, fallback)) return nullptr;
+  const int index = find(as_message(self), tag);
+  if (index < 0) return Py_NewRef(fallback);
+  return bytes_of(value_at(as_message(self), static_cast<std::size_t>(index)));
 }
 
-std::string_view header_value(const PyFixMessage& message, std::uint32_t tag) {
-  const int index = message.header[static_cast<std::size_t>(header_slot(tag))];
-  return index < 0 ? std::string_view() : message.value(static_cast<std::size_t>(index));
-}
-
-py::object get_int(const PyFixMessage& message, std::int64_t tag, py::object fallback) {
-  const int index = message.find(tag);
-  if (index < 0) return fallback;
-  const std::string_view value = message.value(static_cast<std::size_t>(index));
+PyObject* message_get_int(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                          PyObject* kwnames) {
+  std::int64_t tag = 0;
+  PyObject* fallback = nullptr;
+  if (!tag_and_default("get_int", args, nargs, kwnames, tag, fallback)) return nullptr;
+  const int index = find(as_message(self), tag);
+  if (index < 0) return Py_NewRef(fallback);
+  const std::string_view value = value_at(as_message(self), static_cast<std::size_t>(index));
   std::int64_t number = 0;
-  if (!fix::parse_int(value, number)) {
-    raise_fix_field_error(tag, text(value), "not an integer");
-  }
-  return py::int_(number);
+  if (fix::parse_int(value, number)) return PyLong_FromLongLong(number);
+  return guarded([&]() -> PyObject* {
+    raise_fix_field_error(tag, py::reinterpret_steal<py::object>(text(value)), "not an integer");
+  });
 }
 
-py::list get_all(const PyFixMessage& message, std::int64_t tag) {
-  py::list out;
-  if (tag <= 0 || tag > fix::kMaxTag) return out;
-  for (std::size_t i = 0; i < message.fields.size(); ++i) {
-    if (message.fields[i].tag == static_cast<std::uint32_t>(tag)) out.append(text(message.value(i)));
-  }
-  return out;
-}
-
-py::list fields(const PyFixMessage& message) {
-  const std::size_t count = message.fields.size();
-  PyObject* list = PyList_New(static_cast<Py_ssize_t>(count));
-  if (list == nullptr) throw py::error_already_set();
-  py::list out = py::reinterpret_steal<py::list>(list);
+PyObject* message_get_all(PyObject* self, PyObject* tag_object) {
+  std::int64_t tag = 0;
+  if (!tag_of(tag_object, tag)) return nullptr;
+  const MessageObject* m = as_message(self);
+  PyObject* out = PyList_New(0);
+  if (out == nullptr || tag <= 0 || tag > fix::kMaxTag) return out;
+  const std::size_t count = field_count(m);
   for (std::size_t i = 0; i < count; ++i) {
-    PyObject* pair = PyTuple_Pack(2, py::int_(message.fields[i].tag).ptr(),
-                                  bytes_of(message.value(i)).ptr());
-    if (pair == nullptr) throw py::error_already_set();
-    PyList_SET_ITEM(list, static_cast<Py_ssize_t>(i), pair);
+    if (m->fields[i].tag != static_cast<std::uint32_t>(tag)) continue;
+    PyObject* value = text(value_at(m, i));
+    if (value == nullptr || PyList_Append(out, value) != 0) {
+      Py_XDECREF(value);
+      Py_DECREF(out);
+      return nullptr;
+    }
+    Py_DECREF(value);
   }
   return out;
 }
 
-std::size_t count(const PyFixMessage& message, std::int64_t tag) {
-  if (tag <= 0 || tag > fix::kMaxTag) return 0;
+PyObject* message_count(PyObject* self, PyObject* tag_object) {
+  std::int64_t tag = 0;
+  if (!tag_of(tag_object, tag)) return nullptr;
+  const MessageObject* m = as_message(self);
   std::size_t n = 0;
-  for (const Field& field : message.fields) n += field.tag == static_cast<std::uint32_t>(tag);
-  return n;
+  if (tag > 0 && tag <= fix::kMaxTag) {
+    const std::size_t count = field_count(m);
+    for (std::size_t i = 0; i < count; ++i) n += m->fields[i].tag == static_cast<std::uint32_t>(tag);
+  }
+  return PyLong_FromSize_t(n);
 }
 
-py::str repr(const PyFixMessage& message) {
-  std::string shown(message.data());
+PyObject* message_fields(PyObject* self, PyObject*) {
+  const MessageObject* m = as_message(self);
+  const std::size_t count = field_count(m);
+  PyObject* out = PyList_New(static_cast<Py_ssize_t>(count));
+  if (out == nullptr) return nullptr;
+  for (std::size_t i = 0; i < count; ++i) {
+    PyObject* tag = PyLong_FromUnsignedLong(m->fields[i].tag);
+    PyObject* value = bytes_of(value_at(m, i));
+    PyObject* pair = tag != nullptr && value != nullptr ? PyTuple_Pack(2, tag, value) : nullptr;
+    Py_XDECREF(tag);
+    Py_XDECREF(value);
+    if (pair == nullptr) {
+      Py_DECREF(out);
+      return nullptr;
+    }
+    PyList_SET_ITEM(out, static_cast<Py_ssize_t>(i), pair);
+  }
+  return out;
+}
+
+PyObject* message_reduce(PyObject* self, PyObject*) {
+  return Py_BuildValue("O(O)", parse_function, as_message(self)->raw);
+}
+
+int message_contains(PyObject* self, PyObject* tag_object) {
+  if (!PyLong_Check(tag_object)) return 0;
+  std::int64_t tag = 0;
+  if (!tag_of(tag_object, tag)) return -1;
+  return find(as_message(self), tag) >= 0 ? 1 : 0;
+}
+
+Py_ssize_t message_length(PyObject* self) { return Py_SIZE(self); }
+
+PyObject* message_repr(PyObject* self) {
+  std::string shown(message_bytes(as_message(self)));
   for (char& c : shown) {
     if (c == fix::kSoh) c = '|';
   }
-  py::object readable = py::reinterpret_steal<py::object>(PyUnicode_DecodeUTF8(
-      shown.data(), static_cast<Py_ssize_t>(shown.size()), "backslashreplace"));
-  if (!readable) throw py::error_already_set();
-  return py::str("FixMessage({!r})").format(readable);
+  PyObject* readable = PyUnicode_DecodeUTF8(shown.data(), static_cast<Py_ssize_t>(shown.size()),
+                                            "backslashreplace");
+  if (readable == nullptr) return nullptr;
+  PyObject* out = PyUnicode_FromFormat("FixMessage(%R)", readable);
+  Py_DECREF(readable);
+  return out;
+}
+
+void message_dealloc(PyObject* self) {
+  PyTypeObject* type = Py_TYPE(self);
+  Py_XDECREF(as_message(self)->raw);
+  type->tp_free(self);
+  Py_DECREF(type);
+}
+
+PyObject* message_new(PyTypeObject*, PyObject* args, PyObject* kwargs) {
+  static const char* keywords[] = {"frame", nullptr};
+  PyObject* frame = nullptr;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O:FixMessage", const_cast<char**>(keywords),
+                                   &frame)) {
+    return nullptr;
+  }
+  return guarded([&] { return parse_message(frame).release().ptr(); });
+}
+
+PyObject* parse_entry(PyObject*, PyObject* frame) {
+  return guarded([&] { return parse_message(frame).release().ptr(); });
+}
+
+PyObject* get_raw(PyObject* self, void*) { return Py_NewRef(as_message(self)->raw); }
+
+template <std::uint32_t Tag>
+PyObject* get_header_text(PyObject* self, void*) {
+  return text(header_value(as_message(self), Tag));
+}
+
+PyObject* get_seq_num(PyObject* self, void*) {
+  std::int64_t number = 0;
+  const bool ok = fix::parse_int(header_value(as_message(self), 34), number) && number > 0;
+  return PyLong_FromLongLong(ok ? number : 0);
+}
+
+PyObject* get_poss_dup(PyObject* self, void*) {
+  return PyBool_FromLong(header_value(as_message(self), 43) == "Y");
+}
+
+PyMethodDef message_methods[] = {
+    {"get", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&message_get)),
+     METH_FASTCALL | METH_KEYWORDS,
+     "get($self, tag, default=None)\n--\n\n"
+     "Returns the first value of `tag` as str, or `default` when absent."},
+    {"get_bytes", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&message_get_bytes)),
+     METH_FASTCALL | METH_KEYWORDS,
+     "get_bytes($self, tag, default=None)\n--\n\n"
+     "Returns the first value of `tag` as bytes, or `default` when absent."},
+    {"get_int", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&message_get_int)),
+     METH_FASTCALL | METH_KEYWORDS,
+     "get_int($self, tag, default=None)\n--\n\n"
+     "Returns the first value of `tag` as int, or `default` when absent; raises "
+     "sor.errors.FixFieldError when it is not an integer."},
+    {"get_all", &message_get_all, METH_O,
+     "get_all($self, tag, /)\n--\n\nReturns every value of `tag` as str, in wire order."},
+    {"count", &message_count, METH_O,
+     "count($self, tag, /)\n--\n\nReturns how many fields have `tag`."},
+    {"fields", &message_fields, METH_NOARGS,
+     "fields($self, /)\n--\n\nReturns every field as (tag, bytes), in wire order."},
+    {"__reduce__", &message_reduce, METH_NOARGS, "Pickles as fix_parse(raw)."},
+    {nullptr, nullptr, 0, nullptr}};
+
+PyGetSetDef message_getset[] = {
+    {"raw", &get_raw, nullptr, "Returns the message bytes.", nullptr},
+    {"msg_type", &get_header_text<35>, nullptr, "Returns MsgType (35), or '' when absent.",
+     nullptr},
+    {"seq_num", &get_seq_num, nullptr,
+     "Returns MsgSeqNum (34), or 0 when absent or not a positive number.", nullptr},
+    {"begin_string", &get_header_text<8>, nullptr, "Returns BeginString (8), or '' when absent.",
+     nullptr},
+    {"sender_comp_id", &get_header_text<49>, nullptr,
+     "Returns SenderCompID (49), or '' when absent.", nullptr},
+    {"target_comp_id", &get_header_text<56>, nullptr,
+     "Returns TargetCompID (56), or '' when absent.", nullptr},
+    {"poss_dup", &get_poss_dup, nullptr, "Returns True when PossDupFlag (43) is Y.", nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr}};
+
+PyMethodDef parse_definition = {
+    "fix_parse", &parse_entry, METH_O,
+    "fix_parse(frame, /)\n--\n\n"
+    "Returns the FixMessage of one FIX frame (bytes-like); raises sor.errors.FixParseError "
+    "naming the offset of the offending field."};
+
+// Creates the FixMessage type and fix_parse in `m`.
+void bind_message(py::module_& m) {
+  PyType_Slot slots[] = {
+      {Py_tp_doc, const_cast<char*>(
+                      "FixMessage(frame)\n--\n\n"
+                      "A parsed FIX message: the frame's bytes and its fields in wire order; "
+                      "values become str only when asked for.")},
+      {Py_tp_new, reinterpret_cast<void*>(&message_new)},
+      {Py_tp_dealloc, reinterpret_cast<void*>(&message_dealloc)},
+      {Py_tp_repr, reinterpret_cast<void*>(&message_repr)},
+      {Py_tp_methods, message_methods},
+      {Py_tp_getset, message_getset},
+      {Py_sq_contains, reinterpret_cast<void*>(&message_contains)},
+      {Py_sq_length, reinterpret_cast<void*>(&message_length)},
+      {0, nullptr}};
+  unsigned int flags = Py_TPFLAGS_DEFAULT;
+#ifdef Py_TPFLAGS_IMMUTABLETYPE
+  flags |= Py_TPFLAGS_IMMUTABLETYPE;
+#endif
+  PyType_Spec spec = {"sor._core.FixMessage", static_cast<int>(offsetof(MessageObject, fields)),
+                      static_cast<int>(sizeof(Field)), flags, slots};
+  PyObject* type = PyType_FromSpec(&spec);
+  if (type == nullptr) throw py::error_already_set();
+  message_type = reinterpret_cast<PyTypeObject*>(type);
+  Py_INCREF(type);  // The module attribute and message_type each hold a reference.
+  m.attr("FixMessage") = py::reinterpret_steal<py::object>(type);
+
+  py::str module_name = m.attr("__name__");
+  parse_function = PyCFunction_NewEx(&parse_definition, nullptr, module_name.ptr());
+  if (parse_function == nullptr) throw py::error_already_set();
+  Py_INCREF(parse_function);
+  m.attr("fix_parse") = py::reinterpret_steal<py::object>(parse_function);
 }
 
 // ---- framing ---------------------------------------------------------------------------------
@@ -215,7 +444,7 @@ std::array<PyObject*, 5>& status_members() {
 
 void append_frame(py::list& out, FrameStatus status, std::string_view bytes) {
   PyObject* pair = PyTuple_Pack(2, status_members()[static_cast<std::size_t>(status)],
-                                bytes_of(bytes).ptr());
+                                bytes_object(bytes).ptr());
   if (pair == nullptr) throw py::error_already_set();
   py::object owned = py::reinterpret_steal<py::object>(pair);
   if (PyList_Append(out.ptr(), pair) != 0) throw py::error_already_set();
@@ -384,7 +613,7 @@ py::bytes encode(std::string_view begin_string, std::string_view msg_type,
                                    : tag == 49 ? sender_comp_id
                                    : tag == 56 ? target_comp_id
                                                : std::string_view();
-    raise_fix_field_error(tag, text(value), encode_reason(status, max_message_bytes));
+    raise_fix_field_error(tag, text_object(value), encode_reason(status, max_message_bytes));
   }
   PyObject* items = PySequence_Fast(body.ptr(), "body must be a sequence of (tag, value) pairs");
   if (items == nullptr) throw py::error_already_set();
@@ -415,11 +644,11 @@ py::bytes encode(std::string_view begin_string, std::string_view msg_type,
     }
     status = encoder.add(static_cast<std::uint32_t>(tag), value.view);
     if (status != fix::EncodeStatus::kOk) {
-      raise_fix_field_error(tag, text(value.view), encode_reason(status, max_message_bytes));
+      raise_fix_field_error(tag, text_object(value.view), encode_reason(status, max_message_bytes));
     }
   }
   const std::string_view message = encoder.finish();
-  return py::reinterpret_steal<py::bytes>(bytes_of(message).release());
+  return py::reinterpret_steal<py::bytes>(bytes_object(message).release());
 }
 
 // ---- timestamps and prices -------------------------------------------------------------------
@@ -460,7 +689,7 @@ std::int64_t parse_timestamp(py::handle value, py::object tag) {
     case fix::TimestampStatus::kBadTime: reason = "hour, minute or second out of range"; break;
     default: reason = "outside int64 nanoseconds since the epoch (years 1677 to 2262)"; break;
   }
-  raise_fix_field_error(tag_or_none(tag), text(text_value), reason);
+  raise_fix_field_error(tag_or_none(tag), text_object(text_value), reason);
 }
 
 fix::TickSize tick_size(double tick_usd) {
@@ -504,7 +733,7 @@ std::int64_t price_from_text(py::handle value, double tick_usd, py::object tag) 
     case fix::PriceStatus::kOverflow: reason = "too many ticks for int64"; break;
     default: reason = "not a FIX decimal price ([-]digits[.digits])"; break;
   }
-  raise_fix_field_error(tag_or_none(tag), text(text_value), reason);
+  raise_fix_field_error(tag_or_none(tag), text_object(text_value), reason);
 }
 
 }  // namespace
@@ -551,64 +780,8 @@ void bind_fix(py::module_& m) {
       .def_property_readonly("max_message_bytes", &fix::FixFramer::max_message_bytes,
                              "Returns the largest BodyLength accepted.");
 
-  py::class_<PyFixMessage>(m, "FixMessage",
-                           "A parsed FIX message: the frame's bytes and its fields in wire "
-                           "order; values become str only when asked for.")
-      .def(py::init([](py::handle frame) {
-             auto message = std::make_unique<PyFixMessage>();
-             parse_into(*message, as_bytes(frame));
-             return message;
-           }),
-           py::arg("frame"))
-      .def_property_readonly("raw", [](const PyFixMessage& s) { return s.raw; },
-                             "Returns the message bytes.")
-      .def_property_readonly("msg_type", [](const PyFixMessage& s) {
-             return text(header_value(s, 35));
-           }, "Returns MsgType (35), or '' when absent.")
-      .def_property_readonly("seq_num", [](const PyFixMessage& s) {
-             std::int64_t number = 0;
-             return fix::parse_int(header_value(s, 34), number) && number > 0 ? number : 0;
-           }, "Returns MsgSeqNum (34), or 0 when absent or not a positive number.")
-      .def_property_readonly("begin_string", [](const PyFixMessage& s) {
-             return text(header_value(s, 8));
-           }, "Returns BeginString (8), or '' when absent.")
-      .def_property_readonly("sender_comp_id", [](const PyFixMessage& s) {
-             return text(header_value(s, 49));
-           }, "Returns SenderCompID (49), or '' when absent.")
-      .def_property_readonly("target_comp_id", [](const PyFixMessage& s) {
-             return text(header_value(s, 56));
-           }, "Returns TargetCompID (56), or '' when absent.")
-      .def_property_readonly("poss_dup", [](const PyFixMessage& s) {
-             return header_value(s, 43) == "Y";
-           }, "Returns True when PossDupFlag (43) is Y.")
-      .def("get", [](const PyFixMessage& s, std::int64_t tag, py::object fallback) {
-             const int index = s.find(tag);
-             return index < 0 ? fallback : text(s.value(static_cast<std::size_t>(index)));
-           }, py::arg("tag"), py::arg("default") = py::none(),
-           "Returns the first value of `tag` as str, or `default` when absent.")
-      .def("get_bytes", [](const PyFixMessage& s, std::int64_t tag, py::object fallback) {
-             const int index = s.find(tag);
-             return index < 0 ? fallback : bytes_of(s.value(static_cast<std::size_t>(index)));
-           }, py::arg("tag"), py::arg("default") = py::none(),
-           "Returns the first value of `tag` as bytes, or `default` when absent.")
-      .def("get_int", &get_int, py::arg("tag"), py::arg("default") = py::none(),
-           "Returns the first value of `tag` as int, or `default` when absent; raises "
-           "FixFieldError when it is not an integer.")
-      .def("get_all", &get_all, py::arg("tag"),
-           "Returns every value of `tag` as str, in wire order.")
-      .def("fields", &fields, "Returns every field as (tag, bytes) in wire order.")
-      .def("count", &count, py::arg("tag"), "Returns how many fields have `tag`.")
-      .def("__contains__", [](const PyFixMessage& s, std::int64_t tag) { return s.find(tag) >= 0; })
-      .def("__contains__", [](const PyFixMessage&, py::handle) { return false; })
-      .def("__len__", [](const PyFixMessage& s) { return s.fields.size(); })
-      .def("__repr__", &repr)
-      .def("__reduce__", [](const PyFixMessage& s) {
-        return py::make_tuple(py::module_::import("sor._core").attr("fix_parse"),
-                              py::make_tuple(s.raw));
-      });
+  bind_message(m);
 
-  m.def("fix_parse", &parse, py::arg("frame"),
-        "Parses one FIX frame into a FixMessage; raises FixParseError naming the offset.");
   m.def("fix_encode", &encode, py::arg("begin_string"), py::arg("msg_type"),
         py::arg("sender_comp_id"), py::arg("target_comp_id"), py::arg("seq_num"),
         py::arg("sending_time_ns"), py::arg("body"), py::kw_only(), py::arg("poss_dup") = false,

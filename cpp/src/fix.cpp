@@ -5,10 +5,15 @@
 #include <cstring>
 #include <limits>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace sor::fix {
 namespace {
 
 constexpr std::string_view kMessageStart = "8=FIX";
+constexpr std::size_t kNoScan = static_cast<std::size_t>(-1);
 constexpr std::uint16_t kAbsent = 0xFFFF;
 static_assert(kMaxFields < kAbsent, "field indexes must fit the direct table");
 
@@ -23,6 +28,22 @@ constexpr std::int64_t kSecondsPerDay = 86'400;
 constexpr std::int64_t kNsPerDay = kNsPerSecond * kSecondsPerDay;
 
 inline bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+
+// Returns the first SOH in [p, end), or end. FIX values are short: one 16-byte compare usually
+// finds it, where a memchr call costs more than the scan.
+inline const char* find_soh(const char* p, const char* end) noexcept {
+#if defined(__SSE2__)
+  const __m128i soh = _mm_set1_epi8(kSoh);
+  while (end - p >= 16) {
+    const __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const int mask = _mm_movemask_epi8(_mm_cmpeq_epi8(block, soh));
+    if (mask != 0) return p + __builtin_ctz(static_cast<unsigned>(mask));
+    p += 16;
+  }
+#endif
+  while (p < end && *p != kSoh) ++p;
+  return p;
+}
 
 // Writes `value` in decimal at `out`; returns the length.
 std::size_t write_uint(std::uint64_t value, char* out) noexcept {
@@ -122,11 +143,15 @@ FixFramer::FixFramer(std::size_t max_message_bytes)
       max_message_bytes_(std::max<std::size_t>(max_message_bytes, 1)) {}
 
 std::size_t FixFramer::append(const char* data, std::size_t size) noexcept {
-  if (head_ == tail_) head_ = tail_ = 0;
+  if (head_ == tail_) {
+    head_ = tail_ = 0;
+    scan_head_ = kNoScan;
+  }
   if (buffer_.size() - tail_ < size && head_ > 0) {
     std::memmove(buffer_.data(), buffer_.data() + head_, tail_ - head_);
     tail_ -= head_;
     head_ = 0;
+    scan_head_ = kNoScan;
   }
   const std::size_t taken = std::min(size, buffer_.size() - tail_);
   if (taken != 0) std::memcpy(buffer_.data() + tail_, data, taken);
@@ -137,6 +162,7 @@ std::size_t FixFramer::append(const char* data, std::size_t size) noexcept {
 void FixFramer::clear() noexcept {
   head_ = tail_ = 0;
   skipping_ = false;
+  scan_head_ = kNoScan;
 }
 
 bool FixFramer::emit(Frame& frame, FrameStatus status, bool continued, std::size_t end) noexcept {
@@ -146,6 +172,7 @@ bool FixFramer::emit(Frame& frame, FrameStatus status, bool continued, std::size
   frame.data = buffer_.data() + head_;
   frame.size = end - head_;
   head_ = end;
+  scan_head_ = kNoScan;
   return true;
 }
 
@@ -167,6 +194,17 @@ bool FixFramer::skip(Frame& frame, FrameStatus status, bool continued,
     skip_status_ = status;
   }
   return emit(frame, status, continued, end);
+}
+
+bool FixFramer::message_boundary_before(const char* p, std::size_t available) noexcept {
+  // A field end followed by "8=FIX": BeginString is only ever the first field of a message.
+  constexpr std::string_view kBoundary = "\x01" "8=FIX";
+  const std::string_view seen(p, available);
+  if (seen.find(kBoundary, scan_offset_) != std::string_view::npos) return true;
+  if (available >= kBoundary.size()) {
+    scan_offset_ = std::max(scan_offset_, available - (kBoundary.size() - 1));
+  }
+  return false;
 }
 
 bool FixFramer::next(Frame& frame) noexcept {
@@ -220,7 +258,18 @@ bool FixFramer::next(Frame& frame) noexcept {
   }
   const std::size_t body_end = pos + 1 + body_length;
   const std::size_t total = body_end + kTrailerBytes;
-  if (available < total) return false;
+  if (available < total) {
+    // A BodyLength that is too long would hold back every message behind it until enough
+    // bytes arrive; the start of a new message inside the body gives it away early.
+    if (scan_head_ != head_) {
+      scan_head_ = head_;
+      scan_offset_ = pos;
+    }
+    if (message_boundary_before(p, available)) {
+      return skip(frame, FrameStatus::kBadBodyLength, false, head_ + 1);
+    }
+    return false;
+  }
 
   // The body ends with SOH exactly where "10=" starts.
   const char* trailer = p + body_end;
@@ -353,9 +402,9 @@ ParseStatus FixMessage::parse(const char* data, std::size_t size) noexcept {
       }
       value_length = static_cast<std::size_t>(data_length);
     } else {
-      const void* soh = std::memchr(data + pos, kSoh, size - pos);
-      if (soh == nullptr) return fail(ParseStatus::kUnterminated, field_start);
-      value_length = static_cast<std::size_t>(static_cast<const char*>(soh) - (data + pos));
+      const char* soh = find_soh(data + pos, data + size);
+      if (soh == data + size) return fail(ParseStatus::kUnterminated, field_start);
+      value_length = static_cast<std::size_t>(soh - (data + pos));
     }
     pos += value_length + 1;
     data_tag = data_tag_for_length(tag);
@@ -663,11 +712,15 @@ TimestampStatus parse_utc_timestamp(std::string_view text, std::int64_t& ns) noe
   if (hour > 23 || minute > 59 || second > 60) return TimestampStatus::kBadTime;
   const std::int64_t days = days_from_civil(year, static_cast<int>(month), static_cast<int>(day));
   const std::int64_t seconds = days * kSecondsPerDay + hour * 3600 + minute * 60 + second;
+  // Before 1970 the whole seconds alone may overflow where seconds plus fraction do not.
   std::int64_t scaled = 0;
-  if (__builtin_mul_overflow(seconds, kNsPerSecond, &scaled) ||
-      __builtin_add_overflow(scaled, fraction, &scaled)) {
-    return TimestampStatus::kOutOfRange;
-  }
+  const bool overflow =
+      seconds < 0 && fraction > 0
+          ? __builtin_mul_overflow(seconds + 1, kNsPerSecond, &scaled) ||
+                __builtin_sub_overflow(scaled, kNsPerSecond - fraction, &scaled)
+          : __builtin_mul_overflow(seconds, kNsPerSecond, &scaled) ||
+                __builtin_add_overflow(scaled, fraction, &scaled);
+  if (overflow) return TimestampStatus::kOutOfRange;
   ns = scaled;
   return TimestampStatus::kOk;
 }

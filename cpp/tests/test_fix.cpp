@@ -2,6 +2,7 @@
 #include "check.hpp"
 
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <utility>
@@ -151,6 +152,29 @@ TEST(framer_recovers_from_a_truncated_message) {
   CHECK(frames[0].status == FrameStatus::kBadBodyLength && frames[0].bytes == truncated);
   CHECK(frames[1].status == FrameStatus::kOk && frames[1].bytes == good);
   CHECK(frames[2].status == FrameStatus::kOk && frames[2].bytes == good);
+}
+
+TEST(framer_finds_an_overlong_body_length_without_waiting_for_it) {
+  // 9=60000 would hold back everything behind it until 60000 bytes arrive; the next message's
+  // "<SOH>8=FIX" inside the body gives the error away at once.
+  std::string bad = framed(kExecutionReport);
+  const std::size_t nine = bad.find("\x01" "9=") + 3;
+  bad.replace(nine, bad.find('\x01', nine) - nine, "60000");
+  const std::string good = framed("35=0|49=A|56=B|34=2|52=20240315-14:30:02|");
+  FixFramer framer;
+  const auto frames = feed_all(framer, bad + good, {bad.size(), good.size()});
+  CHECK_EQ(frames.size(), 2u);
+  if (frames.size() != 2) return;
+  CHECK(frames[0].status == FrameStatus::kBadBodyLength && frames[0].bytes == bad);
+  CHECK(frames[1].status == FrameStatus::kOk && frames[1].bytes == good);
+  // Cut inside a field: the boundary shows at the following message.
+  const std::string cut = framed(kExecutionReport).substr(0, 100);
+  FixFramer second;
+  const auto later = feed_all(second, cut + good + good, {7});
+  CHECK_EQ(later.size(), 3u);
+  if (later.size() != 3) return;
+  CHECK(later[0].status == FrameStatus::kBadBodyLength && later[0].bytes == cut);
+  CHECK(later[1].bytes == good && later[2].bytes == good);
 }
 
 TEST(framer_skips_garbage_prefixes_and_interleaving) {
@@ -428,6 +452,12 @@ TEST(timestamps_round_trip) {
   CHECK(parse_utc_timestamp("20230101-00:00:00.12", back) == TimestampStatus::kBadFormat);
   CHECK(parse_utc_timestamp("2023-01-01T00:00:00", back) == TimestampStatus::kBadFormat);
   CHECK(parse_utc_timestamp("99991231-23:59:59", back) == TimestampStatus::kOutOfRange);
+  const std::int64_t earliest = std::numeric_limits<std::int64_t>::min();
+  CHECK(parse_utc_timestamp(std::string_view(text, format_utc_timestamp(earliest, 9, text)),
+                            back) == TimestampStatus::kOk);
+  CHECK(back == earliest);
+  CHECK(parse_utc_timestamp(std::string_view(text, format_utc_timestamp(earliest, 0, text)),
+                            back) == TimestampStatus::kOutOfRange);
   std::mt19937_64 rng(3);
   for (int i = 0; i < 10000; ++i) {
     const auto value = static_cast<std::int64_t>(rng());

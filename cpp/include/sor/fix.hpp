@@ -45,7 +45,8 @@ inline constexpr std::size_t kMaxPriceBytes = 48;
 enum class FrameStatus : std::uint8_t {
   kOk = 0,              // A whole message: BodyLength and CheckSum are right.
   kBadChecksum = 1,     // Framed by BodyLength, but the 10= value does not match the sum.
-  kBadBodyLength = 2,   // 9= is missing or not a number, or the body does not end where 10= starts.
+  kBadBodyLength = 2,   // 9= is missing or not a number, or the body does not end where 10= starts
+                        // (found early when "<SOH>8=FIX" shows up inside the body).
   kGarbled = 3,         // Bytes that do not start a message with 8=FIX; skipped to the next 8=FIX.
   kTooLong = 4,         // BodyLength above max_message_bytes; skipped to the next 8=FIX.
 };
@@ -95,6 +96,7 @@ class FixFramer {
  private:
   bool skip(Frame& frame, FrameStatus status, bool continued, std::size_t search_from) noexcept;
   bool emit(Frame& frame, FrameStatus status, bool continued, std::size_t end) noexcept;
+  bool message_boundary_before(const char* message, std::size_t available) noexcept;
 
   std::vector<char> buffer_;
   std::size_t max_message_bytes_;
@@ -102,6 +104,8 @@ class FixFramer {
   std::size_t tail_ = 0;
   bool skipping_ = false;
   FrameStatus skip_status_ = FrameStatus::kGarbled;
+  std::size_t scan_head_ = static_cast<std::size_t>(-1);  // head_ of the message being scanned.
+  std::size_t scan_offset_ = 0;  // Where its boundary scan resumes, from scan_head_.
 };
 
 // Returns the FIX CheckSum of `size` bytes: their sum modulo 256.
