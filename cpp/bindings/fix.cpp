@@ -43,6 +43,45 @@ int header_slot(std::uint32_t tag) noexcept {
   }
 }
 
+// ---- prices (used by FixMessage.get_price too) ---------------------------------------------
+
+fix::TickSize tick_size(double tick_usd) {
+  static double cached_usd = 0.0001;
+  static fix::TickSize cached{1, 4};
+  if (tick_usd == cached_usd) return cached;
+  fix::TickSize tick;
+  if (!fix::tick_size_from_usd(tick_usd, tick)) {
+    raise_usage_error("tick_usd must be a positive decimal with at most 9 places, got " +
+                      py::repr(py::float_(tick_usd)).cast<std::string>());
+  }
+  cached_usd = tick_usd;
+  cached = tick;
+  return tick;
+}
+
+// Returns the ticks of a FIX decimal price, or raises FixFieldError naming `tag` (-1: none).
+std::int64_t ticks_from_text(std::string_view value, double tick_usd, std::int64_t tag) {
+  const fix::TickSize tick = tick_size(tick_usd);
+  std::int64_t ticks = 0;
+  const fix::PriceStatus status = fix::price_from_fix(value, tick, ticks);
+  if (status == fix::PriceStatus::kOk) return ticks;
+  std::string reason;
+  switch (status) {
+    case fix::PriceStatus::kSubTick: {
+      char one[fix::kMaxPriceBytes];
+      reason = "finer than the tick of " +
+               std::string(one, fix::price_to_fix(1, tick, one)) + " USD";
+      break;
+    }
+    case fix::PriceStatus::kOverflow: reason = "too many ticks for int64"; break;
+    default: reason = "not a FIX decimal price ([-]digits[.digits])"; break;
+  }
+  PyObject* shown = PyUnicode_DecodeUTF8(value.data(), static_cast<Py_ssize_t>(value.size()),
+                                         "surrogateescape");
+  if (shown == nullptr) throw py::error_already_set();
+  raise_fix_field_error(tag, py::reinterpret_steal<py::object>(shown), reason);
+}
+
 // ---- FixMessage: a CPython type -------------------------------------------------------------
 // A variable-size object holding the frame's bytes object (kept, not copied) and its field
 // table inline, so one parse is one small allocation, and methods are METH_FASTCALL: pybind11's
@@ -177,9 +216,11 @@ bool tag_of(PyObject* object, std::int64_t& tag) noexcept {
   return true;
 }
 
-// Reads (tag, default=None) of a METH_FASTCALL | METH_KEYWORDS call.
+// Reads (tag, default=None) of a METH_FASTCALL | METH_KEYWORDS call, and the keyword-only
+// tick_usd when `tick_usd` is given.
 bool tag_and_default(const char* name, PyObject* const* args, Py_ssize_t nargs,
-                     PyObject* kwnames, std::int64_t& tag, PyObject*& fallback) noexcept {
+                     PyObject* kwnames, std::int64_t& tag, PyObject*& fallback,
+                     double* tick_usd = nullptr) noexcept {
   PyObject* tag_object = nargs > 0 ? args[0] : nullptr;
   fallback = nargs > 1 ? args[1] : Py_None;
   if (nargs > 2) {
@@ -194,6 +235,9 @@ bool tag_and_default(const char* name, PyObject* const* args, Py_ssize_t nargs,
       tag_object = value;
     } else if (nargs < 2 && PyUnicode_CompareWithASCIIString(key, "default") == 0) {
       fallback = value;
+    } else if (tick_usd != nullptr && PyUnicode_CompareWithASCIIString(key, "tick_usd") == 0) {
+      *tick_usd = PyFloat_AsDouble(value);
+      if (*tick_usd == -1.0 && PyErr_Occurred()) return false;
     } else {
       PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument %R", name, key);
       return false;
@@ -238,6 +282,20 @@ PyObject* message_get_int(PyObject* self, PyObject* const* args, Py_ssize_t narg
   return guarded([&]() -> PyObject* {
     raise_fix_field_error(tag, py::reinterpret_steal<py::object>(text(value)), "not an integer");
   });
+}
+
+PyObject* message_get_price(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                            PyObject* kwnames) {
+  std::int64_t tag = 0;
+  PyObject* fallback = nullptr;
+  double tick_usd = 0.0001;
+  if (!tag_and_default("get_price", args, nargs, kwnames, tag, fallback, &tick_usd)) {
+    return nullptr;
+  }
+  const int index = find(as_message(self), tag);
+  if (index < 0) return Py_NewRef(fallback);
+  const std::string_view value = value_at(as_message(self), static_cast<std::size_t>(index));
+  return guarded([&] { return PyLong_FromLongLong(ticks_from_text(value, tick_usd, tag)); });
 }
 
 PyObject* message_get_all(PyObject* self, PyObject* tag_object) {
@@ -305,6 +363,15 @@ int message_contains(PyObject* self, PyObject* tag_object) {
 
 Py_ssize_t message_length(PyObject* self) { return Py_SIZE(self); }
 
+PyObject* message_richcompare(PyObject* self, PyObject* other, int op) {
+  if ((op != Py_EQ && op != Py_NE) || Py_TYPE(other) != Py_TYPE(self)) {
+    Py_RETURN_NOTIMPLEMENTED;
+  }
+  return PyObject_RichCompare(as_message(self)->raw, as_message(other)->raw, op);
+}
+
+Py_hash_t message_hash(PyObject* self) { return PyObject_Hash(as_message(self)->raw); }
+
 PyObject* message_repr(PyObject* self) {
   std::string shown(message_bytes(as_message(self)));
   for (char& c : shown) {
@@ -370,6 +437,11 @@ PyMethodDef message_methods[] = {
      "get_int($self, tag, default=None)\n--\n\n"
      "Returns the first value of `tag` as int, or `default` when absent; raises "
      "sor.errors.FixFieldError when it is not an integer."},
+    {"get_price", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&message_get_price)),
+     METH_FASTCALL | METH_KEYWORDS,
+     "get_price($self, tag, default=None, *, tick_usd=0.0001)\n--\n\n"
+     "Returns the first value of `tag` as a whole number of ticks, or `default` when absent; "
+     "raises sor.errors.FixFieldError when it is not a price in whole ticks."},
     {"get_all", &message_get_all, METH_O,
      "get_all($self, tag, /)\n--\n\nReturns every value of `tag` as str, in wire order."},
     {"count", &message_count, METH_O,
@@ -406,7 +478,8 @@ void bind_message(py::module_& m) {
       {Py_tp_doc, const_cast<char*>(
                       "FixMessage(frame)\n--\n\n"
                       "A parsed FIX message: the frame's bytes and its fields in wire order; "
-                      "values become str only when asked for.")},
+                      "values become str only when asked for. Messages are equal when their "
+                      "bytes are.")},
       {Py_tp_new, reinterpret_cast<void*>(&message_new)},
       {Py_tp_dealloc, reinterpret_cast<void*>(&message_dealloc)},
       {Py_tp_repr, reinterpret_cast<void*>(&message_repr)},
@@ -414,6 +487,8 @@ void bind_message(py::module_& m) {
       {Py_tp_getset, message_getset},
       {Py_sq_contains, reinterpret_cast<void*>(&message_contains)},
       {Py_sq_length, reinterpret_cast<void*>(&message_length)},
+      {Py_tp_richcompare, reinterpret_cast<void*>(&message_richcompare)},
+      {Py_tp_hash, reinterpret_cast<void*>(&message_hash)},
       {0, nullptr}};
   unsigned int flags = Py_TPFLAGS_DEFAULT;
 #ifdef Py_TPFLAGS_IMMUTABLETYPE
@@ -692,20 +767,6 @@ std::int64_t parse_timestamp(py::handle value, py::object tag) {
   raise_fix_field_error(tag_or_none(tag), text_object(text_value), reason);
 }
 
-fix::TickSize tick_size(double tick_usd) {
-  static double cached_usd = 0.0001;
-  static fix::TickSize cached{1, 4};
-  if (tick_usd == cached_usd) return cached;
-  fix::TickSize tick;
-  if (!fix::tick_size_from_usd(tick_usd, tick)) {
-    raise_usage_error("tick_usd must be a positive decimal with at most 9 places, got " +
-                      py::repr(py::float_(tick_usd)).cast<std::string>());
-  }
-  cached_usd = tick_usd;
-  cached = tick;
-  return tick;
-}
-
 py::str price_to_text(std::int64_t price_ticks, double tick_usd) {
   char out[fix::kMaxPriceBytes];
   const std::size_t size = fix::price_to_fix(price_ticks, tick_size(tick_usd), out);
@@ -717,23 +778,7 @@ py::str price_to_text(std::int64_t price_ticks, double tick_usd) {
 }
 
 std::int64_t price_from_text(py::handle value, double tick_usd, py::object tag) {
-  const std::string text_value = text_argument(value, "a price");
-  const fix::TickSize tick = tick_size(tick_usd);
-  std::int64_t ticks = 0;
-  const fix::PriceStatus status = fix::price_from_fix(text_value, tick, ticks);
-  if (status == fix::PriceStatus::kOk) return ticks;
-  std::string reason;
-  switch (status) {
-    case fix::PriceStatus::kSubTick: {
-      char one[fix::kMaxPriceBytes];
-      reason = "finer than the tick of " +
-               std::string(one, fix::price_to_fix(1, tick, one)) + " USD";
-      break;
-    }
-    case fix::PriceStatus::kOverflow: reason = "too many ticks for int64"; break;
-    default: reason = "not a FIX decimal price ([-]digits[.digits])"; break;
-  }
-  raise_fix_field_error(tag_or_none(tag), text_object(text_value), reason);
+  return ticks_from_text(text_argument(value, "a price"), tick_usd, tag_or_none(tag));
 }
 
 }  // namespace

@@ -240,6 +240,27 @@ def test_message_accessors():
     assert codec.parse(memoryview(data)).raw == data
 
 
+def test_prices_and_equality_on_messages():
+    data = codec.encode("FIX.4.4", "8", "V", "S", 9, NS, [(31, "187.25"), (44, "1.00005"),
+                                                          (6, "x")])
+    message = codec.parse(data)
+    assert message.get_price(31) == 1_872_500
+    assert message.get_price(31, tick_usd=0.01) == 18_725
+    assert message.get_price(32) is None and message.get_price(32, 0) == 0
+    with pytest.raises(FixFieldError, match="finer than the tick") as raised:
+        message.get_price(44)
+    assert raised.value.tag == 44 and raised.value.value == "1.00005"
+    with pytest.raises(FixFieldError, match="not a FIX decimal"):
+        message.get_price(6)
+    with pytest.raises(UsageError, match="tick_usd"):
+        message.get_price(31, tick_usd=0.0)
+    with pytest.raises(TypeError):
+        message.get_price(31, colour="red")
+    same = codec.parse(bytes(data))
+    assert same == message and not (same != message) and hash(same) == hash(message)
+    assert message != codec.parse(HEARTBEAT) and message != data
+
+
 def test_header_properties_default_when_absent():
     message = codec.parse(wire("58=x|34=abc|"))
     assert (message.msg_type, message.begin_string, message.sender_comp_id) == ("", "", "")

@@ -6,7 +6,7 @@ Workloads (a pool of distinct messages, cycled, one message per call):
 - ``parse``: one ~200-byte FIX 4.4 ExecutionReport; sor ``codec.parse(frame)`` against
   simplefix ``FixParser.append_buffer(frame)`` + ``get_message()``.
 - ``parse_and_read``: the same, then what the router reads from a fill (MsgType, MsgSeqNum,
-  ClOrdID, ExecType, LastQty, LastPx in ticks).
+  ClOrdID, ExecType, LastQty, LastPx in ticks; simplefix leaves LastPx as bytes).
 - ``frame_and_parse``: the frame arrives as bytes from a socket; sor ``FixFramer.feed`` then
   ``parse`` (BodyLength and CheckSum checked) against the same simplefix calls (which check
   neither).
@@ -130,12 +130,11 @@ def run(*, calls: int = 200_000, peer_calls: int = 5_000, warmup: int = 20_000,
     orders = _new_order_singles(pool, seed + 1)
     overhead = _timer_overhead_ns()
     parse = codec.parse
-    price_from_fix = codec.price_from_fix
 
     def read(frame: bytes) -> tuple[Any, ...]:
         message = parse(frame)
         return (message.msg_type, message.seq_num, message.get(11), message.get(150),
-                message.get_int(32), price_from_fix(message.get(31)))
+                message.get_int(32), message.get_price(31))
 
     framer = codec.FixFramer()
 
@@ -153,8 +152,8 @@ def run(*, calls: int = 200_000, peer_calls: int = 5_000, warmup: int = 20_000,
     }
     workloads["parse"]["sor"]["api"] = "sor.fix.codec.parse(frame)"
     workloads["parse_and_read"]["sor"]["api"] = (
-        "parse, then msg_type, seq_num, get(11), get(150), get_int(32), "
-        "price_from_fix(get(31))")
+        "parse, then msg_type, seq_num, get(11), get(150), get_int(32), get_price(31) "
+        "(LastPx in ticks)")
     workloads["frame_and_parse"]["sor"]["api"] = "FixFramer.feed(bytes), parse each frame"
     workloads["encode"]["sor"]["api"] = "sor.fix.codec.encode(header..., body)"
     sizes = [len(r) for r in reports]
@@ -213,7 +212,7 @@ def _run_peers(report: dict[str, Any], reports: list[bytes],
     agrees_encode = all(encode(order) == ours for order, ours in zip(orders, encoded))
     apis = {"parse": "FixParser.append_buffer(frame) + get_message()",
             "parse_and_read": "the same, then get(35), int(get(34)), get(11), get(150), "
-                              "int(get(32)), get(31)",
+                              "int(get(32)), get(31) (bytes: no price conversion)",
             "frame_and_parse": "FixParser.append_buffer(bytes) + get_message() (frames by "
                                "tag 10; checks neither BodyLength nor CheckSum)",
             "encode": "FixMessage() + append_pair per field + encode()"}
