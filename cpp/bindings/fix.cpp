@@ -10,7 +10,6 @@
 #include <string>
 #include <string_view>
 #include <utility>
-#include <vector>
 
 #include "bindings.hpp"
 #include "errors.hpp"
@@ -710,6 +709,7 @@ py::bytes encode(std::string_view begin_string, std::string_view msg_type,
       raise_fix_field_error(-1, py::str(py::handle(tag_object)),
                             encode_reason(fix::EncodeStatus::kBadTag, max_message_bytes));
     }
+    if (value_object == Py_None) continue;  // As simplefix's append_pair: no field.
     ValueBytes value;
     if (!value_bytes(value_object, value)) {
       raise_usage_error("body[" + std::to_string(i) + "] (tag " + std::to_string(tag) +
@@ -832,7 +832,7 @@ void bind_fix(py::module_& m) {
         py::arg("sending_time_ns"), py::arg("body"), py::kw_only(), py::arg("poss_dup") = false,
         py::arg("orig_sending_time_ns") = 0, py::arg("max_message_bytes") = 65536,
         "Returns a whole FIX message: 8, 9, 35, 49, 56, 34, 52 (43, 122 when poss_dup), the body "
-        "fields in order, 10.");
+        "fields in order (a None value leaves its field out), 10.");
   m.def("fix_format_utc_timestamp", &format_timestamp, py::arg("ns"),
         py::arg("fraction_digits") = 3,
         "Returns ns since the epoch as a UTCTimestamp (YYYYMMDD-HH:MM:SS.sss by default).");

@@ -348,6 +348,7 @@ def test_encode_value_types():
     message = codec.parse(data)
     assert [message.get(t) for t in (141, 142, 38, 58, 59)] == ["Y", "N", str(10**20), "raw", "0"]
     assert codec.parse(_encode([(58, "a\udcff")])).get(58) == "a\udcff"  # surrogateescape
+    assert _encode([(58, None), (55, "X"), (44, None)]) == _encode([(55, "X")])
 
 
 # ---- framer ----------------------------------------------------------------------------------
