@@ -100,6 +100,7 @@ class TestVenue(Application):
         self.parts = parts
         self.fill_price = fill_price
         self.answer_cancels = True   # False: OrderCancelRequests go unanswered
+        self.cancel_ioc = False      # True: an IOC order left unfilled on arrival is cancelled
         self.orders: dict[str, VenueOrder] = {}
         self.received: list[Any] = []
         self.fills: list[tuple[str, int, str]] = []     # (ClOrdID, qty, price)
@@ -169,6 +170,9 @@ class TestVenue(Application):
                     part = remaining if k == self.parts - 1 else order.quantity // self.parts
                     self.fill(order.cl_ord_id, part, price)
                     remaining -= part
+            if self.cancel_ioc and order.time_in_force == "3" and order.open:
+                order.status = "4"
+                self._report(order, "4", text="IOC: nothing to execute against")
         elif msg_type == "F":
             if not self.answer_cancels:
                 return

@@ -300,6 +300,9 @@ def test_expiry_reports_done_for_day(make_router):
     child = next(iter(xnas.orders))
     router.venues.call(lambda: xnas.fill(child, 40, "100.01"))
     router.oms.wait_for(lambda: router.oms.order(cl_ord_id).cum_quantity == 40)
+    # at its deadline the engine cancels the child, then tries the remainder with IOC takes at
+    # the venues' tops: this venue has nothing for them
+    xnas.cancel_ioc = True
     # the engine's clock is the market data's: an event after the deadline expires the parent
     router.gateway.engine.publish_market_data(
         book_events([], bids=[(0, 990_000, 100)], first_order_id=999, ts_ns=expire + 10**9))
@@ -308,6 +311,7 @@ def test_expiry_reports_done_for_day(make_router):
     assert last.exec_type == "3" and last.ord_status == "3"
     assert last.cum_quantity == 40 and last.leaves_quantity == 0
     assert xnas.orders[child].status == "4"  # its child was cancelled first
+    assert not any(order.open for order in xnas.orders.values())
 
 
 def test_a_venue_that_is_down_gets_no_child_and_the_engine_hears_rejected(make_router):
