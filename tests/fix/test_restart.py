@@ -164,7 +164,8 @@ def test_kill_9_with_children_working_then_restart_loses_and_doubles_nothing(har
 
     ready = router.start()
     assert "incarnation 2 (2 live parents, 4 orphaned children recovered)" in ready
-    publish(book_events([(0, 1_000_000, 2000)], first_order_id=100))
+    # one order per parent: new liquidity at the top goes to one parent (whichever resumed)
+    publish(book_events([(0, 1_000_000, 1000), (0, 1_000_000, 1000)], first_order_id=100))
     done_first = oms.wait_done(first, 30)
     done_second = oms.wait_done(second, 30)
 
