@@ -325,9 +325,11 @@ class FixSession:
         close = self._close_transport
         self._send_bytes = None
         self._close_transport = None
-        if close is not None:
-            close()
-        self._on_disconnected(reason)
+        try:
+            self._on_disconnected(reason)
+        finally:
+            if close is not None:
+                close()
 
     def reset(self) -> None:
         """Starts a new session: sequence numbers 1 and 1, stored messages dropped. Only while
