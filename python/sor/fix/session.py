@@ -473,16 +473,16 @@ class FixSession:
             self._reset_store("reset_on_logon")
             self._sent_reset = True
             body.append((141, "Y"))
-        self._logon_seq_num = self._send_admin("A", body, now)
         self.state = SessionState.LOGON_SENT
         self._state_since_ns = now
+        self._logon_seq_num = self._send_admin("A", body, now)
         self.logger.info("Logon sent (HeartBtInt %d%s)", self._heartbeat_s,
                          ", ResetSeqNumFlag=Y" if self._sent_reset else "")
 
     def _send_logout(self, text: str, now: int) -> None:
-        self._send_admin("5", [(58, text)] if text else (), now)
         self.state = SessionState.LOGOUT_SENT
         self._state_since_ns = now
+        self._send_admin("5", [(58, text)] if text else (), now)
         self.logger.info("Logout sent%s", f": {text}" if text else "")
 
     def _logout_and_disconnect(self, text: str, now: int) -> None:
