@@ -166,6 +166,8 @@ class MessageStore:
                                 f"{error.strerror or error}", path=self.path) from None
 
     def _make_room(self, record_bytes: int) -> None:
+        if self._log_map is None:
+            raise FixStoreError("the store is closed", path=self.path)
         needed = self._log_end + record_bytes
         capacity = self._log_capacity
         while capacity < needed:
@@ -306,6 +308,7 @@ class MessageStore:
 
     def close(self) -> None:
         """Flushes and closes the files (idempotent)."""
+        self._log_capacity = 0  # append() then finds no room and reports the store closed
         if self._log_map is not None:
             try:
                 self._log_map.flush()
