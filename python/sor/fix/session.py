@@ -215,7 +215,10 @@ class FixSession:
         self._last_received_ns = 0
         self._state_since_ns = 0
         self._unsent_from = 0
-        self._processing = False
+        # While inbound bytes are processed, what we send is held here and written once the
+        # inbound sequence numbers are persisted: a peer that saw our answer to a message
+        # never has to send that message again, even if we are killed right after.
+        self._deferred: list[bytes] | None = None
         self._closed = False
 
     # -- public state -------------------------------------------------------------------------
@@ -259,7 +262,11 @@ class FixSession:
         if self.state is SessionState.ACTIVE:
             send_bytes = self._send_bytes
             if send_bytes is not None:
-                send_bytes(raw)
+                deferred = self._deferred
+                if deferred is None:
+                    send_bytes(raw)
+                else:
+                    deferred.append(raw)
                 self._last_sent_ns = now
                 if self.logger.isEnabledFor(logging.DEBUG):
                     self.logger.debug("out %s", printable(raw))
@@ -322,6 +329,7 @@ class FixSession:
         if self._send_bytes is None and self.state is SessionState.DISCONNECTED:
             return
         self.logger.info("disconnecting: %s", reason)
+        self._flush_deferred()
         close = self._close_transport
         self._send_bytes = None
         self._close_transport = None
@@ -373,20 +381,24 @@ class FixSession:
         if framer is None:
             return
         now = self._clock() if now_ns is None else now_ns
-        for status, frame in framer.feed(data):
-            if self._send_bytes is None:
-                return  # disconnected while processing this chunk
-            if status != FrameStatus.OK:
-                self._on_bad_frame(FrameStatus(status).name, frame)
-                continue
-            try:
-                message = parse(frame)
-            except FixParseError as error:
-                self._on_bad_frame(f"GARBLED ({error})", frame)
-                continue
-            if self.logger.isEnabledFor(logging.DEBUG):
-                self.logger.debug("in  %s", printable(frame))
-            self._process(message, now)
+        self._deferred = []
+        try:
+            for status, frame in framer.feed(data):
+                if self._send_bytes is None:
+                    return  # disconnected while processing this chunk
+                if status != FrameStatus.OK:
+                    self._on_bad_frame(FrameStatus(status).name, frame)
+                    continue
+                try:
+                    message = parse(frame)
+                except FixParseError as error:
+                    self._on_bad_frame(f"GARBLED ({error})", frame)
+                    continue
+                if self.logger.isEnabledFor(logging.DEBUG):
+                    self.logger.debug("in  %s", printable(frame))
+                self._process(message, now)
+        finally:
+            self._flush_deferred()
 
     def on_timer(self, now_ns: int | None = None) -> None:
         """Runs the clocks: logon and logout timeouts, heartbeats and test requests."""
@@ -451,10 +463,19 @@ class FixSession:
         send_bytes = self._send_bytes
         if send_bytes is None:
             return
-        send_bytes(raw)
+        if self._deferred is None:
+            send_bytes(raw)
+        else:
+            self._deferred.append(raw)
         self._last_sent_ns = now
         if self.logger.isEnabledFor(logging.DEBUG):
             self.logger.debug("out %s", printable(raw))
+
+    def _flush_deferred(self) -> None:
+        deferred = self._deferred
+        self._deferred = None
+        if deferred and self._send_bytes is not None:
+            self._send_bytes(deferred[0] if len(deferred) == 1 else b"".join(deferred))
 
     def _send_admin(self, msg_type: str, body: Iterable[tuple[int, FieldValue]], now: int) -> int:
         if self._send_bytes is None:
