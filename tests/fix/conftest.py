@@ -287,9 +287,11 @@ class ReactorThread:
 class Harness:
     """Sessions on a reactor thread, with stores in a temporary directory."""
 
-    def __init__(self, tmp_path: Any) -> None:
+    def __init__(self, tmp_path: Any, **reactor_options: Any) -> None:
         self.tmp_path = tmp_path
-        self.reactor_thread = ReactorThread(timer_interval_s=0.02, linger_s=0.5)
+        options = dict(timer_interval_s=0.02, linger_s=0.5)
+        options.update(reactor_options)
+        self.reactor_thread = ReactorThread(**options)
         self.sessions: list[FixSession] = []
         self.clients: list[FixTestClient] = []
 
