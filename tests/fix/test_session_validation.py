@@ -22,18 +22,19 @@ def reject_of(client, message_fields, *, reason, ref_tag, text, ref_msg_type, be
 
 
 def test_14a_invalid_tag_numbers_are_rejected(harness, begin_string):
-    """14a_BadField: tags not in the specification (999, 5000) or not positive (0) on a
-    Heartbeat -> Reject reason 0 'Invalid tag number'; each consumes its number."""
+    """14a_BadField: tags not in the specification (999, 5000) or not positive (0, -1) on a
+    Heartbeat -> Reject reason 0 'Invalid tag number'; each consumes its number. A tag that is
+    not a number at all is garbled instead (2d)."""
     _, _, port = harness.acceptor(begin_string=begin_string)
     client = harness.client(port, begin_string=begin_string)
     client.logon()
-    for tag in (999 if begin_string == "FIX.4.2" else 9999, 0, 5000):
+    for tag in (999 if begin_string == "FIX.4.2" else 9999, 0, -1, 5000):
         reject = reject_of(client, client.header("0") + [(tag, "HI")], reason=0, ref_tag=tag,
                            text="Invalid tag number", ref_msg_type="0",
                            begin_string=begin_string)
         assert reject.get(45) == str(client.next_seq - 1)
     client.send("5")
-    assert client.expect("5").seq_num == 5
+    assert client.expect("5").seq_num == 6
 
 
 def test_14b_required_field_missing(harness, begin_string):

@@ -169,6 +169,19 @@ class _Problem(Exception):
         super().__init__(self.text)
 
 
+class _Unparsed:
+    """The MsgType and MsgSeqNum of a message that does not parse, for its Reject."""
+
+    __slots__ = ("msg_type", "seq_num")
+
+    def __init__(self, msg_type: str, seq_num: int) -> None:
+        self.msg_type = msg_type
+        self.seq_num = seq_num
+
+    def __contains__(self, tag: int) -> bool:
+        return tag == 34
+
+
 class FixSession:
     """One FIX session: sequence numbers, store, logon/logout, heartbeats, recovery."""
 
@@ -392,7 +405,7 @@ class FixSession:
                 try:
                     message = parse(frame)
                 except FixParseError as error:
-                    self._on_bad_frame(f"GARBLED ({error})", frame)
+                    self._on_unparseable(frame, error, now)
                     continue
                 if self.logger.isEnabledFor(logging.DEBUG):
                     self.logger.debug("in  %s", printable(frame))
@@ -568,6 +581,37 @@ class FixSession:
         self.logger.warning("ignored %s message (%d bytes; sequence number not consumed): %s",
                             what, len(frame), preview)
 
+    def _on_unparseable(self, frame: bytes, error: Exception, now: int) -> None:
+        """A frame with a right BodyLength and CheckSum that does not parse. When its only fault
+        is a tag number that is an integer but not a valid one (0, -1: 14a) and its header is
+        ours, it gets Reject reason 0 and consumes its number; otherwise it is garbled (2d)."""
+        fields: dict[bytes, bytes] = {}
+        bad_tag: int | None = None
+        for item in frame.split(b"\x01")[:-1]:
+            tag, equals, value = item.partition(b"=")
+            if not equals:
+                break
+            if tag.isdigit() and not tag.startswith(b"0"):
+                fields.setdefault(tag, value)
+                continue
+            try:
+                number = int(tag)
+            except ValueError:
+                break
+            if bad_tag is None:
+                bad_tag = number
+        else:
+            seq_text = fields.get(b"34", b"")
+            if (bad_tag is not None and self._logon_received and seq_text.isdigit()
+                    and fields.get(b"8", b"").decode("latin-1") == self._begin
+                    and fields.get(b"49", b"").decode("latin-1") == self._target
+                    and fields.get(b"56", b"").decode("latin-1") == self._sender
+                    and b"35" in fields):
+                self._reject_inbound(_Unparsed(fields[b"35"].decode("latin-1"), int(seq_text)),
+                                     _Problem(0, bad_tag), now)
+                return
+        self._on_bad_frame(f"GARBLED ({error})", frame)
+
     def _set_next_target(self, seq_num: int) -> None:
         self._next_target = seq_num
         self.store.set_next_target_seq_num(seq_num)
@@ -738,7 +782,8 @@ class FixSession:
                 if value is not None and not value.isdigit():
                     raise _Problem(6, tag)
 
-    def _reject_inbound(self, message: FixMessage, problem: _Problem, now: int) -> None:
+    def _reject_inbound(self, message: FixMessage | _Unparsed, problem: _Problem,
+                        now: int) -> None:
         """Rejects an inbound message for a session-level error; the message consumes its
         sequence number (except Logon and SequenceReset)."""
         self.reject(message, problem.reason, problem.text, problem.ref_tag)
