@@ -128,6 +128,7 @@ _ADMIN_BODY = {
 _ADMIN_REQUIRED = {"1": (112,), "2": (7, 16), "3": (45,), "4": (36,), "A": (98, 108)}
 _INT_TAGS = (7, 16, 36, 45, 98, 108, 371, 373, 383)
 _BOOLEAN_TAGS = (43, 97, 123, 141)
+_HEADER_BOOLEAN_TAGS = (43, 97)
 _REGENERATED_HEADER = frozenset({8, 9, 35, 49, 56, 34, 52, 43, 122, 10})
 
 _CONSUMED = object()  # a queued sequence number whose message was already handled (rejected)
@@ -644,12 +645,12 @@ class FixSession:
         dealt with (ignored, rejected, or the session ended)."""
         raw = message.raw
         # 2t: BeginString, BodyLength, MsgType must be the first three fields, or it is garbled.
-        second = raw.find(b"\x01", raw.find(b"\x01") + 1)
-        if raw[second + 1:second + 4] != b"35=" or not message.msg_type:
+        msg_type = message.msg_type
+        if not msg_type or not raw.startswith(b"35=", raw.find(b"\x01", raw.find(b"\x01") + 1) + 1):
             self._on_bad_frame("GARBLED (MsgType is not the third field)", raw)
             return False
-        msg_type = message.msg_type
-        if 34 in message and not message.get(34, "").isdigit():
+        seq_text = message.get(34)
+        if seq_text is not None and not seq_text.isdigit():
             self._on_bad_frame("GARBLED (MsgSeqNum is not a number)", raw)
             return False
 
@@ -682,7 +683,7 @@ class FixSession:
                     self._send_logout("Incorrect BeginString", now)
             return False
 
-        if 34 not in message:
+        if seq_text is None:
             self._logout_and_disconnect("MsgSeqNum(34) missing", now)
             return False
 
@@ -733,6 +734,52 @@ class FixSession:
 
     def _check_structure(self, message: FixMessage) -> None:
         """Raises _Problem for the first structural error (14a-h, 2q)."""
+        msg_type = message.msg_type
+        admin = msg_type in ADMIN_MSG_TYPES
+        if admin:
+            self._check_fields(message)
+        else:
+            self._check_application_fields(message)
+        for tag in (49, 56):
+            if tag not in message:
+                raise _Problem(1, tag)
+        if msg_type not in self._msg_types and not msg_type.startswith("U"):
+            raise _Problem(11)
+        for tag in _BOOLEAN_TAGS if admin else _HEADER_BOOLEAN_TAGS:
+            value = message.get(tag)
+            if value is not None and value not in ("Y", "N"):
+                raise _Problem(5, tag)
+        if admin:
+            for tag in _ADMIN_REQUIRED.get(msg_type, ()):
+                if tag not in message:
+                    raise _Problem(1, tag)
+            for tag in _INT_TAGS:
+                value = message.get(tag)
+                if value is not None and not value.isdigit():
+                    raise _Problem(6, tag)
+
+    def _check_application_fields(self, message: FixMessage) -> None:
+        """The checks of :meth:`_check_fields` that apply to application messages, in the
+        fewest Python steps (the order path; the codec already refused tags that are not
+        positive numbers)."""
+        header = self._header_tags
+        seen: set[int] = set()
+        in_body = False
+        for tag, value in message.fields()[3:]:
+            if not value:
+                raise _Problem(4, tag)
+            if tag in header:
+                if in_body:
+                    raise _Problem(14, tag)
+                if tag in seen:
+                    raise _Problem(13, tag)
+                seen.add(tag)
+            else:
+                in_body = True
+
+    def _check_fields(self, message: FixMessage) -> None:
+        """Field by field: tag numbers, empty values, header before body, repeated tags, and
+        for admin messages the tags each type allows."""
         header = self._header_tags
         admin_body = _ADMIN_BODY.get(message.msg_type)
         seen_header: set[int] = set()
@@ -763,24 +810,6 @@ class FixSession:
                     if tag in seen_body:
                         raise _Problem(13, tag)
                     seen_body.add(tag)
-        for tag in (49, 56):
-            if tag not in message:
-                raise _Problem(1, tag)
-        msg_type = message.msg_type
-        if msg_type not in self._msg_types and not msg_type.startswith("U"):
-            raise _Problem(11)
-        for tag in _BOOLEAN_TAGS:
-            value = message.get(tag)
-            if value is not None and value not in ("Y", "N"):
-                raise _Problem(5, tag)
-        if msg_type in ADMIN_MSG_TYPES:
-            for tag in _ADMIN_REQUIRED.get(msg_type, ()):
-                if tag not in message:
-                    raise _Problem(1, tag)
-            for tag in _INT_TAGS:
-                value = message.get(tag)
-                if value is not None and not value.isdigit():
-                    raise _Problem(6, tag)
 
     def _reject_inbound(self, message: FixMessage | _Unparsed, problem: _Problem,
                         now: int) -> None:
