@@ -186,8 +186,9 @@ def test_2k_comp_id_does_not_match_profile(harness, begin_string):
 
 
 def test_2m_body_length_value_not_correct_is_ignored(harness, begin_string):
-    """2m_BodyLengthValueNotCorrect: a too-short BodyLength makes a garbled message (ignored);
-    the next message is too high and the resent one fills the gap."""
+    """2m_BodyLengthValueNotCorrect: a wrong BodyLength (too short, too long) makes a garbled
+    message, ignored without consuming its number; the next message is too high and the
+    resent one fills the gap."""
     _, app, port = harness.acceptor(begin_string=begin_string)
     client = harness.client(port, begin_string=begin_string)
     client.logon()
@@ -196,8 +197,15 @@ def test_2m_body_length_value_not_correct_is_ignored(harness, begin_string):
     client.expect("2", tag_7=2, tag_16=0)
     client.send("D", order("TWO"), seq=2, poss_dup=True, orig_sending_time_ns=1)
     assert [client.expect("D").get(55) for _ in range(2)] == ["TWO", "THREE"]
-    client.next_seq = 4
-    assert client.ping().seq_num == 5   # Logon 1, ResendRequest 2, two echoes
+    # too long: the framer ends the bad frame where the next message starts, so the next
+    # message (5) is not lost; it is too high, and 4 comes again as a resend
+    too_long = build_raw(client.header("D", seq=4) + order("FOUR"), body_length=111 + 80)
+    client.send_raw(too_long + client.message("D", order("FIVE"), seq=5))
+    client.expect("2", tag_7=4, tag_16=0)
+    client.send("D", order("FOUR"), seq=4, poss_dup=True, orig_sending_time_ns=1)
+    assert [client.expect("D").get(55) for _ in range(2)] == ["FOUR", "FIVE"]
+    client.next_seq = 6
+    assert client.ping().seq_num == 8   # Logon 1, ResendRequests 2 and 5, four echoes
 
 
 def test_2o_sending_time_out_of_range_is_rejected_and_logged_out(harness, begin_string):
