@@ -203,8 +203,8 @@ def sessions_from_dict(data: Mapping[str, Any], source: str | None = None) -> li
             object.__setattr__(config, field_name, values.get(field_name, field.default))
         _validate(config, source, prefix)
         if config.name in names:
-            raise _fail(f"duplicate session name {config.name!r} (also sessions[{names[config.name]}])",
-                        source, prefix + "name")
+            raise _fail(f"duplicate session name {config.name!r} "
+                        f"(also sessions[{names[config.name]}])", source, prefix + "name")
         names[config.name] = index
         if config.role == "acceptor":
             identity = (config.host, config.port, config.sender_comp_id, config.target_comp_id)
