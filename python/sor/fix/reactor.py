@@ -83,7 +83,8 @@ class _Connection:
         self.session: FixSession | None = None
         self.peer = peer
         self.outbound = bytearray()
-        self.state = "open"          # connecting | identifying | open | closing | draining | closed
+        # connecting | identifying | open | failing | closing | draining | closed
+        self.state = "open"
         self.framer: FixFramer | None = None
         self.received: bytearray | None = None
         self.deadline = 0.0
@@ -98,19 +99,25 @@ class _Connection:
         if self.outbound:
             self.outbound += data
             if len(self.outbound) > self.reactor.max_outbound_bytes:
-                self.reactor._lose(self, f"outbound buffer above "
-                                         f"{self.reactor.max_outbound_bytes} bytes (slow peer)")
+                self._fail(f"outbound buffer above {self.reactor.max_outbound_bytes} bytes "
+                           f"(slow peer)")
             return
         try:
             sent = self.sock.send(data)
         except (BlockingIOError, InterruptedError):
             sent = 0
         except OSError as error:
-            self.reactor._lose(self, f"send failed: {error.strerror or error}")
+            self._fail(f"send failed: {error.strerror or error}")
             return
         if sent < len(data):
             self.outbound += data[sent:]
             self.reactor._set_mask(self, _READ | _WRITE)
+
+    def _fail(self, reason: str) -> None:
+        # The caller is inside a session (maybe inside an application callback): the session
+        # hears about the loss from the loop, not from under its own feet.
+        self.state = "failing"
+        self.reactor.call_later(0.0, lambda: self.reactor._lose(self, reason))
 
     def close_from_session(self) -> None:
         """The session asked to disconnect: flush, then close (the session already knows)."""
