@@ -520,6 +520,11 @@ class FixSession:
         self._send_admin("5", [(58, text)] if text else (), now)
         self.logger.info("Logout sent%s", f": {text}" if text else "")
 
+    def _logout_after_error(self, text: str, now: int) -> None:
+        """Logout for a protocol error; the session ends on the answer or the timeout."""
+        if self.state is SessionState.ACTIVE:
+            self._send_logout(text, now)
+
     def _logout_and_disconnect(self, text: str, now: int) -> None:
         self.logger.warning("%s: Logout and disconnect", text)
         self._send_admin("5", [(58, text)], now)
@@ -646,7 +651,8 @@ class FixSession:
         raw = message.raw
         # 2t: BeginString, BodyLength, MsgType must be the first three fields, or it is garbled.
         msg_type = message.msg_type
-        if not msg_type or not raw.startswith(b"35=", raw.find(b"\x01", raw.find(b"\x01") + 1) + 1):
+        third = raw.find(b"\x01", raw.find(b"\x01") + 1) + 1
+        if not msg_type or not raw.startswith(b"35=", third):
             self._on_bad_frame("GARBLED (MsgType is not the third field)", raw)
             return False
         seq_text = message.get(34)
@@ -679,8 +685,7 @@ class FixSession:
             else:
                 if message.seq_num == self._next_target:
                     self._set_next_target(self._next_target + 1)
-                if self.state is SessionState.ACTIVE:
-                    self._send_logout("Incorrect BeginString", now)
+                self._logout_after_error("Incorrect BeginString", now)
             return False
 
         if seq_text is None:
@@ -713,7 +718,7 @@ class FixSession:
                 self._logout_and_disconnect("CompID problem", now)
             else:
                 self._reject_inbound(message, _Problem(9), now)
-                self._send_logout("CompID problem", now)
+                self._logout_after_error("CompID problem", now)
             return False
 
         if abs(now - sending_time) > self._tolerance_ns:
@@ -725,7 +730,7 @@ class FixSession:
                 self._logout_and_disconnect("SendingTime accuracy problem", now)
             else:
                 self._reject_inbound(message, _Problem(10), now)
-                self._send_logout("SendingTime accuracy problem", now)
+                self._logout_after_error("SendingTime accuracy problem", now)
             return False
 
         self._last_received_ns = now
@@ -903,7 +908,7 @@ class FixSession:
             return False
         if orig_ns > parse_utc_timestamp(message.get(52)):
             self._reject_inbound(message, _Problem(10), now)
-            self._send_logout("SendingTime accuracy problem", now)
+            self._logout_after_error("SendingTime accuracy problem", now)
             return False
         return True
 
