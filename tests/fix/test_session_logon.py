@@ -3,8 +3,6 @@ definitions (test/definitions/server/fix42/1*.def); real TCP with a raw-socket c
 
 from __future__ import annotations
 
-import time
-
 from conftest import build_raw, sending_time, wait_until
 
 from sor.fix.session import SessionState
@@ -123,9 +121,7 @@ def test_logon_timeout_closes_a_silent_connection(harness):
     """A connection that never sends a Logon is closed after logon_timeout_s."""
     _, _, port = harness.acceptor(logon_timeout_s=0.3)
     client = harness.client(port)
-    started = time.monotonic()
     assert client.expect_disconnect(timeout=3) == []
-    assert time.monotonic() - started < 3
 
 
 def test_reset_seq_num_flag_resets_both_sides_and_is_echoed(harness, begin_string):
