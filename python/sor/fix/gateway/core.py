@@ -421,20 +421,24 @@ class GatewayCore:
 
     # --- engine ----------------------------------------------------------------------------
 
-    def _command(self, kind: int, parent: Parent, quantity: int = 0, limit: int = 0,
-                 extra: Any = None) -> None:
+    def _write_command(self, kind: int, parent_order_id: int, quantity: int, limit: int,
+                       end_time_ns: int, instrument_id: int, side: int, urgency: int) -> int:
         command_id = (self.incarnation << 40) | self._next_command
         self._next_command += 1
-        _COMMAND.pack_into(self._command_buffer, 0, self._clock(), command_id,
-                           parent.parent_order_id, quantity, limit,
-                           parent.end_time_ns if kind == _CMD_NEW else 0, 0,
-                           parent.instrument_id, kind, parent.side, parent.urgency, 0)
-        self._commands[command_id] = (kind, parent, extra)
+        _COMMAND.pack_into(self._command_buffer, 0, self._clock(), command_id, parent_order_id,
+                           quantity, limit, end_time_ns, 0, instrument_id, kind, side, urgency, 0)
         if self._command_ring.write(self._command_view) != 1:
-            del self._commands[command_id]
-            raise SorError(f"the engine's command ring is full; parent {parent.parent_order_id} "
+            raise SorError(f"the engine's command ring is full; parent {parent_order_id} "
                            f"command {kind} refused")
         self.counters["engine_commands"] += 1
+        return command_id
+
+    def _command(self, kind: int, parent: Parent, quantity: int = 0, limit: int = 0,
+                 extra: Any = None) -> None:
+        command_id = self._write_command(kind, parent.parent_order_id, quantity, limit,
+                                         parent.end_time_ns if kind == _CMD_NEW else 0,
+                                         parent.instrument_id, parent.side, parent.urgency)
+        self._commands[command_id] = (kind, parent, extra)
 
     def _submit_new(self, parent: Parent) -> None:
         parent.submitted = True
@@ -859,17 +863,22 @@ class GatewayCore:
                                       error.ord_rej_reason)
         parent_id = self._next_parent_id
         self._next_parent_id += 1
-        parent = Parent(parent_id, name, order, order.end_time_ns or now + DEFAULT_HORIZON_NS, now)
-        self._submit_new(parent)
+        end = order.end_time_ns or now + DEFAULT_HORIZON_NS
+        command_id = self._write_command(_CMD_NEW, parent_id, order.quantity,
+                                         order.limit_price_ticks, end, order.instrument_id,
+                                         order.side, order.urgency)
         # the engine works on the command while the parent is booked and journaled here; the
         # record reaches the file with the child's, before the child is sent
+        parent = Parent(parent_id, name, order, end, now)
+        parent.submitted = True
+        self._commands[command_id] = (_CMD_NEW, parent, None)
         self.parents[parent_id] = parent
         used[order.cl_ord_id] = parent
         self.journal.append(RecordKind.PARENT_NEW, parent_id, now, order.instrument_id,
-                            order.side, order.quantity, order.limit_price_ticks,
-                            parent.end_time_ns, order.urgency, order.ord_type,
-                            order.time_in_force, order.target_strategy, name, order.cl_ord_id,
-                            order.symbol, order.side_code)
+                            order.side, order.quantity, order.limit_price_ticks, end,
+                            order.urgency, order.ord_type, order.time_in_force,
+                            order.target_strategy, name, order.cl_ord_id, order.symbol,
+                            order.side_code)
         self.wait_for_engine()
         self.poll()
         self._order_started_ns = 0
