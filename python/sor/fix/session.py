@@ -41,7 +41,8 @@ from types import TracebackType
 from typing import Any, Union
 
 from sor.errors import FixFieldError, FixParseError, FixSessionError
-from sor.fix.codec import FixFramer, FixMessage, FrameStatus, encode, parse, parse_utc_timestamp
+from sor.fix import codec as _codec
+from sor.fix.codec import FixFramer, FixMessage, FrameStatus
 from sor.fix.config import SessionConfig
 from sor.fix.store import MessageStore
 
@@ -188,8 +189,14 @@ class FixSession:
 
     def __init__(self, config: SessionConfig, application: Application | None = None,
                  store: MessageStore | None = None, *,
-                 clock: Callable[[], int] = time.time_ns) -> None:
+                 clock: Callable[[], int] = time.time_ns, codec: Any = None) -> None:
         self.config = config
+        # the codec: sor.fix.codec (C++); the FIX benchmark passes a simplefix one as its peer
+        codec = _codec if codec is None else codec
+        self._encode = codec.encode
+        self._parse = codec.parse
+        self._parse_utc_timestamp = codec.parse_utc_timestamp
+        self._framer_type = codec.FixFramer
         self.application = application if application is not None else Application()
         self.name = config.name
         self.logger = logging.getLogger(f"sor.fix.{config.name}")
@@ -270,7 +277,7 @@ class FixSession:
         after the next logon."""
         seq_num = self._next_sender
         now = self._clock()
-        raw = encode(self._begin, msg_type, self._sender, self._target, seq_num, now, body)
+        raw = self._encode(self._begin, msg_type, self._sender, self._target, seq_num, now, body)
         self.store.append(seq_num, raw)
         self._next_sender = seq_num + 1
         if self.state is SessionState.ACTIVE:
@@ -371,7 +378,7 @@ class FixSession:
         now = self._clock() if now_ns is None else now_ns
         self._send_bytes = send_bytes
         self._close_transport = close
-        self._framer = FixFramer(self.config.max_message_bytes)
+        self._framer = self._framer_type(self.config.max_message_bytes)
         self._queue.clear()
         self._resend_range = None
         self._logon_received = False
@@ -404,7 +411,7 @@ class FixSession:
                     self._on_bad_frame(FrameStatus(status).name, frame)
                     continue
                 try:
-                    message = parse(frame)
+                    message = self._parse(frame)
                 except FixParseError as error:
                     self._on_unparseable(frame, error, now)
                     continue
@@ -496,7 +503,8 @@ class FixSession:
             self.logger.warning("not connected: 35=%s not sent", msg_type)
             return 0
         seq_num = self._next_sender
-        raw = encode(self._begin, msg_type, self._sender, self._target, seq_num, now, list(body))
+        raw = self._encode(self._begin, msg_type, self._sender, self._target, seq_num, now,
+                           list(body))
         self._next_sender = seq_num + 1
         self.store.set_next_sender_seq_num(seq_num + 1)
         self._write(raw, now)
@@ -531,23 +539,23 @@ class FixSession:
         self.disconnect(text)
 
     def _send_gap_fill(self, seq_num: int, new_seq_num: int, now: int) -> None:
-        raw = encode(self._begin, "4", self._sender, self._target, seq_num, now,
+        raw = self._encode(self._begin, "4", self._sender, self._target, seq_num, now,
                      [(36, new_seq_num), (123, "Y")], poss_dup=True, orig_sending_time_ns=now)
         self._write(raw, now)
         self.logger.info("SequenceReset-GapFill sent: %d -> %d", seq_num, new_seq_num)
 
     def _resend(self, seq_num: int, raw: bytes, now: int) -> bool:
         try:
-            original = parse(raw)
-            orig_ns = parse_utc_timestamp(original.get(52, ""))
+            original = self._parse(raw)
+            orig_ns = self._parse_utc_timestamp(original.get(52, ""))
         except (FixParseError, FixFieldError) as error:
             self.logger.error("stored message %d cannot be resent (%s); gap-filled instead",
                               seq_num, error)
             return False
         body = [(tag, value) for tag, value in original.fields()
                 if tag not in _REGENERATED_HEADER]
-        resent = encode(self._begin, original.msg_type, self._sender, self._target, seq_num, now,
-                        body, poss_dup=True, orig_sending_time_ns=orig_ns)
+        resent = self._encode(self._begin, original.msg_type, self._sender, self._target,
+                              seq_num, now, body, poss_dup=True, orig_sending_time_ns=orig_ns)
         self._write(resent, now)
         return True
 
@@ -697,7 +705,7 @@ class FixSession:
             if 52 not in message:
                 raise _Problem(1, 52)
             try:
-                sending_time = parse_utc_timestamp(message.get(52))
+                sending_time = self._parse_utc_timestamp(message.get(52))
             except FixFieldError:
                 raise _Problem(6, 52) from None
         except _Problem as problem:
@@ -902,11 +910,11 @@ class FixSession:
             self._reject_inbound(message, _Problem(1, 122), now)
             return False
         try:
-            orig_ns = parse_utc_timestamp(orig)
+            orig_ns = self._parse_utc_timestamp(orig)
         except FixFieldError:
             self._reject_inbound(message, _Problem(6, 122), now)
             return False
-        if orig_ns > parse_utc_timestamp(message.get(52)):
+        if orig_ns > self._parse_utc_timestamp(message.get(52)):
             self._reject_inbound(message, _Problem(10), now)
             self._logout_after_error("SendingTime accuracy problem", now)
             return False
