@@ -263,7 +263,7 @@ def execution_report(begin_string: str, *, order_id: str, cl_ord_id: str, exec_i
         body.append((EXPIRE_TIME, expire_time))
     if last_quantity:
         body += [(LAST_QTY, last_quantity), (LAST_PX, last_price)]
-        if liquidity:
+        if liquidity and not v42:  # LastLiquidityInd came with FIX 4.3
             body.append((LAST_LIQUIDITY_IND, liquidity))
     body += [(LEAVES_QTY, leaves), (CUM_QTY, cum), (AVG_PX, avg_price),
              (TRANSACT_TIME, transact_time)]
