@@ -391,3 +391,22 @@ def test_cl_ord_ids_stay_used_across_a_restart_and_exec_ids_stay_unique(make_rou
     assert router.gateway.core.incarnation == 2
     # the OMS session's sequence numbers continued (its store survived the restart)
     assert oms.session.next_target_seq_num > len(before.reports) + len(after.reports)
+
+
+def test_a_state_folder_takes_one_router_and_bad_session_lists_are_refused(make_router, tmp_path):
+    from sor.errors import GatewayError
+
+    router = make_router(venue_names=("XNAS",))
+    second = Gateway(router_config(_engine_name()), router.sessions, state_dir=router.state_dir)
+    with pytest.raises(GatewayError, match="in use by another router"):
+        second.start()
+    bad = [c.replace(venue="NOPE") if c.application == "venue" else c for c in router.sessions]
+    with pytest.raises(GatewayError, match="venue 'NOPE' is not a venue of the router"):
+        Gateway(router_config(_engine_name()), bad, state_dir=str(tmp_path / "other"))
+    twice = router.sessions + [router.sessions[-1].replace(name="XNAS2")]
+    with pytest.raises(GatewayError, match="venue XNAS already has a session"):
+        Gateway(router_config(_engine_name()), twice, state_dir=str(tmp_path / "other"))
+    # the running router was not disturbed
+    router.book([(0, 1_000_100, 100)])
+    cl_ord_id = router.oms.new_order("AAPL", "buy", 100, price="100.05")
+    assert router.oms.wait_done(cl_ord_id).cum_quantity == 100
