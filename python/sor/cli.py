@@ -702,7 +702,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "initiator session per venue carries child orders. Order state is journaled "
                     "in --state-dir, so a router killed with kill -9 restarts where it stopped "
                     "(see docs/fix.md, gateway).")
-    router.add_argument("--config", metavar="FILE", help="router configuration TOML (default: embedded)")
+    router.add_argument("--config", metavar="FILE",
+                        help="router configuration TOML (default: embedded)")
     router.add_argument("--fix", metavar="FILE",
                         help="FIX sessions TOML (default: embedded, OMS on 127.0.0.1:9878)")
     router.add_argument("--state-dir", default="var/router", metavar="DIR",

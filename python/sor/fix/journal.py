@@ -158,7 +158,8 @@ def decode_payload(payload: bytes, offset: int = 0) -> JournalRecord:
     try:
         kind = RecordKind(payload[0])
     except ValueError:
-        raise JournalError(f"journal record at offset {offset}: unknown kind {payload[0]}") from None
+        raise JournalError(f"journal record at offset {offset}: unknown kind "
+                           f"{payload[0]}") from None
     codec = _CODECS[kind]
     try:
         values = list(codec.head.unpack_from(payload, 0))[1:]

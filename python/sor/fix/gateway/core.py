@@ -412,7 +412,8 @@ class GatewayCore:
         now = self._clock()
         sent = 0
         for child in list(self.children.values()):
-            if child.orphan and not child.done and now - child.cancel_sent_ns >= self._orphan_retry_ns:
+            if child.orphan and not child.done and \
+                    now - child.cancel_sent_ns >= self._orphan_retry_ns:
                 session = self.venue_sessions.get(child.venue_id)
                 if session is not None and self._is_active(session):
                     self._send_child_cancel(child)
@@ -578,7 +579,8 @@ class GatewayCore:
             return
         if not self._is_active(session):
             self.counters["child_cancels_queued_venue_down"] += 1
-        request = f"{child.incarnation}.{child.child_order_id}.c{self.incarnation}-{self._next_child_request}"
+        request = (f"{child.incarnation}.{child.child_order_id}.c{self.incarnation}-"
+                   f"{self._next_child_request}")
         self._next_child_request += 1
         now = self._clock()
         child.cancel_sent_ns = now
@@ -611,7 +613,8 @@ class GatewayCore:
         if session is None or not self._is_active(session):
             raise OrderValidationError(f"venue {self.venue_names.get(child.venue_id)} is not "
                                        f"logged on")
-        request = f"{child.incarnation}.{child.child_order_id}.r{self.incarnation}-{self._next_child_request}"
+        request = (f"{child.incarnation}.{child.child_order_id}.r{self.incarnation}-"
+                   f"{self._next_child_request}")
         self._next_child_request += 1
         child.pending_replace = (request, int(quantity), int(price_ticks))
         parent = child.parent
@@ -726,7 +729,8 @@ class GatewayCore:
             self.counters["sub_tick_fill_prices"] += 1
         leaves_text = message.get(151)
         child.cum_quantity += quantity
-        leaves = int(leaves_text) if leaves_text is not None else child.quantity - child.cum_quantity
+        leaves = (int(leaves_text) if leaves_text is not None
+                  else child.quantity - child.cum_quantity)
         cum_text = message.get(14)
         if cum_text is not None and Decimal(cum_text) != child.cum_quantity:
             self.counters["venue_cum_mismatches"] += 1

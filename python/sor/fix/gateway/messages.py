@@ -14,7 +14,8 @@ from sor.fix import codec
 # ExecutionReport and OrderCancelReject fields
 ORDER_ID, CL_ORD_ID, ORIG_CL_ORD_ID, EXEC_ID, EXEC_TRANS_TYPE = 37, 11, 41, 17, 20
 EXEC_TYPE, ORD_STATUS, SYMBOL, SIDE, ORDER_QTY, ORD_TYPE, PRICE = 150, 39, 55, 54, 38, 40, 44
-TIME_IN_FORCE, EXPIRE_TIME, LAST_QTY, LAST_PX, LEAVES_QTY, CUM_QTY, AVG_PX = 59, 126, 32, 31, 151, 14, 6
+TIME_IN_FORCE, EXPIRE_TIME, LAST_QTY, LAST_PX = 59, 126, 32, 31
+LEAVES_QTY, CUM_QTY, AVG_PX = 151, 14, 6
 TEXT, ORD_REJ_REASON, TRANSACT_TIME, CXL_REJ_RESPONSE_TO, CXL_REJ_REASON = 58, 103, 60, 434, 102
 HANDL_INST, EXEC_INST, TARGET_STRATEGY, URGENCY, LAST_LIQUIDITY_IND = 21, 18, 847, 7928, 851
 
@@ -205,7 +206,8 @@ def _small_int(message: Any, tag: int, name: str, low: int, high: int, default: 
     try:
         value = int(text)
     except ValueError:
-        raise OrderValidationError(f"{name} ({tag}) {text!r} is not an integer", REJ_OTHER) from None
+        raise OrderValidationError(f"{name} ({tag}) {text!r} is not an integer",
+                                   REJ_OTHER) from None
     if not low <= value <= high:
         raise OrderValidationError(f"{name} ({tag}) must be {low}..{high}, got {value}", REJ_OTHER)
     return value
