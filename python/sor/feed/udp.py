@@ -328,7 +328,13 @@ class MdPublisher:
                                     venue_sequences=venue_sequences)
             self._send(begin, address)
             return
-        if subscriber is None or subscriber.request_id != request_id:
+        if subscriber is None:
+            # A receiver of an earlier publisher on this port: a heartbeat tells it the
+            # session changed, so it subscribes again without waiting to find us silent.
+            self._send(encode_datagram(DatagramKind.HEARTBEAT, self.session_id,
+                                       self.next_sequence), address)
+            return
+        if subscriber.request_id != request_id:
             return  # an old subscription's request; its receiver has moved on
         subscriber.last_heard_ns = now
         if datagram.kind is DatagramKind.SNAPSHOT_REQUEST:
