@@ -430,7 +430,7 @@ class MdReceiver:
         self._parts: list[np.ndarray | None] = []
         self._parts_received = 0
         self._window_end = 0
-        self._live_buffer: list[tuple[int, np.ndarray]] = []  # (first sequence, records)
+        self._live_buffer: list[tuple[int, np.ndarray, int]] = []  # (first, records, read at)
         self._live_buffered = 0
         self._pending: np.ndarray | None = None  # events the sink did not take yet
         self._offset = np.zeros(256, dtype=np.uint64)
@@ -589,7 +589,7 @@ class MdReceiver:
             if kind is DatagramKind.SNAPSHOT_BEGIN and d.subheader[0] == self._request_id:
                 return self._on_begin(d, now)
             if kind is DatagramKind.DATA:
-                self._buffer_live(d)
+                self._buffer_live(d, now)
             return 0
         if d.session_id != self._session_id:
             if kind in (DatagramKind.DATA, DatagramKind.HEARTBEAT):
@@ -601,7 +601,7 @@ class MdReceiver:
             if kind is DatagramKind.SNAPSHOT_PART and d.subheader[0] == self._request_id:
                 return self._on_part(d, now)
             if kind is DatagramKind.DATA:
-                self._buffer_live(d)
+                self._buffer_live(d, now)
             return 0
         # LIVE
         if kind is DatagramKind.DATA:
@@ -611,12 +611,12 @@ class MdReceiver:
             self._subscribe(now)
         return 0
 
-    def _buffer_live(self, d: Datagram) -> None:
+    def _buffer_live(self, d: Datagram, now: int) -> None:
         if self._live_buffered + d.count > self._max_buffered:
             self.stats["overflows"] += 1
             self._subscribe(self._clock())
             return
-        self._live_buffer.append((d.sequence, d.records))
+        self._live_buffer.append((d.sequence, d.records, now))
         self._live_buffered += d.count
 
     def _on_begin(self, d: Datagram, now: int) -> int:
@@ -667,10 +667,10 @@ class MdReceiver:
         self._last_keepalive_ns = now
         self._send(DatagramKind.KEEPALIVE)  # tells the publisher it may drop the snapshot
         buffered, self._live_buffer, self._live_buffered = self._live_buffer, [], 0
-        for first, records in buffered:
+        for first, records, read_at in buffered:
             if first + len(records) <= self.expected_sequence:
                 continue  # already in the snapshot
-            delivered += self._on_live(first, records, now)
+            delivered += self._on_live(first, records, read_at)
             if self.state is not ReceiverState.LIVE:
                 break
         return delivered

@@ -19,7 +19,6 @@ from sor.fix.venue.mapping import MappedVenue, VenueMap
 from sor.sim.market import Market
 
 _BUY, _SELL = int(Side.BUY), int(Side.SELL)
-_ALL_LEVELS = 1 << 20
 
 
 class VenueFeed:
@@ -109,7 +108,7 @@ class VenueFeed:
         changes = []
         for index in np.unique(events["instrument_id"]).tolist():
             for side in (_BUY, _SELL):
-                levels = self._market.core.levels(venue.venue_id, index, Side(side), _ALL_LEVELS)
+                levels = self._all_levels(venue.venue_id, index, side)
                 now = {int(p): (int(q), int(c)) for p, q, c in
                        zip(levels["price_ticks"], levels["quantity"], levels["order_count"])}
                 key = (venue.venue_id, index, side)
@@ -131,6 +130,14 @@ class VenueFeed:
             out["kind"] = int(EventKind.LEVEL)
             out["ts_event"] = ts_event
         return out
+
+    def _all_levels(self, venue_id: int, index: int, side: int) -> np.ndarray:
+        depth = 256
+        while True:
+            levels = self._market.core.levels(venue_id, index, Side(side), depth)
+            if len(levels) < depth:
+                return levels
+            depth *= 4
 
     @staticmethod
     def _prints(trades: np.ndarray) -> np.ndarray:
