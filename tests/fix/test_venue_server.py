@@ -6,6 +6,12 @@ bad messages are refused with the session left up; market data reaches a receive
 
 from __future__ import annotations
 
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -68,12 +74,12 @@ class Recorder(Application):
 class Client:
     """The router side: one initiator session per venue on a reactor thread."""
 
-    def __init__(self, server: VenueServer, store_dir: Path, venues=("XNAS", "DARK"),
-                 begin_string: str = "FIX.4.4") -> None:
+    def __init__(self, server: VenueServer | tuple[str, int], store_dir: Path,
+                 venues=("XNAS", "DARK"), begin_string: str = "FIX.4.4") -> None:
         self.reactor = Reactor(idle_wait_s=0.001)
         self.apps: dict[str, Recorder] = {}
         self.sessions: dict[str, FixSession] = {}
-        host, port = server.fix_address
+        host, port = server if isinstance(server, tuple) else server.fix_address
         for venue in venues:
             config = SessionConfig(name=f"client-{venue}", role="initiator",
                                    begin_string=begin_string, sender_comp_id="SOR",
@@ -262,3 +268,45 @@ def test_market_data_reaches_a_receiver(server: VenueServer) -> None:
     assert np.all(delay >= 0) and np.median(delay) < 1e9
     nbbo = received.nbbo(0)
     assert 0 < nbbo.bid_price_ticks < nbbo.ask_price_ticks
+
+
+def test_sor_venues_command(tmp_path: Path) -> None:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    process = subprocess.Popen([sys.executable, "-m", "sor.cli", "venues", "--fix-port", "0",
+                                "--md-port", "0", "--summary-s", "0.2"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in process.stdout],
+                              daemon=True)
+    reader.start()
+
+    def expect(pattern: str) -> re.Match:
+        deadline = time.monotonic() + TIMEOUT_S
+        while time.monotonic() < deadline:
+            try:
+                line = lines.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            found = re.search(pattern, line)
+            if found:
+                return found
+        raise AssertionError(f"no line matching {pattern!r}")
+
+    try:
+        opened = expect(r"venues open: XNAS, BATS, EDGX, IEXG, DARK on FIX 127\.0\.0\.1:(\d+)")
+        client = Client(("127.0.0.1", int(opened.group(1))), tmp_path / "client", venues=("BATS",))
+        try:
+            expect(r"BATS logon \(FIX\.4\.4")
+            expect(r"md [\d,]+ events \([\d,]+/s\).*logged on: BATS")
+        finally:
+            client.close()
+        expect(r"BATS logout")
+        process.send_signal(signal.SIGTERM)
+        expect(r"closed after [\d,]+ md events")
+        assert process.wait(TIMEOUT_S) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        reader.join(TIMEOUT_S)
+        process.stdout.close()

@@ -342,9 +342,9 @@ class VenueServer:
         stats = self.stats()
         events, t = stats["events"], time.monotonic()
         last_events, last_t = self._summary_last
-        rate = (events - last_events) / (t - last_t) if last_t else 0.0
+        rate = f" ({(events - last_events) / (t - last_t):,.0f}/s)" if last_t else ""
         self._summary_last = (events, t)
-        self._say(f"md {events:,} events ({rate:,.0f}/s), {stats['md_subscribers']} subscriber(s); "
+        self._say(f"md {events:,} events{rate}, {stats['md_subscribers']} subscriber(s); "
                   f"orders {stats['orders']:,}, fills {stats['fills']:,} "
                   f"({stats['filled_shares']:,} shares), open {stats['open_orders']}, rejects "
                   f"{stats['rejects']}; logged on: {', '.join(stats['logged_on']) or 'none'}")
