@@ -670,9 +670,10 @@ def build_parser() -> argparse.ArgumentParser:
     venues = commands.add_parser(
         "venues", help="run the simulated venues as FIX acceptors with UDP market data",
         description="Runs a real-time simulated market (sor.sim, clock = wall clock) whose "
-                    "venues are FIX acceptors (one session per venue; default: all on "
-                    "127.0.0.1:9880, SenderCompID = venue name, TargetCompID = SOR, FIX 4.4) "
-                    "and publishes their market data over UDP (default 127.0.0.1:9881; see "
+                    "venues are FIX acceptors (one session per venue; default: XNAS, BATS, EDGX, "
+                    "IEXG, DARK on 127.0.0.1:9881-9885, SenderCompID = venue name, TargetCompID "
+                    "= SOR, FIX 4.2 lit and 4.4 dark) and publishes their market data over UDP "
+                    "(default 127.0.0.1:9880; see "
                     "sor.feed.udp). Prints a line per logon and logout and a periodic summary; "
                     "SIGINT or SIGTERM stops it.")
     venues.add_argument("--fix", metavar="FILE", help="session TOML (sor.fix.config) of the "
@@ -682,12 +683,13 @@ def build_parser() -> argparse.ArgumentParser:
     venues.add_argument("--scenario", default="default", help="simulator scenario: a shipped "
                         "name or a TOML path (default: default)")
     venues.add_argument("--seed", type=int, help="simulator seed (default: the scenario's)")
-    venues.add_argument("--fix-port", type=int, metavar="P", help="FIX port of every venue "
-                        "session (default 9880, or the --fix file's; 0 picks a free one)")
-    venues.add_argument("--md-port", type=int, default=9881, metavar="P",
-                        help="UDP market-data port (default 9881; 0 picks a free one)")
-    venues.add_argument("--begin-string", default="FIX.4.4", choices=["FIX.4.2", "FIX.4.4"],
-                        help="FIX version of the default sessions (default FIX.4.4)")
+    venues.add_argument("--fix-port", type=int, metavar="P", help="one FIX port for every "
+                        "venue session, matched by CompIDs (default: each session's own; 0 "
+                        "picks a free one)")
+    venues.add_argument("--md-port", type=int, default=9880, metavar="P",
+                        help="UDP market-data port (default 9880; 0 picks a free one)")
+    venues.add_argument("--begin-string", choices=["FIX.4.2", "FIX.4.4"],
+                        help="FIX version of every venue session (default: each session's own)")
     venues.add_argument("--keep-orders-on-disconnect", action="store_true",
                         help="do not cancel a venue's resting orders when its session drops")
     venues.add_argument("--summary-s", type=float, default=10.0, metavar="S",

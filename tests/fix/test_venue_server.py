@@ -79,10 +79,13 @@ class Client:
         self.reactor = Reactor(idle_wait_s=0.001)
         self.apps: dict[str, Recorder] = {}
         self.sessions: dict[str, FixSession] = {}
-        host, port = server if isinstance(server, tuple) else server.fix_address
+        begin = {venue: begin_string for venue in venues}
+        if isinstance(server, VenueServer):
+            begin.update({c.venue: c.begin_string for c in server.session_configs})
         for venue in venues:
+            host, port = server if isinstance(server, tuple) else server.fix_address(venue)
             config = SessionConfig(name=f"client-{venue}", role="initiator",
-                                   begin_string=begin_string, sender_comp_id="SOR",
+                                   begin_string=begin[venue], sender_comp_id="SOR",
                                    target_comp_id=venue, host=host, port=port,
                                    store_dir=str(store_dir), reconnect_interval_s=0.2)
             self.apps[venue] = Recorder()
@@ -130,7 +133,7 @@ def px(ticks: int) -> str:
 
 @pytest.fixture
 def server() -> VenueServer:
-    with VenueServer(fix_port=0, md_port=0, seed=21) as running:
+    with VenueServer(fix_port=0, md_port=0, seed=21, begin_string="FIX.4.4") as running:
         yield running
 
 
@@ -226,11 +229,13 @@ def test_disconnect_cancels_resting_orders(server: VenueServer, tmp_path: Path) 
         again.close()
 
 
-def test_fix42_session_from_toml(tmp_path: Path) -> None:
-    sessions = [c.replace(port=0, begin_string="FIX.4.2") if c.name == "XNAS" else c.replace(port=0)
-                for c in default_venue_sessions(store_dir=str(tmp_path / "venues"))]
+def test_embedded_sessions_speak_fix42_on_lit_venues(tmp_path: Path) -> None:
+    sessions = [c.replace(port=0) for c in default_venue_sessions(store_dir=str(tmp_path / "v"))]
+    assert {c.venue: c.begin_string for c in sessions} == {
+        "XNAS": "FIX.4.2", "BATS": "FIX.4.2", "EDGX": "FIX.4.2", "IEXG": "FIX.4.2",
+        "DARK": "FIX.4.4"}
     with VenueServer(sessions, md_port=0, seed=3) as server:
-        client = Client(server, tmp_path / "client", venues=("XNAS",), begin_string="FIX.4.2")
+        client = Client(server, tmp_path / "client", venues=("XNAS",))
         try:
             asks = book(server, "XNAS", "sell")
             cl = client.order("XNAS", _59="3", _38=int(asks["quantity"][0]) + 100,
@@ -294,9 +299,10 @@ def test_sor_venues_command(tmp_path: Path) -> None:
 
     try:
         opened = expect(r"venues open: XNAS, BATS, EDGX, IEXG, DARK on FIX 127\.0\.0\.1:(\d+)")
-        client = Client(("127.0.0.1", int(opened.group(1))), tmp_path / "client", venues=("BATS",))
+        client = Client(("127.0.0.1", int(opened.group(1))), tmp_path / "client", venues=("BATS",),
+                        begin_string="FIX.4.2")
         try:
-            expect(r"BATS logon \(FIX\.4\.4")
+            expect(r"BATS logon \(FIX\.4\.2")
             expect(r"md [\d,]+ events \([\d,]+/s\).*logged on: BATS")
         finally:
             client.close()

@@ -11,9 +11,11 @@ when a FIX message arrives; an order therefore reaches the simulated venue at it
 time plus the venue's simulated order-entry latency, and its reports leave within one pass
 of the simulated ack latency.
 
-Embedded defaults (``sor demo``): every venue of the router configuration listens on
-127.0.0.1:9880 (``DEFAULT_FIX_PORT``) as SenderCompID = the venue name, TargetCompID = "SOR",
-FIX 4.4, stores in a temporary folder; market data on 127.0.0.1:9881 (``DEFAULT_MD_PORT``).
+Embedded defaults (``sor demo``, ``default_venues.toml``): each venue of the router
+configuration listens on its own port of 127.0.0.1 (XNAS 9881, BATS 9882, EDGX 9883, IEXG 9884,
+DARK 9885; the router's embedded initiators connect there) as SenderCompID = the venue name,
+TargetCompID = "SOR", FIX 4.2 for the lit exchanges and FIX 4.4 for the dark pool, with stores
+in a temporary folder; market data on udp 127.0.0.1:9880 (``DEFAULT_MD_PORT``).
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sor.config import RouterConfig, default_config
+from sor.config import RouterConfig
 from sor.errors import ConfigError, UsageError
 from sor.feed.udp import MdPublisher
 from sor.fix.config import SessionConfig, load_sessions
@@ -38,23 +41,21 @@ from sor.fix.venue.feed import VenueFeed
 from sor.fix.venue.mapping import VenueMap, real_time_market, venue_map
 from sor.sim.scenario import Scenario
 
-DEFAULT_FIX_PORT = 9880
-DEFAULT_MD_PORT = 9881
-ROUTER_COMP_ID = "SOR"
+DEFAULT_MD_PORT = 9880
 _log = logging.getLogger("sor.fix.venue")
 
 
-def default_venue_sessions(venues: Sequence[str] | None = None, *, host: str = "127.0.0.1",
-                           port: int = DEFAULT_FIX_PORT, begin_string: str = "FIX.4.4",
-                           store_dir: str = "var/fix/venues",
-                           router_comp_id: str = ROUTER_COMP_ID) -> list[SessionConfig]:
-    """Returns one acceptor session per venue (default: the router configuration's venues),
-    all on ``host:port``, SenderCompID = the venue name, TargetCompID = ``router_comp_id``."""
-    names = list(venues) if venues is not None else [v.name for v in default_config().venues]
-    return [SessionConfig(name=name, role="acceptor", begin_string=begin_string,
-                          sender_comp_id=name, target_comp_id=router_comp_id, host=host,
-                          port=port, store_dir=store_dir, application="venue", venue=name)
-            for name in names]
+def default_venue_sessions(*, host: str | None = None, port: int | None = None,
+                           begin_string: str | None = None,
+                           store_dir: str | None = None) -> list[SessionConfig]:
+    """Returns the embedded venue sessions (``default_venues.toml``: one acceptor per venue),
+    with ``host``, ``port`` (0: one free port shared by all), ``begin_string`` or
+    ``store_dir`` replaced in every session when given."""
+    text = (resources.files("sor.fix.venue") / "default_venues.toml").read_text()
+    changes: dict[str, Any] = {k: v for k, v in (("host", host), ("port", port),
+                                                 ("begin_string", begin_string),
+                                                 ("store_dir", store_dir)) if v is not None}
+    return [config.replace(**changes) if changes else config for config in load_sessions(text)]
 
 
 class _VenueApplication(Application):
@@ -94,8 +95,8 @@ class VenueServer:
     def __init__(self, sessions: str | Path | Sequence[SessionConfig] | None = None, *,
                  router_config: RouterConfig | None = None,
                  scenario: Scenario | str | Path = "default", seed: int | None = None,
-                 fix_host: str = "127.0.0.1", fix_port: int | None = None,
-                 begin_string: str = "FIX.4.4", md_host: str = "127.0.0.1",
+                 fix_host: str | None = None, fix_port: int | None = None,
+                 begin_string: str | None = None, md_host: str = "127.0.0.1",
                  md_port: int = DEFAULT_MD_PORT, cancel_on_disconnect: bool = True,
                  idle_wait_s: float = 0.0005, summary_interval_s: float = 0.0,
                  log: Callable[[str], Any] | None = None) -> None:
@@ -105,16 +106,17 @@ class VenueServer:
         self._temp_store: str | None = None
         if sessions is None:
             self._temp_store = tempfile.mkdtemp(prefix="sor-venues-")
-            configs = default_venue_sessions(
-                [v.name for v in self.mapping.venues], host=fix_host,
-                port=DEFAULT_FIX_PORT if fix_port is None else fix_port,
-                begin_string=begin_string, store_dir=self._temp_store)
+            configs = default_venue_sessions(store_dir=self._temp_store)
+            names = {v.name for v in self.mapping.venues}
+            configs = [c for c in configs if c.venue in names]  # a router with fewer venues
         elif isinstance(sessions, (str, Path)):
             configs = load_sessions(sessions)
-            if fix_port is not None:
-                configs = [c.replace(port=fix_port) for c in configs]
         else:
             configs = list(sessions)
+        changes = {k: v for k, v in (("host", fix_host), ("port", fix_port),
+                                     ("begin_string", begin_string)) if v is not None}
+        if changes:
+            configs = [c.replace(**changes) for c in configs]
         self.session_configs = self._check_sessions(configs)
         self._md_address = (md_host, md_port)
         self._cancel_on_disconnect = cancel_on_disconnect
@@ -164,13 +166,14 @@ class VenueServer:
             raise UsageError("the venue server is not started")
         return self._publisher.address
 
-    @property
-    def fix_address(self) -> tuple[str, int]:
-        """Returns the (host, port) of the first venue session (all share it by default)."""
+    def fix_address(self, venue: str | None = None) -> tuple[str, int]:
+        """Returns the (host, port) ``venue``'s session listens on (default: the first)."""
         if not self.fix_ports:
             raise UsageError("the venue server is not started")
-        config = self.session_configs[0]
-        return config.host, self.fix_ports[config.name]
+        for config in self.session_configs:
+            if venue is None or (config.venue or config.sender_comp_id) == venue:
+                return config.host, self.fix_ports[config.name]
+        raise UsageError(f"no session for venue {venue!r}")
 
     @property
     def market(self) -> Any:
