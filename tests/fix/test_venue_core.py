@@ -387,3 +387,45 @@ def test_cancel_all_cancels_resting_orders_unsolicited(venues: Venues) -> None:
         last = venues.reports(cl)[-1]
         assert last[150] == "4" and 41 not in last and last[11] == cl
     assert [o.cl_ord_id for o in venues.core.open_orders()] == [other]
+
+
+def test_replace_to_a_marketable_price_trades_then_rests(venues: Venues) -> None:
+    bid, asks = int(venues.best("buy")["price_ticks"][0]), venues.best("sell", depth=1)
+    ask, size = int(asks["price_ticks"][0]), int(asks["quantity"][0])
+    cl = venues.order(_40="2", _59="0", _38=size + 300, _44=venues.px(bid - 200))
+    venues.run(0.01)
+    rep = venues.request("G", _41=cl, _38=size + 300, _44=venues.px(ask))
+    venues.run(0.01)
+    reports = venues.reports(rep)
+    assert reports[0][150] == "5" and reports[0][14] == "0"
+    fills = [r for r in reports if r[150] == "F"]
+    assert fills and all(ticks(r[31]) <= ask for r in fills)
+    assert fills[0][851] == "2"  # it took at once; later fills (resting) are added liquidity
+    order = venues.core.order("XNAS", rep)
+    assert order.cum_qty == sum(int(r[32]) for r in fills)
+    if order.open:  # what it could not take rests at its new price
+        resting = venues.market.core.resting_orders(0, 0, sor.Side.BUY)
+        ours = [int(q) for i, q in zip(resting["order_id"], resting["quantity"]) if int(i) >> 62]
+        assert ours == [order.leaves_qty]
+    check_quantities([r for r in venues.reports() if r[37] == order.order_id])
+
+
+def test_replace_midpoint_peg_and_dark_order(venues: Venues) -> None:
+    bid = int(venues.best("buy")["price_ticks"][0])
+    peg = venues.order(_40="P", _18="M", _44=venues.px(bid - 1000))
+    dark = venues.order("DARK", _40="P", _18="M", _38=500, _44=None, _110=100)
+    venues.run(0.01)
+    peg2 = venues.request("G", _41=peg, _38=300, _44=venues.px(bid - 900), _40="P")
+    dark2 = venues.request("G", "DARK", _41=dark, _38=200)
+    venues.run(0.01)
+    (peg_replaced,) = venues.reports(peg2)
+    assert peg_replaced[150] == "5" and peg_replaced[151] == "300"
+    assert ticks(peg_replaced[44]) == bid - 900
+    dark_replaced = venues.reports(dark2)[0]
+    assert dark_replaced[150] == "5" and int(dark_replaced[151]) == 200 - int(dark_replaced[14])
+    sub_grid = venues.request("G", _41=peg2, _38=300, _44=venues.px(bid - 950))
+    venues.run(0.01)
+    assert venues.reports(sub_grid)[0][150] == "5"  # a peg's cap is not held to the grid
+    changed_type = venues.request("G", _41=sub_grid, _38=300, _44=venues.px(bid), _40="2")
+    (reject,) = [f for _, t, f in venues.sent if t == "9" and f[11] == changed_type]
+    assert "(40)" in reject[58] and reject[434] == "2"
