@@ -265,6 +265,8 @@ class MdPublisher:
         first = self.next_sequence
         self.next_sequence += count
         self.stats["events"] += count
+        if not self._subscribers:
+            return 0  # numbered all the same: a later snapshot states where the stream is
         datagrams = 0
         for start in range(0, count, RECORDS_PER_DATAGRAM):
             chunk = events[start:start + RECORDS_PER_DATAGRAM]

@@ -68,38 +68,31 @@ class VenueFeed:
         """Returns every venue's book as snapshot events (per venue and instrument a CLEAR,
         then resting orders as ADDs or levels as LEVELs) and each venue's last published
         sequence."""
-        now = self._market.now_ns
-        rows: list[tuple[int, int, int, int, int, int, int, int]] = []
-        # (venue, instrument index, kind, side, order_id, price, quantity, related_id)
+        blocks = []
         for venue in self._mapping.venues:
             for index in range(self._instrument_count):
-                rows.append((venue.venue_id, index, int(EventKind.CLEAR), 0, 0, 0, 0, 0))
-                if venue.venue_id in self._l2_ids:
-                    for side in (_BUY, _SELL):
+                blocks.append(_block(venue.venue_id, index, EventKind.CLEAR, 0,
+                                     np.zeros(1, np.int64), np.zeros(1, np.int64),
+                                     np.zeros(1, np.int64), np.zeros(1, np.int64)))
+                for side in (_BUY, _SELL):
+                    if venue.venue_id in self._l2_ids:
                         book = self._levels.get((venue.venue_id, index, side), {})
-                        for price, (quantity, orders) in book.items():
-                            rows.append((venue.venue_id, index, int(EventKind.LEVEL), side, 0,
-                                         price, quantity, orders))
-                elif venue.lit:
-                    for side in (Side.BUY, Side.SELL):
-                        resting = self._market.core.resting_orders(venue.venue_id, index, side)
-                        for order_id, price, quantity in zip(resting["order_id"].tolist(),
-                                                             resting["price_ticks"].tolist(),
-                                                             resting["quantity"].tolist()):
-                            rows.append((venue.venue_id, index, int(EventKind.ADD), int(side),
-                                         order_id, price, quantity, 0))
-        events = np.zeros(len(rows), MD_EVENT_DTYPE)
-        if rows:
-            table = np.array(rows, dtype=np.uint64)
-            events["venue_id"] = table[:, 0]
-            events["instrument_id"] = self._instrument_ids[table[:, 1].astype(np.int64)]
-            events["kind"] = table[:, 2]
-            events["side"] = table[:, 3]
-            events["order_id"] = table[:, 4]
-            events["price_ticks"] = table[:, 5].astype(np.int64)
-            events["quantity"] = table[:, 6].astype(np.int64)
-            events["related_id"] = table[:, 7]
-        events["ts_event"] = now
+                        if book:
+                            table = np.array([(p, q, c) for p, (q, c) in book.items()], np.int64)
+                            blocks.append(_block(venue.venue_id, index, EventKind.LEVEL, side,
+                                                 np.zeros(len(table), np.int64), table[:, 0],
+                                                 table[:, 1], table[:, 2]))
+                    elif venue.lit:
+                        resting = self._market.core.resting_orders(venue.venue_id, index,
+                                                                   Side(side))
+                        if len(resting["order_id"]):
+                            blocks.append(_block(venue.venue_id, index, EventKind.ADD, side,
+                                                 resting["order_id"], resting["price_ticks"],
+                                                 resting["quantity"],
+                                                 np.zeros(len(resting["order_id"]), np.int64)))
+        events = np.concatenate(blocks) if blocks else np.zeros(0, MD_EVENT_DTYPE)
+        events["instrument_id"] = self._instrument_ids[events["instrument_id"]]
+        events["ts_event"] = self._market.now_ns
         events["flags"] = FLAG_SNAPSHOT
         return events, dict(self.last_sequence)
 
@@ -162,3 +155,18 @@ class VenueFeed:
             out["venue_id"] = venue.venue_id
             out["ts_recv"] = out["ts_event"]
         return out
+
+
+def _block(venue_id: int, index: int, kind: EventKind, side: int, order_ids: np.ndarray,
+           prices: np.ndarray, quantities: np.ndarray, related: np.ndarray) -> np.ndarray:
+    """Returns snapshot events of one kind for one (venue, instrument index, side)."""
+    out = np.zeros(len(prices), MD_EVENT_DTYPE)
+    out["venue_id"] = venue_id
+    out["instrument_id"] = index
+    out["kind"] = int(kind)
+    out["side"] = side
+    out["order_id"] = order_ids
+    out["price_ticks"] = prices
+    out["quantity"] = quantities
+    out["related_id"] = related
+    return out
