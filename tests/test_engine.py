@@ -165,6 +165,70 @@ def test_commands_are_answered_in_the_audit_trail(name: str) -> None:
         assert engine.counters()["risk_state"] == "active"
 
 
+def test_cancelled_parent_cancels_its_open_children_and_is_done_when_they_are(name: str) -> None:
+    with Engine(name=name) as engine:
+        engine.publish_market_data(book_events())
+        engine.submit_parent(7, "AAPL", "buy", 800)
+        engine.wait_idle()
+        children = engine.read_orders()
+        assert len(children) == 3
+        engine.cancel_parent(7)
+        engine.amend_parent(7, 900)  # refused: the parent is winding down
+        engine.wait_idle()
+        cancels = engine.read_orders()
+        assert cancels["action"].tolist() == [2, 2, 2]
+        assert sorted(cancels["child_order_id"]) == sorted(children["child_order_id"])
+        audit = engine.read_audit()
+        assert "PARENT_DONE" not in audit_kinds(audit)  # children still open at the venues
+        assert audit[audit["kind"] == int(AuditKind.COMMAND_REJECTED)]["reason"].tolist() == [
+            int(RejectReason.UNKNOWN_PARENT)]
+        reports = np.zeros(3, EXEC_REPORT_DTYPE)
+        reports["child_order_id"] = children["child_order_id"]
+        reports["parent_order_id"] = 7
+        reports["kind"] = [2, 3, 3]  # the first child filled 300 before its cancel arrived
+        reports["last_price_ticks"] = [1_000_100, 0, 0]
+        reports["last_quantity"] = [300, 0, 0]
+        engine.send_executions(reports[:2])
+        engine.wait_idle()
+        assert "PARENT_DONE" not in audit_kinds(engine.read_audit())
+        engine.send_executions(reports[2:])
+        engine.wait_idle()
+        done = engine.read_audit()
+        done = done[done["kind"] == int(AuditKind.PARENT_DONE)]
+        assert done["value_a"].tolist() == [300] and done["value_b"].tolist() == [1]
+        assert engine.counters()["active_parents"] == 0 and engine.counters()["open_orders"] == 0
+
+
+def test_parent_with_an_end_time_expires_on_the_feature_clock(name: str) -> None:
+    with Engine(name=name) as engine:
+        events = book_events()
+        events["ts_recv"] = events["ts_event"] = 1_000_000_000
+        engine.publish_market_data(events)
+        engine.submit_parent(3, "AAPL", "buy", 800, limit_price_ticks=1_000_100,
+                             end_time_ns=2_000_000_000)
+        engine.submit_parent(4, "AAPL", "sell", 100, limit_price_ticks=2_000_000)  # no end
+        engine.wait_idle()
+        children = engine.read_orders()
+        assert children["quantity"].tolist() == [300, 300]
+        later = events[:1].copy()
+        later["order_id"] = 9_000
+        later["price_ticks"] = 999_000
+        later["ts_recv"] = later["ts_event"] = 2_000_000_001
+        engine.publish_market_data(later)
+        engine.wait_idle()
+        assert engine.read_orders()["action"].tolist() == [2, 2]
+        reports = np.zeros(2, EXEC_REPORT_DTYPE)
+        reports["child_order_id"] = children["child_order_id"]
+        reports["parent_order_id"] = 3
+        reports["kind"] = 3
+        engine.send_executions(reports)
+        engine.wait_idle()
+        audit = engine.read_audit()
+        done = audit[audit["kind"] == int(AuditKind.PARENT_DONE)]
+        assert done["parent_order_id"].tolist() == [3] and done["value_b"].tolist() == [2]
+        assert engine.counters()["active_parents"] == 1  # parent 4 has no end time
+
+
 def test_risk_stage_refuses_children_outside_the_price_band(name: str) -> None:
     config = default_config()
     config = config.replace(risk=config.risk.replace(price_band_bps=5.0))

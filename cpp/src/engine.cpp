@@ -233,7 +233,9 @@ struct Parent {
   std::int64_t end_ns = 0;            // deadline on the feature clock
   double arrival_mid_ticks = 0;       // NBBO mid at arrival (0: none)
   std::int64_t next_decision_ns = 0;  // hosted policy: next decision (feature clock)
-  std::uint32_t open_count = 0;       // hosted policy: open children in open_ids
+  bool expires = false;               // the command named an end time: wound down there
+  std::uint8_t winding_down = 0;      // 0 working; else the kParentDone state once children end
+  std::uint32_t open_count = 0;       // open children in open_ids
   std::uint64_t open_ids[kMaxOpenChildrenPerParent] = {};
 };
 
@@ -281,6 +283,7 @@ struct Engine::Impl {
   std::uint64_t next_child_id = 1;
   std::uint64_t audit_sequence = 0;
   std::int64_t open_orders = 0;
+  std::uint32_t expiring_parents = 0;  // active parents with an end time not yet reached
   double gross_notional_usd = 0;
   EngineCounters* counters = nullptr;
 
@@ -476,6 +479,7 @@ struct Engine::Impl {
                   std::int64_t quantity, const MdEvent* trigger,
                   ChildOrderType type = ChildOrderType::kTake) noexcept {
     Parent& p = parents[slot];
+    if (p.open_count >= kMaxOpenChildrenPerParent || p.winding_down != 0) return false;
     DecisionRecord& record = decision_scratch;
     decide(p, venue, price, quantity, type, record);
     const std::int64_t now = monotonic_ns();
@@ -519,7 +523,7 @@ struct Engine::Impl {
     ++next_child_id;
     c = Child{id, slot, quantity, price, quantity, 0, intent.ts_decision, venue, false, type, false,
               features.clock_ns()};
-    if (!policies.empty() && p.open_count < kMaxOpenChildrenPerParent) p.open_ids[p.open_count++] = id;
+    p.open_ids[p.open_count++] = id;
     record.child_order_id = id;
     record.flags |= kDecisionChildSent;
     publish_decision(record);
@@ -652,8 +656,32 @@ struct Engine::Impl {
     const std::int64_t now = features.clock_ns();
     for (std::size_t k = 0; k < active.size(); ++k) {
       const std::uint32_t slot = active[k];
-      if (parents[slot].active && now >= parents[slot].next_decision_ns) run_policy(slot);
+      const Parent& p = parents[slot];
+      if (p.active && p.winding_down == 0 && now >= p.next_decision_ns) run_policy(slot);
     }
+  }
+
+  // Winds down every parent whose end time has passed on the feature clock (DoneForDay).
+  void expire_parents() noexcept {
+    const std::int64_t now = features.clock_ns();
+    for (std::size_t k = 0; k < active.size();) {
+      const std::uint32_t slot = active[k];
+      const Parent& p = parents[slot];
+      const std::size_t before = active.size();
+      if (p.expires && p.winding_down == 0 && now >= p.end_ns) wind_down(slot, 2);
+      if (active.size() == before) ++k;  // finish_parent removed this slot otherwise
+    }
+  }
+
+  // Stops a parent: cancels its open children and reports kParentDone with state `how` once
+  // the last of them is done (at once when none is open).
+  void wind_down(std::uint32_t slot, std::uint8_t how) noexcept {
+    Parent& p = parents[slot];
+    p.winding_down = how;
+    if (expiring_parents > 0 && p.expires) --expiring_parents;
+    p.expires = false;
+    for (std::uint32_t i = 0; i < p.open_count; ++i) cancel_child(slot, p.open_ids[i]);
+    if (p.open_count == 0) finish_parent(slot, how);
   }
 
   bool price_acceptable(const Parent& p, std::int64_t price) const noexcept {
@@ -719,6 +747,7 @@ struct Engine::Impl {
       const std::uint32_t slot = active[k];
       Parent& p = parents[slot];
       if (p.instrument_id != e.instrument_id || opposite(p.side) != e.side) continue;
+      if (p.winding_down != 0) continue;
       if (!venue_allowed(p, e.venue_id) || !price_acceptable(p, e.price_ticks)) continue;
       const std::int64_t remaining = p.quantity - p.filled - p.working;
       if (remaining <= 0) continue;
@@ -732,6 +761,8 @@ struct Engine::Impl {
   void finish_parent(std::uint32_t slot, std::int64_t how) noexcept {
     Parent& p = parents[slot];
     p.active = false;
+    if (p.expires && expiring_parents > 0) --expiring_parents;
+    p.expires = false;
     audit_record(AuditKind::kParentDone, p.id, 0, p.filled, how, p.command_id, p.instrument_id, 0, 0);
     active.erase(std::find(active.begin(), active.end(), slot));
     counters->active_parents.store(active.size(), std::memory_order_relaxed);
@@ -775,6 +806,8 @@ struct Engine::Impl {
         p.active = true;
         p.start_ns = features.clock_ns();
         p.end_ns = c.end_time_ns > p.start_ns ? c.end_time_ns : p.start_ns + default_horizon_ns;
+        p.expires = c.end_time_ns > 0;
+        if (p.expires) ++expiring_parents;
         {
           const Nbbo nbbo = book.nbbo(c.instrument_id);
           p.arrival_mid_ticks =
@@ -800,12 +833,12 @@ struct Engine::Impl {
         if (!find_parent(c.parent_order_id, &slot)) return reject_command(c, RejectReason::kUnknownParent);
         audit_record(AuditKind::kCommandAccepted, c.parent_order_id, 0, 0, 0, c.command_id,
                      parents[slot].instrument_id, 0, 0);
-        return finish_parent(slot, 1);
+        return wind_down(slot, 1);
       }
       case CommandKind::kAmendParent: {
         std::uint32_t slot = 0;
         Parent* p = find_parent(c.parent_order_id, &slot);
-        if (!p) return reject_command(c, RejectReason::kUnknownParent);
+        if (!p || p->winding_down != 0) return reject_command(c, RejectReason::kUnknownParent);
         if (c.quantity < p->filled + p->working || c.limit_price_ticks < 0) {
           return reject_command(c, RejectReason::kInvalidCommand);
         }
@@ -870,11 +903,11 @@ struct Engine::Impl {
       features.on_child_done(c.venue_id, p.side, c.type, c.quantity, c.filled);
       if (!policies.empty()) {
         policies[c.parent_slot]->on_child_done(c.id, c.venue_id, c.type, c.quantity, c.filled);
-        for (std::uint32_t i = 0; i < p.open_count; ++i) {
-          if (p.open_ids[i] == c.id) {
-            p.open_ids[i] = p.open_ids[--p.open_count];
-            break;
-          }
+      }
+      for (std::uint32_t i = 0; i < p.open_count; ++i) {
+        if (p.open_ids[i] == c.id) {
+          p.open_ids[i] = p.open_ids[--p.open_count];
+          break;
         }
       }
       p.working -= c.leaves;  // shares the venue will no longer fill
@@ -882,7 +915,11 @@ struct Engine::Impl {
       --open_orders;
       counters->open_orders.store(static_cast<std::uint64_t>(open_orders), std::memory_order_relaxed);
     }
-    if (parent_live && p.filled >= p.quantity) finish_parent(c.parent_slot, 0);
+    if (parent_live && p.filled >= p.quantity) {
+      finish_parent(c.parent_slot, 0);
+    } else if (parent_live && p.winding_down != 0 && p.open_count == 0) {
+      finish_parent(c.parent_slot, p.winding_down);
+    }
   }
 
   // One pass over the input rings; returns the records consumed.
@@ -923,6 +960,7 @@ struct Engine::Impl {
       work += n;
     }
     if (!policies.empty() && !active.empty()) run_policies();
+    if (expiring_parents > 0) expire_parents();
     return work;
   }
 

@@ -121,7 +121,8 @@ struct Command {
   std::uint64_t parent_order_id;   // Parent order the command is about (0 for halt/resume).
   std::int64_t quantity;           // Parent quantity in shares (new, amend).
   std::int64_t limit_price_ticks;  // Limit price; 0 means no limit.
-  std::int64_t end_time_ns;        // Deadline in nanoseconds since the epoch; 0 means none.
+  std::int64_t end_time_ns;        // Deadline (epoch ns, feature clock); 0: none. At it the
+                                   // parent's children are cancelled and it expires.
   std::uint64_t venue_mask;        // Venues the parent may use (bit v = venue v); 0 means all.
   std::uint32_t instrument_id;     // Instrument id.
   CommandKind kind;                // What to do.
@@ -203,7 +204,8 @@ enum class AuditKind : std::uint8_t {
   kChildOrder = 3,       // A child intent was written; value_a = price, value_b = quantity.
   kRiskReject = 4,       // The risk stage refused a child; reason = RejectReason.
   kExecution = 5,        // An execution report was applied; value_a = price, value_b = qty.
-  kParentDone = 6,       // A parent finished; value_a = filled shares, value_b = state.
+  kParentDone = 6,       // A parent finished; value_a = filled shares, value_b = 0 filled,
+                         // 1 cancelled, 2 expired (end time passed); sent once no child is open.
   kParamsApplied = 7,    // A new parameter block version took effect; value_a = version.
   kBookError = 8,        // A market-data event was refused; reason = Status, reference = seq.
   kRiskState = 9,        // The risk state changed; value_a = new RiskState.
