@@ -199,7 +199,8 @@ def test_cancelled_parent_cancels_its_open_children_and_is_done_when_they_are(na
         assert engine.counters()["active_parents"] == 0 and engine.counters()["open_orders"] == 0
 
 
-def test_parent_with_an_end_time_expires_on_the_feature_clock(name: str) -> None:
+def test_parent_with_an_end_time_expires_with_a_horizon_sweep_on_the_feature_clock(
+        name: str) -> None:
     with Engine(name=name) as engine:
         events = book_events()
         events["ts_recv"] = events["ts_event"] = 1_000_000_000
@@ -210,22 +211,39 @@ def test_parent_with_an_end_time_expires_on_the_feature_clock(name: str) -> None
         engine.wait_idle()
         children = engine.read_orders()
         assert children["quantity"].tolist() == [300, 300]
-        later = events[:1].copy()
+
+        def report(orders: np.ndarray, kind: int, quantity: int) -> None:
+            reports = np.zeros(len(orders), EXEC_REPORT_DTYPE)
+            reports["child_order_id"] = orders["child_order_id"]
+            reports["parent_order_id"] = 3
+            reports["kind"] = kind
+            reports["last_price_ticks"] = orders["price_ticks"]
+            reports["last_quantity"] = quantity
+            engine.send_executions(reports)
+            engine.wait_idle()
+
+        later = events[:1].copy()  # a new bid far away moves the feature clock past the end
         later["order_id"] = 9_000
         later["price_ticks"] = 999_000
         later["ts_recv"] = later["ts_event"] = 2_000_000_001
         engine.publish_market_data(later)
         engine.wait_idle()
-        assert engine.read_orders()["action"].tolist() == [2, 2]
-        reports = np.zeros(2, EXEC_REPORT_DTYPE)
-        reports["child_order_id"] = children["child_order_id"]
-        reports["parent_order_id"] = 3
-        reports["kind"] = 3
-        engine.send_executions(reports)
-        engine.wait_idle()
+        assert engine.read_orders()["action"].tolist() == [2, 2]  # cancels first
+        report(children, 3, 0)
+        # then the horizon sweep takes the venues' tops within the limit
+        sweep = engine.read_orders()
+        assert sweep["action"].tolist() == [1, 1] and sweep["time_in_force"].tolist() == [1, 1]
+        assert sweep["quantity"].tolist() == [300, 300]
+        gone = events[1:3].copy()  # the offers it took leave the books
+        gone["kind"] = 5
+        gone["ts_recv"] = gone["ts_event"] = 2_000_000_002
+        engine.publish_market_data(gone)
+        report(sweep, 2, 300)
+        assert engine.read_orders().size == 0  # nothing left within the limit
         audit = engine.read_audit()
         done = audit[audit["kind"] == int(AuditKind.PARENT_DONE)]
         assert done["parent_order_id"].tolist() == [3] and done["value_b"].tolist() == [2]
+        assert done["value_a"].tolist() == [600]
         assert engine.counters()["active_parents"] == 1  # parent 4 has no end time
 
 

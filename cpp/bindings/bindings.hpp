@@ -18,5 +18,6 @@ void bind_model(pybind11::module_& m);
 void bind_features(pybind11::module_& m);
 // Registers the backtester and the policy factory; after bind_features and bind_model.
 void bind_backtest(pybind11::module_& m);
+void bind_fix(pybind11::module_& m);
 
 }  // namespace sor::bindings

@@ -1,6 +1,7 @@
 #include "errors.hpp"
 
 #include <string_view>
+#include <utility>
 
 namespace py = pybind11;
 
@@ -111,6 +112,23 @@ void raise_backtest_config_error(const std::string& message) {
   py::dict kwargs;
   kwargs["message"] = message;
   raise_instance("BacktestConfigError", kwargs);
+}
+
+void raise_fix_parse_error(const std::string& status, std::uint64_t offset,
+                           const std::string& reason) {
+  py::dict kwargs;
+  kwargs["status"] = status;
+  kwargs["offset"] = offset;
+  kwargs["reason"] = reason;
+  raise_instance("FixParseError", kwargs);
+}
+
+void raise_fix_field_error(std::int64_t tag, py::object value, const std::string& reason) {
+  py::dict kwargs;
+  kwargs["tag"] = tag < 0 ? py::object(py::none()) : py::object(py::int_(tag));
+  kwargs["value"] = std::move(value);
+  kwargs["reason"] = reason;
+  raise_instance("FixFieldError", kwargs);
 }
 
 }  // namespace sor::bindings

@@ -47,4 +47,13 @@ namespace sor::bindings {
 // Raises sor.BacktestConfigError with validate()'s message about a backtest spec.
 [[noreturn]] void raise_backtest_config_error(const std::string& message);
 
+// Raises sor.FixParseError: `status` is the parse status name, `offset` the offending field.
+[[noreturn]] void raise_fix_parse_error(const std::string& status, std::uint64_t offset,
+                                        const std::string& reason);
+
+// Raises sor.FixFieldError for `tag` (-1: a bare value) whose `value` (None when there is none)
+// is refused for `reason`.
+[[noreturn]] void raise_fix_field_error(std::int64_t tag, pybind11::object value,
+                                        const std::string& reason);
+
 }  // namespace sor::bindings

@@ -18,4 +18,5 @@ PYBIND11_MODULE(_core, m) {
   sor::bindings::bind_model(m);
   sor::bindings::bind_features(m);
   sor::bindings::bind_backtest(m);
+  sor::bindings::bind_fix(m);
 }

@@ -218,6 +218,17 @@ EngineParams EngineControlHandle::read_params() const noexcept {
 
 // --- the engine ---------------------------------------------------------------------------
 
+// Rounds of the horizon sweep of an expired parent (each takes every venue's top).
+constexpr std::uint8_t kMaxHorizonSweeps = 8;
+
+// How a parent is being stopped (Parent::winding_down).
+enum Winding : std::uint8_t {
+  kWorking = 0,      // routing normally
+  kCancelling = 1,   // cancelled: children being cancelled, then kParentDone 1
+  kExpiring = 2,     // end time passed: passive children being cancelled before the sweep
+  kFinalSweep = 3,   // end time passed: the remainder taken within the limit, then done (0 or 2)
+};
+
 struct Parent {
   std::uint64_t id = 0;
   std::uint64_t command_id = 0;
@@ -234,7 +245,8 @@ struct Parent {
   double arrival_mid_ticks = 0;       // NBBO mid at arrival (0: none)
   std::int64_t next_decision_ns = 0;  // hosted policy: next decision (feature clock)
   bool expires = false;               // the command named an end time: wound down there
-  std::uint8_t winding_down = 0;      // 0 working; else the kParentDone state once children end
+  std::uint8_t winding_down = 0;      // a Winding value: 0 working
+  std::uint8_t sweep_rounds = 0;      // horizon sweeps sent (each takes the venues' tops)
   std::uint32_t open_count = 0;       // open children in open_ids
   std::uint64_t open_ids[kMaxOpenChildrenPerParent] = {};
 };
@@ -479,7 +491,10 @@ struct Engine::Impl {
                   std::int64_t quantity, const MdEvent* trigger,
                   ChildOrderType type = ChildOrderType::kTake) noexcept {
     Parent& p = parents[slot];
-    if (p.open_count >= kMaxOpenChildrenPerParent || p.winding_down != 0) return false;
+    if (p.open_count >= kMaxOpenChildrenPerParent ||
+        (p.winding_down != kWorking && p.winding_down != kFinalSweep)) {
+      return false;
+    }
     DecisionRecord& record = decision_scratch;
     decide(p, venue, price, quantity, type, record);
     const std::int64_t now = monotonic_ns();
@@ -657,7 +672,7 @@ struct Engine::Impl {
     for (std::size_t k = 0; k < active.size(); ++k) {
       const std::uint32_t slot = active[k];
       const Parent& p = parents[slot];
-      if (p.active && p.winding_down == 0 && now >= p.next_decision_ns) run_policy(slot);
+      if (p.active && p.winding_down == kWorking && now >= p.next_decision_ns) run_policy(slot);
     }
   }
 
@@ -668,20 +683,37 @@ struct Engine::Impl {
       const std::uint32_t slot = active[k];
       const Parent& p = parents[slot];
       const std::size_t before = active.size();
-      if (p.expires && p.winding_down == 0 && now >= p.end_ns) wind_down(slot, 2);
+      if (p.expires && p.winding_down == kWorking && now >= p.end_ns) wind_down(slot, kExpiring);
       if (active.size() == before) ++k;  // finish_parent removed this slot otherwise
     }
   }
 
-  // Stops a parent: cancels its open children and reports kParentDone with state `how` once
-  // the last of them is done (at once when none is open).
+  // Stops a parent: cancels its open children; once none is open, a cancelled parent is done
+  // (kParentDone 1) and an expired one takes its remainder within its limit (the horizon
+  // sweep, as in the backtester) and is done when those children are (0 filled, 2 expired).
   void wind_down(std::uint32_t slot, std::uint8_t how) noexcept {
     Parent& p = parents[slot];
     p.winding_down = how;
     if (expiring_parents > 0 && p.expires) --expiring_parents;
     p.expires = false;
     for (std::uint32_t i = 0; i < p.open_count; ++i) cancel_child(slot, p.open_ids[i]);
-    if (p.open_count == 0) finish_parent(slot, how);
+    if (p.open_count == 0) children_settled(slot);
+  }
+
+  // The next step of a winding-down parent whose children are all done.
+  void children_settled(std::uint32_t slot) noexcept {
+    Parent& p = parents[slot];
+    if (p.winding_down == kExpiring) p.winding_down = kFinalSweep;
+    // Each round takes every venue's top within the limit; the next round sees the book the
+    // previous one left. A round that sends nothing ends it.
+    if (p.winding_down == kFinalSweep && risk_state == RiskState::kActive &&
+        p.filled < p.quantity && p.sweep_rounds < kMaxHorizonSweeps) {
+      ++p.sweep_rounds;
+      sweep(slot);
+      if (p.open_count != 0) return;
+    }
+    if (p.winding_down == kCancelling) return finish_parent(slot, 1);
+    finish_parent(slot, p.filled >= p.quantity ? 0 : 2);
   }
 
   bool price_acceptable(const Parent& p, std::int64_t price) const noexcept {
@@ -747,7 +779,7 @@ struct Engine::Impl {
       const std::uint32_t slot = active[k];
       Parent& p = parents[slot];
       if (p.instrument_id != e.instrument_id || opposite(p.side) != e.side) continue;
-      if (p.winding_down != 0) continue;
+      if (p.winding_down != kWorking) continue;
       if (!venue_allowed(p, e.venue_id) || !price_acceptable(p, e.price_ticks)) continue;
       const std::int64_t remaining = p.quantity - p.filled - p.working;
       if (remaining <= 0) continue;
@@ -833,12 +865,12 @@ struct Engine::Impl {
         if (!find_parent(c.parent_order_id, &slot)) return reject_command(c, RejectReason::kUnknownParent);
         audit_record(AuditKind::kCommandAccepted, c.parent_order_id, 0, 0, 0, c.command_id,
                      parents[slot].instrument_id, 0, 0);
-        return wind_down(slot, 1);
+        return wind_down(slot, kCancelling);
       }
       case CommandKind::kAmendParent: {
         std::uint32_t slot = 0;
         Parent* p = find_parent(c.parent_order_id, &slot);
-        if (!p || p->winding_down != 0) return reject_command(c, RejectReason::kUnknownParent);
+        if (!p || p->winding_down != kWorking) return reject_command(c, RejectReason::kUnknownParent);
         if (c.quantity < p->filled + p->working || c.limit_price_ticks < 0) {
           return reject_command(c, RejectReason::kInvalidCommand);
         }
@@ -917,8 +949,8 @@ struct Engine::Impl {
     }
     if (parent_live && p.filled >= p.quantity) {
       finish_parent(c.parent_slot, 0);
-    } else if (parent_live && p.winding_down != 0 && p.open_count == 0) {
-      finish_parent(c.parent_slot, p.winding_down);
+    } else if (parent_live && p.winding_down != kWorking && p.open_count == 0) {
+      children_settled(c.parent_slot);
     }
   }
 

@@ -64,6 +64,14 @@ def _cmd_bench_model(args: argparse.Namespace) -> int:
     return _print_report(args, report, format_report)
 
 
+def _cmd_bench_fix_codec(args: argparse.Namespace) -> int:
+    from sor.bench.fix_codec import format_report, run
+
+    report = run(calls=args.calls, peer_calls=args.peer_calls, warmup=args.warmup,
+                 pool=args.pool, peers=not args.no_peers, seed=args.seed)
+    return _print_report(args, report, format_report)
+
+
 def _train_spec(args: argparse.Namespace):
     from sor.models.dataset import DatasetSpec, ProbeSpec
     from sor.models.train import BoostingSpec, TrainSpec, parse_seeds
@@ -491,6 +499,25 @@ def build_parser() -> argparse.ArgumentParser:
     bench_model.add_argument("--no-shipped", action="store_true",
                              help="skip the shipped models (timed on their held-out rows)")
     bench_model.set_defaults(handler=_cmd_bench_model)
+
+    bench_fix = bench_commands.add_parser(
+        "fix-codec", help="FIX parse/frame/encode latency from Python vs simplefix",
+        description="Per-call latency (p50/p99/p99.9) from Python of sor's FIX codec: parse of "
+                    "a ~200-byte FIX 4.4 ExecutionReport, parse plus the fields the router "
+                    "reads, framing plus parse, and encode of a NewOrderSingle, against "
+                    "simplefix on the same messages in the same run, with ratios.")
+    bench_fix.add_argument("--json", action="store_true", help="print the report as JSON")
+    bench_fix.add_argument("--out", metavar="PATH", help="also write the JSON report to PATH")
+    bench_fix.add_argument("--calls", type=int, default=200_000,
+                           help="timed calls per sor workload (default 200000)")
+    bench_fix.add_argument("--peer-calls", type=int, default=5_000,
+                           help="timed calls per simplefix workload (default 5000)")
+    bench_fix.add_argument("--warmup", type=int, default=20_000, help="untimed calls first")
+    bench_fix.add_argument("--pool", type=int, default=1024,
+                           help="distinct messages cycled through (default 1024)")
+    bench_fix.add_argument("--seed", type=int, default=3, help="message seed (default 3)")
+    bench_fix.add_argument("--no-peers", action="store_true", help="measure sor only")
+    bench_fix.set_defaults(handler=_cmd_bench_fix_codec)
 
     train = commands.add_parser(
         "train", help="train the fill-probability, adverse-move and impact models",

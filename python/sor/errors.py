@@ -330,3 +330,48 @@ __all__ = [
 
     "FeatureConfigError", "FeatureError", "PolicyConfigError", "BacktestConfigError",
 ]
+
+
+class FixCodecError(SorError, ValueError):
+    """FIX bytes or a FIX value could not be parsed or encoded (base of the codec's errors)."""
+
+
+class FixParseError(FixCodecError):
+    """A FIX message does not parse; nothing of it was returned.
+
+    ``status`` names the rule (``empty``, ``empty_tag``, ``bad_tag``, ``missing_equals``,
+    ``unterminated``, ``too_many_fields``, ``bad_data_length``, ``too_long``), ``offset`` is
+    the byte offset of the offending field and ``reason`` says what is wrong with it.
+    """
+
+    def __init__(self, status: str, offset: int, reason: str) -> None:
+        self.status = status
+        self.offset = int(offset)
+        self.reason = reason
+        super().__init__(f"FIX message does not parse at byte {self.offset}: {reason} [{status}]")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.status, self.offset, self.reason))
+
+
+class FixFieldError(FixCodecError):
+    """A FIX field value is not what its type requires (an int, a UTCTimestamp, a price in
+    whole ticks), or a field cannot be encoded.
+
+    ``tag`` is the field's tag (``None`` for a bare value), ``value`` the offending text
+    (``None`` when there is none) and ``reason`` what is wrong.
+    """
+
+    def __init__(self, tag: int | None, value: str | None, reason: str) -> None:
+        self.tag = tag
+        self.value = value
+        self.reason = reason
+        where = f"tag {tag}" if tag is not None else "value"
+        shown = f" {value!r}" if value is not None else ""
+        super().__init__(f"{where}{shown}: {reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.tag, self.value, self.reason))
+
+
+__all__ += ["FixCodecError", "FixParseError", "FixFieldError"]
