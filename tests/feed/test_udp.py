@@ -229,9 +229,24 @@ def test_late_receiver_gets_equal_books_from_the_snapshot(harness: Harness, rece
     harness.until(lambda: receiver.live)
     assert receiver.stats["snapshots"] == 1 and receiver.stats["snapshot_events"] > 1000
     same_books(harness.reference, book, 3, [0, 1, 2, 3])
-    # L3 venues: order by order, with queue priority.
+    # ... and to the simulator's own books, level by level (IEXG through its L2 feed).
+    for venue_id in (0, 1, 2, 3):
+        for instrument in range(3):
+            for side in (sor.Side.BUY, sor.Side.SELL):
+                simulated = harness.market.core.levels(venue_id, instrument, side, 100_000)
+                received = book.venue_book(venue_id).depth(side, 100_000, instrument)
+                for name in ("price_ticks", "quantity", "order_count"):
+                    assert np.array_equal(simulated[name], received[name]), (venue_id, name)
+    # L3 venues: order by order, each order at its place in the queue.
     for venue_id in (0, 1, 2):
         assert book.venue_book(venue_id).order_count == harness.reference.venue_book(venue_id).order_count
+        for instrument in range(3):
+            for side in (sor.Side.BUY, sor.Side.SELL):
+                resting = harness.market.core.resting_orders(venue_id, instrument, side)
+                for order_id in resting["order_id"][::97].tolist():
+                    ours = book.venue_book(venue_id).order(order_id)
+                    theirs = harness.reference.venue_book(venue_id).order(order_id)
+                    assert ours == theirs and ours is not None
     harness.step(0.01, passes=100)
     for _ in range(10):
         receiver.poll()
