@@ -321,6 +321,31 @@ class BacktestConfigError(ConfigError):
         self.option = key if key is not None else message.split(" ", 1)[0].rstrip(":")
 
 
+class FixStoreError(SorError):
+    """A FIX message store cannot be opened or written (in use, unreadable, not a store, disk
+    full); ``path`` names its directory. Nothing stored before the error is lost."""
+
+    def __init__(self, reason: str, *, path: str = "") -> None:
+        self.reason = reason
+        self.path = path
+        super().__init__(f"{path}: {reason}" if path else reason)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.reason,), {"path": self.path})
+
+
+class FixSessionError(SorError):
+    """A FIX session or reactor was asked for something it cannot do (``session`` names it)."""
+
+    def __init__(self, reason: str, *, session: str = "") -> None:
+        self.reason = reason
+        self.session = session
+        super().__init__(f"session {session}: {reason}" if session else reason)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.reason,), {"session": self.session})
+
+
 __all__ = [
     "SorError", "UsageError", "BookIntegrityError", "SequenceGapError", "FeedDecodeError",
     "ConfigError", "RingError", "EngineError", "EngineCrashedError", "SimulationError",
@@ -329,6 +354,7 @@ __all__ = [
     "FeatureValueError",
 
     "FeatureConfigError", "FeatureError", "PolicyConfigError", "BacktestConfigError",
+    "FixStoreError", "FixSessionError",
 ]
 
 
