@@ -376,6 +376,7 @@ def _cmd_venues(args: argparse.Namespace) -> int:
                          begin_string=args.begin_string,
                          cancel_on_disconnect=not args.keep_orders_on_disconnect,
                          summary_interval_s=args.summary_s,
+                         fix42_liquidity_tag=args.fix42_liquidity_tag,
                          log=lambda line: print(f"sor venues: {line}", flush=True))
 
     def stop(signum: int, frame: object) -> None:
@@ -719,6 +720,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="FIX version of every venue session (default: each session's own)")
     venues.add_argument("--keep-orders-on-disconnect", action="store_true",
                         help="do not cancel a venue's resting orders when its session drops")
+    venues.add_argument("--fix42-liquidity-tag", type=int, choices=[851, 9730], default=851,
+                        help="liquidity flag of FIX 4.2 fills: 851 LastLiquidityInd 1/2 (as "
+                             "FIX 4.4; the router reads it) or 9730 A/R (strict FIX 4.2 peers)")
     venues.add_argument("--summary-s", type=float, default=10.0, metavar="S",
                         help="seconds between summary lines (default 10; 0 for none)")
     venues.set_defaults(handler=_cmd_venues)

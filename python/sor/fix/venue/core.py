@@ -14,6 +14,11 @@ Order types (docs/fix.md): 40=2 59=3 IOC limit (take); 40=2 59=0 18=6 post-only 
 pool only); 40=2 59=0 plain day limit; 40=1 market (lit, the rest is cancelled). A dark pool
 executes every order at the NBBO midpoint (a limit caps it) and takes 110 MinQty.
 
+Liquidity of a fill: LastLiquidityInd (851) 1 added / 2 removed, as docs/fix.md has it, in
+both versions. FIX 4.2 has no tag 851 (it came with 4.3), so a strict FIX 4.2 peer (QuickFIX
+with its 4.2 dictionary) rejects it; ``fix42_liquidity_tag=9730`` sends the US venues' FIX 4.2
+dialect instead, TradeLiquidityIndicator (9730) A added / R removed.
+
 Replace (G): a smaller quantity at the same price keeps the order's queue priority; a new
 price or a larger quantity loses it (a new marketable price trades at once, except a
 post-only order, whose replace is then refused). OrderQty is the new total: shares already
@@ -146,7 +151,10 @@ class VenueCore:
 
     def __init__(self, market: Market, mapping: VenueMap, send: Send, *,
                  clock: Callable[[], int] = time.time_ns, begin_strings: dict[str, str] | None = None,
-                 run_id: str | None = None) -> None:
+                 run_id: str | None = None, fix42_liquidity_tag: int = 851) -> None:
+        if fix42_liquidity_tag not in (851, 9730):
+            raise ValueError(f"fix42_liquidity_tag must be 851 or 9730, not {fix42_liquidity_tag}")
+        self._fix42_liquidity_tag = fix42_liquidity_tag
         self.market = market
         self.mapping = mapping
         self._send = send
@@ -551,7 +559,10 @@ class VenueCore:
         body += [(151, order.leaves_qty if order.open else 0), (14, order.cum_qty),
                  (6, _average(order.notional_ticks, order.cum_qty, self._tick_usd))]
         if liquidity:
-            body.append((851, liquidity))
+            if fix42 and self._fix42_liquidity_tag == 9730:
+                body.append((9730, "A" if liquidity == 1 else "R"))
+            else:
+                body.append((851, liquidity))
         body.append((60, format_utc_timestamp(ts)))
         self._send(order.venue, "8", body)
 

@@ -99,7 +99,7 @@ class VenueServer:
                  begin_string: str | None = None, md_host: str = "127.0.0.1",
                  md_port: int = DEFAULT_MD_PORT, cancel_on_disconnect: bool = True,
                  idle_wait_s: float = 0.0005, summary_interval_s: float = 0.0,
-                 log: Callable[[str], Any] | None = None) -> None:
+                 log: Callable[[str], Any] | None = None, fix42_liquidity_tag: int = 851) -> None:
         self.mapping: VenueMap = venue_map(router_config, scenario)
         self._scenario = scenario
         self._seed = seed
@@ -120,6 +120,7 @@ class VenueServer:
         self.session_configs = self._check_sessions(configs)
         self._md_address = (md_host, md_port)
         self._cancel_on_disconnect = cancel_on_disconnect
+        self._fix42_liquidity_tag = fix42_liquidity_tag
         self._idle_wait_s = idle_wait_s
         self._summary_interval_s = summary_interval_s
         self._log = log
@@ -204,7 +205,8 @@ class VenueServer:
                                         start_ns=start_ns)
         self._feed = VenueFeed(self._market, self.mapping)
         self.core = VenueCore(self._market, self.mapping, self._send,
-                              run_id=format(start_ns // 1_000_000 % (36 ** 5), "x"))
+                              run_id=format(start_ns // 1_000_000 % (36 ** 5), "x"),
+                              fix42_liquidity_tag=self._fix42_liquidity_tag)
         self._publisher = MdPublisher(self._feed.snapshot, host=self._md_address[0],
                                       port=self._md_address[1])
         reactor = Reactor(idle_wait_s=self._idle_wait_s)
