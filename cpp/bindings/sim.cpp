@@ -184,7 +184,8 @@ void bind_market_simulator(py::module_& m) {
       .def_readwrite("record_trades", &MarketSpec::record_trades)
       .def_readwrite("quote_sample_interval_ns", &MarketSpec::quote_sample_interval_ns)
       .def_readwrite("quote_sample_levels", &MarketSpec::quote_sample_levels)
-      .def_readwrite("reserve_orders", &MarketSpec::reserve_orders);
+      .def_readwrite("reserve_orders", &MarketSpec::reserve_orders)
+      .def_readwrite("fifo_order_entry", &MarketSpec::fifo_order_entry);
   m.def("validate_market_spec", &validate, py::arg("spec"),
         "Returns '' when the spec is usable, else a message naming the first problem.");
   py::class_<MarketSimulator>(m, "MarketSimulatorCore")
@@ -203,6 +204,30 @@ void bind_market_simulator(py::module_& m) {
            },
            py::arg("orders"))
       .def("cancel", &MarketSimulator::cancel, py::arg("client_order_id"), py::arg("ts_send"))
+      .def("replace", &MarketSimulator::replace, py::arg("client_order_id"), py::arg("quantity"),
+           py::arg("price_ticks"), py::arg("ts_send"))
+      .def("resting_orders",
+           [](const MarketSimulator& s, std::uint8_t venue_id, std::uint32_t instrument_id, Side side) {
+             std::vector<OrderView> orders;
+             s.resting_orders(venue_id, instrument_id, side, orders);
+             const auto n = static_cast<py::ssize_t>(orders.size());
+             py::array_t<std::uint64_t> ids(n);
+             py::array_t<std::int64_t> prices(n);
+             py::array_t<std::int64_t> quantities(n);
+             for (py::ssize_t k = 0; k < n; ++k) {
+               ids.mutable_at(k) = orders[static_cast<std::size_t>(k)].order_id;
+               prices.mutable_at(k) = orders[static_cast<std::size_t>(k)].price_ticks;
+               quantities.mutable_at(k) = orders[static_cast<std::size_t>(k)].quantity;
+             }
+             py::dict d;
+             d["order_id"] = ids;
+             d["price_ticks"] = prices;
+             d["quantity"] = quantities;
+             return d;
+           },
+           py::arg("venue_id"), py::arg("instrument_id"), py::arg("side"),
+           "Returns the resting orders of a lit venue's side (order_id, price_ticks, quantity "
+           "arrays), best price first and in time priority within a price.")
       .def("take_reports",
            [](MarketSimulator& s) {
              std::vector<SimReport> out;

@@ -57,7 +57,8 @@ void bind_types(py::module_& m) {
       .value("ACK", sim::SimReportKind::kAck)
       .value("FILL", sim::SimReportKind::kFill)
       .value("CANCELLED", sim::SimReportKind::kCancelled)
-      .value("REJECTED", sim::SimReportKind::kRejected);
+      .value("REJECTED", sim::SimReportKind::kRejected)
+      .value("REPLACED", sim::SimReportKind::kReplaced);
   py::enum_<sim::SimRejectReason>(m, "SimRejectReason")
       .value("NONE", sim::SimRejectReason::kNone)
       .value("UNKNOWN_VENUE", sim::SimRejectReason::kUnknownVenue)

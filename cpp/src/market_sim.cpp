@@ -25,6 +25,7 @@ constexpr std::int64_t kProfileStepNs = kNsPerS;
 enum class TimedKind : std::uint8_t {
   kAgentArrive,
   kAgentCancel,
+  kAgentReplace,
   kNews,
   kInformed,
   kRegime,
@@ -282,6 +283,15 @@ struct MarketSimulator::Impl {
   std::vector<std::size_t> in_flight_free;
   std::unordered_map<std::uint64_t, AgentState> agents;
   std::unordered_map<std::uint64_t, std::uint64_t> agent_by_venue_order;
+  struct PendingReplace {
+    std::uint64_t client_id;
+    std::int64_t quantity;
+    std::int64_t price_ticks;
+    std::uint8_t venue_id;
+  };
+  std::vector<PendingReplace> replaces;  // Replaces between send and arrival.
+  std::vector<std::size_t> replaces_free;
+  std::int64_t last_entry_arrival[64] = {};  // fifo_order_entry: last arrival per venue.
   std::uint64_t next_agent_venue_order = 1;
   std::priority_queue<PendingReport, std::vector<PendingReport>, ReportLater> reports;
   std::uint64_t report_seq = 0;
@@ -711,7 +721,7 @@ struct MarketSimulator::Impl {
     ins.latent_shift = (z >= 0 ? 1.0 : -1.0) * std::sqrt(2.0 * std::fabs(z) / density);
   }
 
-  void cancel_agent_resting(std::uint64_t venue_order_id, Venue& v) {
+  void cancel_agent_resting(std::uint64_t venue_order_id, Venue& v, std::uint8_t detail = 0) {
     auto by = agent_by_venue_order.find(venue_order_id);
     auto it = agents.find(by->second);
     MdEvent e{};
@@ -721,7 +731,7 @@ struct MarketSimulator::Impl {
     e.side = it->second.order.side;
     emit(v, e);
     it->second.leaves = 0;
-    report(it->second, SimReportKind::kCancelled, it->second.order.price_ticks, 0, 0.0, 0);
+    report(it->second, SimReportKind::kCancelled, it->second.order.price_ticks, 0, 0.0, detail);
     agents.erase(it);
     agent_by_venue_order.erase(by);
   }
@@ -1034,6 +1044,9 @@ struct MarketSimulator::Impl {
       case TimedKind::kAgentCancel:
         agent_cancel_arrive(t.ref, t.venue);
         return;
+      case TimedKind::kAgentReplace:
+        agent_replace_arrive(static_cast<std::size_t>(t.ref));
+        return;
       case TimedKind::kNews: {
         Instrument& ins = instruments[t.instrument];
         ins.fundamental = std::max(ins.fundamental + ins.next_news_ticks, 100.0);
@@ -1088,7 +1101,7 @@ struct MarketSimulator::Impl {
       slot = in_flight.size();
       in_flight.push_back(o);
     }
-    const std::int64_t arrive = v ? ts + jitter(v->spec.latency.order_entry_ns, v->spec.latency.jitter_fraction) : ts;
+    const std::int64_t arrive = entry_arrival(v, o.venue_id, ts);
     schedule(Timed{arrive, 0, slot, 0, o.instrument_id, o.venue_id, TimedKind::kAgentArrive, o.side});
   }
 
@@ -1200,10 +1213,230 @@ struct MarketSimulator::Impl {
       }
       v = venue_of(venue_id);
     }
-    const std::int64_t ts = std::max(ts_send, now);
-    const std::int64_t arrive =
-        v ? ts + jitter(v->spec.latency.order_entry_ns, v->spec.latency.jitter_fraction) : ts;
+    const std::int64_t arrive = entry_arrival(v, venue_id, std::max(ts_send, now));
     schedule(Timed{arrive, 0, client_id, 0, 0, venue_id, TimedKind::kAgentCancel, Side::kNone});
+  }
+
+  // Returns when an agent message sent at `ts` reaches venue `v`; with fifo_order_entry never
+  // before the previous message to the same venue.
+  std::int64_t entry_arrival(Venue* v, std::uint8_t venue_id, std::int64_t ts) noexcept {
+    std::int64_t arrive =
+        v ? ts + jitter(v->spec.latency.order_entry_ns, v->spec.latency.jitter_fraction) : ts;
+    if (spec.fifo_order_entry) {
+      std::int64_t& last = last_entry_arrival[venue_id & 63];
+      arrive = std::max(arrive, last);
+      last = arrive;
+    }
+    return arrive;
+  }
+
+  // Returns the venue an open or in-flight agent order goes to (0xFF when unknown).
+  std::uint8_t agent_venue(std::uint64_t client_id) const noexcept {
+    if (auto it = agents.find(client_id); it != agents.end()) return it->second.order.venue_id;
+    std::uint8_t venue_id = 0xFF;
+    for (const AgentOrder& o : in_flight) {
+      if (o.client_order_id == client_id) venue_id = o.venue_id;
+    }
+    return venue_id;
+  }
+
+  void replace(std::uint64_t client_id, std::int64_t quantity, std::int64_t price_ticks,
+               std::int64_t ts_send) {
+    const std::uint8_t venue_id = agent_venue(client_id);
+    Venue* v = venue_of(venue_id);
+    std::size_t slot;
+    const PendingReplace r{client_id, quantity, price_ticks, venue_id};
+    if (!replaces_free.empty()) {
+      slot = replaces_free.back();
+      replaces_free.pop_back();
+      replaces[slot] = r;
+    } else {
+      slot = replaces.size();
+      replaces.push_back(r);
+    }
+    const std::int64_t arrive = entry_arrival(v, venue_id, std::max(ts_send, now));
+    schedule(Timed{arrive, 0, slot, 0, 0, venue_id, TimedKind::kAgentReplace, Side::kNone});
+  }
+
+  // Takes an open agent order off its venue (book, midpoint pegs or dark pool); no report.
+  void unrest(AgentState& a, Venue& v) {
+    const std::uint32_t i = a.order.instrument_id;
+    if (a.resting) {
+      MdEvent e{};
+      e.kind = EventKind::kDelete;
+      e.order_id = a.venue_order_id;
+      e.instrument_id = i;
+      e.side = a.order.side;
+      emit(v, e);
+      agent_by_venue_order.erase(a.venue_order_id);
+      a.resting = false;
+      a.venue_order_id = 0;
+      return;
+    }
+    const std::uint64_t client_id = a.order.client_order_id;
+    if (v.spec.kind == VenueKind::kDark) {
+      auto& orders = v.dark[i].orders;
+      for (std::size_t n = 0; n < orders.size(); ++n) {
+        if (orders[n].client_id == client_id) {
+          orders.erase(orders.begin() + static_cast<std::ptrdiff_t>(n));
+          break;
+        }
+      }
+    } else {
+      auto& pegs = v.lit[i].pegs;
+      pegs.erase(std::remove(pegs.begin(), pegs.end(), client_id), pegs.end());
+    }
+  }
+
+  // Rests the open quantity of agent order `a` on lit venue `v` as a new displayed order.
+  void rest_lit(AgentState& a, Venue& v) {
+    const std::uint64_t venue_order_id = kAgentIdBit | next_agent_venue_order++;
+    a.venue_order_id = venue_order_id;
+    a.resting = true;
+    agent_by_venue_order[venue_order_id] = a.order.client_order_id;
+    MdEvent e{};
+    e.kind = EventKind::kAdd;
+    e.order_id = venue_order_id;
+    e.side = a.order.side;
+    e.price_ticks = a.order.price_ticks;
+    e.quantity = a.leaves;
+    e.instrument_id = a.order.instrument_id;
+    emit(v, e);
+  }
+
+  void agent_replace_arrive(std::size_t slot) {
+    const PendingReplace r = replaces[slot];
+    replaces_free.push_back(slot);
+    auto it = agents.find(r.client_id);
+    if (it == agents.end()) {
+      AgentOrder o{};
+      o.client_order_id = r.client_id;
+      o.venue_id = r.venue_id;
+      o.price_ticks = r.price_ticks;
+      return reject(o, SimRejectReason::kUnknownOrder);
+    }
+    AgentState& a = it->second;
+    Venue& v = *venue_of(a.order.venue_id);
+    auto refuse = [&](SimRejectReason reason) {
+      report(a, SimReportKind::kRejected, a.order.price_ticks, 0, 0.0, static_cast<std::uint8_t>(reason));
+    };
+    if (closed) return refuse(SimRejectReason::kSessionClosed);
+    const bool dark = v.spec.kind == VenueKind::kDark;
+    const SimOrderType type = a.order.type;
+    if (r.quantity <= 0) return refuse(SimRejectReason::kBadQuantity);
+    const bool needs_price = type == SimOrderType::kLimit || type == SimOrderType::kIoc ||
+                             type == SimOrderType::kPostOnly;
+    if (r.price_ticks < 0 || (needs_price && r.price_ticks == 0) ||
+        (!dark && type != SimOrderType::kMidpointPeg && r.price_ticks % v.spec.tick_size_ticks != 0)) {
+      return refuse(SimRejectReason::kBadPrice);
+    }
+    const std::uint32_t i = a.order.instrument_id;
+    const Side side = a.order.side;
+    const std::int64_t new_leaves = r.quantity - (a.order.quantity - a.leaves);
+    // Same price and no more shares: the order keeps its place in the queue.
+    const bool keeps_priority = r.price_ticks == a.order.price_ticks && new_leaves <= a.leaves;
+    const bool marketable_lit = [&] {
+      if (dark || !a.resting) return false;
+      const PriceLadder* contra = v.book->ladder(i, opposite(side));
+      if (!contra || contra->empty()) return false;
+      const std::int64_t best = contra->best()->price_ticks;
+      return side == Side::kBuy ? r.price_ticks >= best : r.price_ticks <= best;
+    }();
+    if (!keeps_priority && type == SimOrderType::kPostOnly && marketable_lit) {
+      return refuse(SimRejectReason::kWouldTake);
+    }
+    const std::int64_t old_leaves = a.leaves;
+    a.order.quantity = r.quantity;
+    a.order.price_ticks = r.price_ticks;
+    a.order.min_quantity = std::min(a.order.min_quantity, std::max<std::int64_t>(new_leaves, 0));
+    if (new_leaves <= 0) {  // Replaced down to what is filled: the order is done.
+      unrest(a, v);
+      a.leaves = 0;
+      report(a, SimReportKind::kReplaced, r.price_ticks, 0, 0.0, 0);
+      agents.erase(it);
+      return;
+    }
+    if (a.resting) {
+      if (keeps_priority) {
+        if (new_leaves < old_leaves) {
+          MdEvent e{};
+          e.kind = EventKind::kCancel;
+          e.order_id = a.venue_order_id;
+          e.quantity = old_leaves - new_leaves;
+          e.instrument_id = i;
+          e.side = side;
+          emit(v, e);
+        }
+        a.leaves = new_leaves;
+        report(a, SimReportKind::kReplaced, r.price_ticks, 0, 0.0, 0);
+        return;
+      }
+      if (!marketable_lit) {
+        const std::uint64_t new_id = kAgentIdBit | next_agent_venue_order++;
+        MdEvent e{};
+        e.kind = EventKind::kReplace;
+        e.order_id = a.venue_order_id;
+        e.related_id = new_id;
+        e.price_ticks = r.price_ticks;
+        e.quantity = new_leaves;
+        e.instrument_id = i;
+        e.side = side;
+        emit(v, e);
+        agent_by_venue_order.erase(a.venue_order_id);
+        agent_by_venue_order[new_id] = r.client_id;
+        a.venue_order_id = new_id;
+        a.leaves = new_leaves;
+        report(a, SimReportKind::kReplaced, r.price_ticks, 0, 0.0, 0);
+        return;
+      }
+      // A marketable new price: the order leaves the book, takes, and rests what is left.
+      unrest(a, v);
+      a.leaves = new_leaves;
+      report(a, SimReportKind::kReplaced, r.price_ticks, 0, 0.0, 0);
+      excite(i);
+      take(v, i, side, r.price_ticks, new_leaves, TakerInfo{r.client_id, a.order.tag, false, true});
+      auto after = agents.find(r.client_id);
+      if (after->second.leaves == 0) {
+        agents.erase(after);
+        return;
+      }
+      rest_lit(after->second, v);
+      return;
+    }
+    if (dark) {
+      auto& orders = v.dark[i].orders;
+      std::size_t n = 0;
+      while (n < orders.size() && orders[n].client_id != r.client_id) ++n;
+      a.leaves = new_leaves;
+      report(a, SimReportKind::kReplaced, r.price_ticks, 0, 0.0, 0);
+      if (n == orders.size()) return;  // Not resting (cannot happen for an open dark order).
+      HiddenOrder h = orders[n];
+      h.quantity = new_leaves;
+      h.limit_ticks = r.price_ticks;
+      h.min_quantity = a.order.min_quantity;
+      if (keeps_priority) {
+        orders[n] = h;
+        return;
+      }
+      // A new limit or more shares: to the back of the queue, crossing what it now can.
+      orders.erase(orders.begin() + static_cast<std::ptrdiff_t>(n));
+      cross_dark(v, i, h, false);
+      if (h.quantity == 0) {
+        agents.erase(r.client_id);
+        return;
+      }
+      orders.push_back(h);
+      return;
+    }
+    // A midpoint peg on a lit venue: changed in place, to the back unless it keeps priority.
+    if (type != SimOrderType::kMidpointPeg) return refuse(SimRejectReason::kUnknownOrder);
+    a.leaves = new_leaves;
+    if (!keeps_priority) {
+      auto& pegs = v.lit[i].pegs;
+      pegs.erase(std::remove(pegs.begin(), pegs.end(), r.client_id), pegs.end());
+      pegs.push_back(r.client_id);
+    }
+    report(a, SimReportKind::kReplaced, r.price_ticks, 0, 0.0, 0);
   }
 
   void agent_cancel_arrive(std::uint64_t client_id, std::uint8_t venue_id) {
@@ -1218,7 +1451,7 @@ struct MarketSimulator::Impl {
     Venue* v = venue_of(a.order.venue_id);
     const std::uint32_t i = a.order.instrument_id;
     if (a.resting) {
-      cancel_agent_resting(a.venue_order_id, *v);
+      cancel_agent_resting(a.venue_order_id, *v, kCancelRequested);
       return;
     }
     if (v->spec.kind == VenueKind::kDark) {
@@ -1234,7 +1467,7 @@ struct MarketSimulator::Impl {
       pegs.erase(std::remove(pegs.begin(), pegs.end(), client_id), pegs.end());
     }
     a.leaves = 0;
-    report(a, SimReportKind::kCancelled, a.order.price_ticks, 0, 0.0, 0);
+    report(a, SimReportKind::kCancelled, a.order.price_ticks, 0, 0.0, kCancelRequested);
     agents.erase(it);
   }
 
@@ -1324,7 +1557,10 @@ struct MarketSimulator::Impl {
         const Timed t = timed.top();
         timed.pop();
         now = std::max(now, t.ts);
-        if (closed && t.kind != TimedKind::kAgentArrive && t.kind != TimedKind::kAgentCancel) continue;
+        if (closed && t.kind != TimedKind::kAgentArrive && t.kind != TimedKind::kAgentCancel &&
+            t.kind != TimedKind::kAgentReplace) {
+          continue;
+        }
         process_timed(t);
         if (!closed) candidate_ts = kNever;
         continue;
@@ -1380,6 +1616,11 @@ void MarketSimulator::cancel(std::uint64_t client_order_id, std::int64_t ts_send
   impl_->cancel(client_order_id, ts_send);
 }
 
+void MarketSimulator::replace(std::uint64_t client_order_id, std::int64_t quantity,
+                              std::int64_t price_ticks, std::int64_t ts_send) noexcept {
+  impl_->replace(client_order_id, quantity, price_ticks, ts_send);
+}
+
 void MarketSimulator::take_reports(std::vector<SimReport>& out) { impl_->take_reports(out); }
 
 void MarketSimulator::take_trades(std::vector<SimTrade>& out) {
@@ -1431,6 +1672,24 @@ std::size_t MarketSimulator::levels(std::uint8_t venue_id, std::uint32_t instrum
     out[d] = LevelView{level.price_ticks, level.quantity, level.order_count};
   }
   return n;
+}
+
+void MarketSimulator::resting_orders(std::uint8_t venue_id, std::uint32_t instrument_id, Side side,
+                                     std::vector<OrderView>& out) const {
+  const Impl::Venue* v = impl_->venue_of(venue_id);
+  if (!v || !v->book || instrument_id >= spec_.instrument_count) return;
+  const PriceLadder* l = v->book->ladder(instrument_id, side);
+  if (!l) return;
+  std::vector<std::uint64_t> ids;
+  for (std::size_t d = 0; d < l->size(); ++d) {
+    const PriceLevel& level = l->at_depth(d);
+    ids.resize(level.order_count);
+    const std::size_t n = v->book->orders_at(instrument_id, side, level.price_ticks, ids.data(), ids.size());
+    for (std::size_t k = 0; k < n; ++k) {
+      OrderView view{};
+      if (v->book->find_order(ids[k], view, false)) out.push_back(view);
+    }
+  }
 }
 
 double MarketSimulator::fundamental(std::uint32_t instrument_id) const noexcept {

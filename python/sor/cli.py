@@ -393,6 +393,34 @@ def _cmd_router(args: argparse.Namespace) -> int:
     run_router(args.config, args.fix, state_dir=args.state_dir, policy=args.policy,
                models=models, busy_poll=args.busy_poll, market_data=market_data, on_ready=ready)
     print("sor router: stopped", flush=True)
+def _cmd_venues(args: argparse.Namespace) -> int:
+    import signal
+
+    from sor.config import default_config, load
+    from sor.fix.venue.server import VenueServer
+
+    config = load(args.config) if args.config else default_config()
+    server = VenueServer(args.fix, router_config=config, scenario=args.scenario, seed=args.seed,
+                         fix_port=args.fix_port, md_port=args.md_port,
+                         begin_string=args.begin_string,
+                         cancel_on_disconnect=not args.keep_orders_on_disconnect,
+                         summary_interval_s=args.summary_s,
+                         fix42_liquidity_tag=args.fix42_liquidity_tag,
+                         log=lambda line: print(f"sor venues: {line}", flush=True))
+
+    def stop(signum: int, frame: object) -> None:
+        server.stop()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        stats = server.stats()
+        server.close()
+    print(f"sor venues: closed after {stats.get('events', 0):,} md events, "
+          f"{stats.get('orders', 0):,} orders, {stats.get('fills', 0):,} fills", flush=True)
     return 0
 
 
@@ -719,6 +747,38 @@ def build_parser() -> argparse.ArgumentParser:
                         help="never sleep in the event loop (lowest latency, one core busy)")
     router.add_argument("--verbose", action="store_true", help="log sessions and orders (INFO)")
     router.set_defaults(handler=_cmd_router)
+
+    venues = commands.add_parser(
+        "venues", help="run the simulated venues as FIX acceptors with UDP market data",
+        description="Runs a real-time simulated market (sor.sim, clock = wall clock) whose "
+                    "venues are FIX acceptors (one session per venue; default: XNAS, BATS, EDGX, "
+                    "IEXG, DARK on 127.0.0.1:9881-9885, SenderCompID = venue name, TargetCompID "
+                    "= SOR, FIX 4.2 lit and 4.4 dark) and publishes their market data over UDP "
+                    "(default 127.0.0.1:9880; see "
+                    "sor.feed.udp). Prints a line per logon and logout and a periodic summary; "
+                    "SIGINT or SIGTERM stops it.")
+    venues.add_argument("--fix", metavar="FILE", help="session TOML (sor.fix.config) of the "
+                        "venue acceptors (default: one per venue on --fix-port)")
+    venues.add_argument("--config", metavar="FILE", help="router configuration the venues must "
+                        "match (default: the embedded one)")
+    venues.add_argument("--scenario", default="default", help="simulator scenario: a shipped "
+                        "name or a TOML path (default: default)")
+    venues.add_argument("--seed", type=int, help="simulator seed (default: the scenario's)")
+    venues.add_argument("--fix-port", type=int, metavar="P", help="one FIX port for every "
+                        "venue session, matched by CompIDs (default: each session's own; 0 "
+                        "picks a free one)")
+    venues.add_argument("--md-port", type=int, default=9880, metavar="P",
+                        help="UDP market-data port (default 9880; 0 picks a free one)")
+    venues.add_argument("--begin-string", choices=["FIX.4.2", "FIX.4.4"],
+                        help="FIX version of every venue session (default: each session's own)")
+    venues.add_argument("--keep-orders-on-disconnect", action="store_true",
+                        help="do not cancel a venue's resting orders when its session drops")
+    venues.add_argument("--fix42-liquidity-tag", type=int, choices=[851, 9730], default=851,
+                        help="liquidity flag of FIX 4.2 fills: 851 LastLiquidityInd 1/2 (as "
+                             "FIX 4.4; the router reads it) or 9730 A/R (strict FIX 4.2 peers)")
+    venues.add_argument("--summary-s", type=float, default=10.0, metavar="S",
+                        help="seconds between summary lines (default 10; 0 for none)")
+    venues.set_defaults(handler=_cmd_venues)
     return parser
 
 

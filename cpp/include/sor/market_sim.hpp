@@ -125,6 +125,9 @@ struct MarketSpec {
   std::int64_t quote_sample_interval_ns = 0;     // Sample the NBBO every interval (0 = off).
   std::int32_t quote_sample_levels = 10;         // Depth levels per side in a quote sample.
   std::uint32_t reserve_orders = 4096;           // Orders preallocated per venue book (grows).
+  bool fifo_order_entry = false;                 // Agent orders, cancels and replaces reach a
+                                                 // venue in the order sent (one session, as
+                                                 // over TCP); false lets jitter reorder them.
 };
 
 // One sample of the consolidated quote of instrument 0 (quote_sample_interval_ns).
@@ -181,6 +184,13 @@ class MarketSimulator {
   void submit(const AgentOrder& order) noexcept;
   // Queues a cancel of an agent order sent at `ts_send`; it reaches the venue after latency.
   void cancel(std::uint64_t client_order_id, std::int64_t ts_send) noexcept;
+  // Queues a replace of an open agent order sent at `ts_send`: `quantity` is the new total
+  // order quantity (shares already filled count toward it) and `price_ticks` the new limit.
+  // At the venue a smaller size at the same price keeps priority; a new price or a larger
+  // size loses it (a marketable new price trades first, except post-only: refused). Answered
+  // by a kReplaced report, or kRejected with the reason (the order then stands unchanged).
+  void replace(std::uint64_t client_order_id, std::int64_t quantity, std::int64_t price_ticks,
+               std::int64_t ts_send) noexcept;
   // Moves the reports whose ts_recv is <= now into `out`, in ts_recv order.
   void take_reports(std::vector<SimReport>& out);
   // Moves the recorded trades into `out`.
@@ -201,6 +211,10 @@ class MarketSimulator {
   // Copies up to `depth` levels of (venue, instrument, side) best first; returns how many.
   std::size_t levels(std::uint8_t venue_id, std::uint32_t instrument_id, Side side,
                      LevelView* out, std::size_t depth) const noexcept;
+  // Appends the resting orders of (lit venue, instrument, side) to `out`, best price first
+  // and in time priority within a price (what a snapshot of an order-by-order feed shows).
+  void resting_orders(std::uint8_t venue_id, std::uint32_t instrument_id, Side side,
+                      std::vector<OrderView>& out) const;
   // Returns the hidden fundamental value of `instrument_id` in ticks (ground truth, for studies).
   double fundamental(std::uint32_t instrument_id) const noexcept;
   // Returns the index of the current regime.

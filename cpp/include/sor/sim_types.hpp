@@ -27,7 +27,8 @@ enum class SimReportKind : std::uint8_t {
   kAck = 1,        // The venue accepted the order (it rests or is being matched).
   kFill = 2,       // Shares executed; leaves_quantity says what is still open.
   kCancelled = 3,  // The order is done without further fills (IOC rest, cancel, market rest).
-  kRejected = 4,   // The venue refused the order; reason says why.
+  kRejected = 4,   // The venue refused the order (or a cancel or replace of it); reason says why.
+  kReplaced = 5,   // A replace took effect: price_ticks and leaves_quantity are the new ones.
 };
 
 // Why a simulated venue refused an order or a cancel.
@@ -87,8 +88,13 @@ struct SimReport {
   std::uint8_t venue_id;          // Venue.
   SimReportKind kind;             // What happened.
   Side side;                      // Order side.
-  std::uint8_t detail;            // SimLiquidity for fills, SimRejectReason for rejects.
+  std::uint8_t detail;            // SimLiquidity for fills, SimRejectReason for rejects,
+                                  // kCancelRequested for a cancel that answers a cancel request.
 };
+
+// SimReport::detail of a kCancelled report that answers the agent's cancel request (0: the
+// venue cancelled on its own: an IOC or market remainder, self-trade prevention).
+inline constexpr std::uint8_t kCancelRequested = 1;
 
 static_assert(sizeof(SimReport) == 72);
 static_assert(std::is_trivially_copyable_v<SimReport>);

@@ -22,7 +22,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 _SECTIONS = {
     "market": ("seed", "session_start_ns", "session_length_ns", "instrument_count",
-               "initial_price_ticks", "price_tick_usd", "u_shape_amplitude"),
+               "initial_price_ticks", "price_tick_usd", "u_shape_amplitude", "fifo_order_entry"),
     "recording": ("record_feeds", "record_events", "record_trades", "quote_sample_interval_ns",
                   "quote_sample_levels", "reserve_orders"),
 }

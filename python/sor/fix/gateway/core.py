@@ -740,7 +740,9 @@ class GatewayCore:
         self.counters["venue_fills"] += 1
         self.journal.append(RecordKind.CHILD_EXECUTION, child.incarnation, child.child_order_id,
                             _FILL, quantity, price, 0 if done else leaves, self._clock(), exec_id)
-        liquidity_text = message.get(851)
+        liquidity_text = message.get(851)  # LastLiquidityInd; strict FIX 4.2 venues: 9730
+        if liquidity_text is None:
+            liquidity_text = {"A": "1", "R": "2"}.get(message.get(9730, ""))
         liquidity = int(liquidity_text) if liquidity_text in ("1", "2") else 0
         if done:
             self._close_child(child)
