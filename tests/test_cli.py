@@ -23,8 +23,8 @@ def test_version_and_help():
     assert out.returncode == 0 and "sor[bench]" in out.stdout
 
 
-def test_demo_runs_end_to_end_and_checks_itself():
-    out = run_sor("demo", "--events", "40000", "--snapshots", "2")
+def test_feed_demo_runs_end_to_end_and_checks_itself():
+    out = run_sor("feed-demo", "--events", "40000", "--snapshots", "2")
     assert out.returncode == 0, out.stderr
     assert "NBBO" in out.stdout and "MoldUDP64" in out.stdout
     assert "ITCH path vs direct path, every level of every venue: identical" in out.stdout
@@ -43,5 +43,5 @@ def test_bench_book_json_report_shape():
 
 
 def test_errors_exit_nonzero_with_a_message():
-    out = run_sor("demo", "--events", "0")
+    out = run_sor("feed-demo", "--events", "0")
     assert out.returncode == 2 and "sor: error:" in out.stderr

@@ -13,6 +13,13 @@ import sor
 def _cmd_demo(args: argparse.Namespace) -> int:
     from sor.demo import run_demo
 
+    return run_demo(seed=args.seed, policy=args.policy, time_scale=args.time_scale,
+                    baseline_seeds=tuple(range(9001, 9001 + args.baseline_seeds)))
+
+
+def _cmd_feed_demo(args: argparse.Namespace) -> int:
+    from sor.feed_demo import run_demo
+
     return run_demo(events=args.events, seed=args.seed, snapshots=args.snapshots)
 
 
@@ -432,13 +439,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo", help="run the main job on embedded defaults",
+        description="Starts the simulated venues as FIX acceptors, the router (engine with the "
+                    "ML router and the shipped models, FIX gateway, market data over UDP) and "
+                    "an OMS client that sends parent orders over FIX; prints their progress "
+                    "and ends with a TCA summary against the arrival price and the classical "
+                    "baselines. Everything on localhost, state in a temporary folder.")
+    demo.add_argument("--seed", type=int, default=2026, help="market seed (default 2026)")
+    demo.add_argument("--policy", default="ml_router",
+                      help="the router's execution policy (default ml_router)")
+    demo.add_argument("--time-scale", type=float, default=1.0,
+                      help="scales the orders' horizons and delays (default 1: about 40 s)")
+    demo.add_argument("--baseline-seeds", type=int, default=8,
+                      help="backtest seeds per order and baseline for the TCA (default 8)")
+    demo.set_defaults(handler=_cmd_demo)
+
+    feed_demo = commands.add_parser(
+        "feed-demo", help="the market-data path alone: ITCH in, consolidated books out",
         description="Generates multi-venue order flow, publishes each venue as NASDAQ ITCH 5.0 "
                     "(MoldUDP64), decodes it, builds per-venue and consolidated books, and "
                     "prints the consolidated top of book as the session runs.")
-    demo.add_argument("--events", type=int, default=400_000, help="events across venues (default 400000)")
-    demo.add_argument("--seed", type=int, default=2026, help="random seed (default 2026)")
-    demo.add_argument("--snapshots", type=int, default=4, help="snapshots to print (default 4)")
-    demo.set_defaults(handler=_cmd_demo)
+    feed_demo.add_argument("--events", type=int, default=400_000,
+                           help="events across venues (default 400000)")
+    feed_demo.add_argument("--seed", type=int, default=2026, help="random seed (default 2026)")
+    feed_demo.add_argument("--snapshots", type=int, default=4,
+                           help="snapshots to print (default 4)")
+    feed_demo.set_defaults(handler=_cmd_feed_demo)
 
     bench = commands.add_parser("bench", help="benchmarks (see bench/README.md)")
     bench_commands = bench.add_subparsers(dest="bench_command", metavar="BENCHMARK", required=True)

@@ -1,150 +1,310 @@
-"""`sor demo`: the best end-to-end path the router has today.
+"""`sor demo`: the whole router on one host, on embedded defaults.
 
-The default simulated market (`sor.sim`, scenario "default": the router's venues, two symbols)
-runs from the open; three lit venues publish NASDAQ TotalView-ITCH 5.0 over MoldUDP64, a fourth
-a price-level feed. The feed handlers decode every
-packet, and the consolidated book (per-venue L3/L2 books, NBBO, depth by venue, protected
-quotes) is printed as the session runs. At the end the ITCH path is checked against the same
-flow applied directly, level by level.
+1. The simulated venues (``sor.fix.venue.VenueServer``: the default scenario's four lit
+   exchanges and dark pool, in real time) listen as FIX acceptors and publish their market
+   data over UDP.
+2. The router (``sor.fix.gateway.Gateway``: the C++ engine hosting the ML router with the
+   shipped models, its FIX gateway and its market-data receiver) logs on to every venue and
+   listens for the OMS.
+3. An OMS client (``sor.fix.oms.OmsClient``) sends a set of parent orders over FIX and follows
+   them through their ExecutionReports; progress is printed as they work.
+4. At the end, a TCA summary: each parent's implementation shortfall against the arrival mid
+   (fees included), and the same orders backtested with the classical baselines on the same
+   simulated market.
+
+Everything runs on localhost on free ports, with its state in a temporary folder.
 """
 
 from __future__ import annotations
 
+import math
+import tempfile
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 import sor
-from sor.book import ConsolidatedBook, VenueSpec, venues_in_mask
+from sor.config import RouterConfig, default_config
 from sor.errors import UsageError
-from sor.feed import itch
-from sor.sim import Market, level_updates
+from sor.fix import codec
 
-VENUES = {0: "XNAS", 1: "BATS", 2: "EDGX", 3: "IEXG"}   # 3 publishes price levels
-SYMBOLS = {"AAPL": 0, "MSFT": 1}
-SESSION_DATE_NS = 1_795_150_800_000_000_000   # 2026-11-20 00:00 America/New_York (05:00 UTC)
-OPEN_NS = SESSION_DATE_NS + (9 * 3600 + 30 * 60) * 1_000_000_000   # 09:30:00 New York
-
-
-def _dollars(itch_price: int) -> str:
-    return f"{itch_price / 10_000:,.2f}"
+DEFAULT_POLICY = "ml_router"
+BASELINES = ("best_price", "twap", "vwap", "almgren_chriss")
+"""The classical policies the demo's orders are backtested with for the TCA summary."""
+BASELINE_SEEDS = tuple(range(9001, 9009))
 
 
-def _publish_and_decode(events: np.ndarray, venue_id: int, session_date_ns: int,
-                        start_ns: int) -> tuple[np.ndarray, int, int]:
-    """Encodes one venue's flow as MoldUDP64 packets and decodes them as its feed handler would.
-    Returns (events, packets, bytes)."""
-    with itch.ItchWriter(framing="moldudp64", session_date_ns=session_date_ns,
-                         session=f"{VENUES[venue_id]}0001",
-                         stock_locates={iid: iid + 1 for iid in SYMBOLS.values()}) as writer:
-        writer.system_event("O", start_ns)
-        for symbol, instrument_id in SYMBOLS.items():
-            writer.stock_directory(instrument_id + 1, symbol, ts_event=start_ns)
-        writer.write(events)
-        writer.end_session()
-        packets = writer.getvalue()
-    decoded = []
-    with itch.ItchDecoder(framing="moldudp64", venue_id=venue_id,
-                          session_date_ns=session_date_ns, instruments=SYMBOLS) as decoder:
-        for packet in packets:
-            decoded.append(decoder.feed(packet))
-    return np.concatenate(decoded), len(packets), sum(len(p) for p in packets)
+@dataclass(frozen=True)
+class DemoOrder:
+    """One parent order the demo's OMS sends: `delay_s` after the first, due `horizon_s` later
+    (TimeInForce GTD with ExpireTime: the router finishes it by then)."""
+
+    symbol: str
+    side: str
+    quantity: int
+    horizon_s: float
+    delay_s: float
 
 
-def _snapshot(book: ConsolidatedBook, clock_ns: int, session_date_ns: int) -> str:
-    seconds = (clock_ns - session_date_ns) / 1e9
-    hh, mm, ss = int(seconds // 3600), int(seconds % 3600 // 60), seconds % 60
-    lines = [f"--- {hh:02d}:{mm:02d}:{ss:09.6f} " + "-" * 58]
-    names = [VENUES[spec.venue_id] for spec in book.venues]
-    for symbol, instrument_id in SYMBOLS.items():
-        nbbo = book.nbbo(instrument_id)
-        bid_venues = ",".join(VENUES[v] for v in venues_in_mask(book, nbbo.bid_venue_mask))
-        ask_venues = ",".join(VENUES[v] for v in venues_in_mask(book, nbbo.ask_venue_mask))
-        lines.append(f"{symbol}  NBBO {nbbo.bid_quantity:>6} @ {_dollars(nbbo.bid_price_ticks)} "
-                     f"[{bid_venues}]  x  {_dollars(nbbo.ask_price_ticks)} @ "
-                     f"{nbbo.ask_quantity:<6} [{ask_venues}]")
-        bids = book.depth(sor.Side.BUY, 3, instrument_id)
-        asks = book.depth(sor.Side.SELL, 3, instrument_id)
-        header = "".join(f"{n:>7}" for n in names)
-        lines.append(f"      {'bid':>9} {'total':>7}{header}   |  {'ask':>9} {'total':>7}{header}")
-        for level in range(max(len(bids["price_ticks"]), len(asks["price_ticks"]))):
-            def side(d):
-                if level >= len(d["price_ticks"]):
-                    return " " * (18 + 7 * len(names))
-                per_venue = "".join(f"{q:>7}" for q in d["venue_quantity"][level])
-                return f"{_dollars(d['price_ticks'][level]):>9} {d['quantity'][level]:>7}{per_venue}"
-            lines.append(f"      {side(bids)}   |  {side(asks)}")
-    return "\n".join(lines)
+DEFAULT_ORDERS = (
+    DemoOrder("AAPL", "buy", 20_000, 30.0, 0.0),
+    DemoOrder("MSFT", "sell", 20_000, 30.0, 2.0),
+    DemoOrder("AAPL", "buy", 10_000, 20.0, 8.0),
+    DemoOrder("MSFT", "sell", 15_000, 20.0, 10.0),
+)
+"""Two symbols, one side each (the router never trades against itself)."""
 
 
-def _simulated_flow(events: int, seed: int) -> np.ndarray:
-    """Runs the default simulated market (the router's venues, two symbols) from the open until
-    its lit venues have published at least `events` events; returns them in time order."""
-    parts = []
-    total = 0
-    with Market("default", seed=seed, instrument_count=len(SYMBOLS), session_start_ns=OPEN_NS,
-                record_events=True, record_trades=False, quote_sample_interval_ns=0) as market:
-        while total < events and market.now_ns < market.session_end_ns:
-            market.run_for(5.0)
-            for venue_id in VENUES:
-                chunk = market.events(venue_id)
-                parts.append(chunk)
-                total += len(chunk)
-    flow = np.concatenate(parts)
-    return flow[np.argsort(flow["ts_event"], kind="stable")]
+@dataclass
+class LiveOrder:
+    """A demo order as it happened: arrival, fills (ticks, shares, venue, liquidity), end."""
+
+    order: DemoOrder
+    cl_ord_id: str
+    side_sign: int
+    instrument_id: int
+    sent_ns: int
+    arrival_mid_ticks: float
+    end_mid_ticks: float = math.nan
+    fills: list[tuple[int, int, str, int]] | None = None
 
 
-def run_demo(*, events: int = 400_000, seed: int = 2026, snapshots: int = 4) -> int:
-    """Runs the demo and prints its progress; returns the process exit code."""
-    if events < 1_000:
-        raise UsageError(f"the demo needs at least 1000 events, not {events}")
-    if snapshots < 1:
-        raise UsageError(f"snapshots must be at least 1, not {snapshots}")
-    print(f"sor {sor.__version__} demo: {len(VENUES)} venues, {len(SYMBOLS)} symbols, "
-          f"{events:,} order-flow events (seed {seed})")
-    flow = _simulated_flow(events, seed)
-    start_ns, session_date_ns = OPEN_NS - 1_000, SESSION_DATE_NS
+def _dollars(ticks: float, tick_usd: float) -> str:
+    return f"{ticks * tick_usd:,.4f}"
 
+
+def _true_mid(venues: Any, instrument_id: int) -> float:
+    """Returns the simulator's NBBO mid now (ticks; nan when one-sided)."""
+    def read() -> float:
+        nbbo = venues.market.nbbo(instrument_id)
+        bid, ask = int(nbbo["bid_price_ticks"]), int(nbbo["ask_price_ticks"])
+        return 0.5 * (bid + ask) if bid > 0 and ask > bid else math.nan
+
+    return float(venues.call(read))
+
+
+def _fee_usd(config: RouterConfig, venue_name: str, liquidity: int, shares: int) -> float:
+    """Returns the fee of one fill (rebates negative): maker fee when it added liquidity,
+    taker fee otherwise (a midpoint fill that crossed on arrival is a take)."""
+    try:
+        fees = config.venue(venue_name).fees
+    except Exception:
+        return 0.0
+    per_share = fees.maker_fee_usd_per_share if liquidity == 1 else fees.taker_fee_usd_per_share
+    return (per_share + fees.routing_fee_usd_per_share) * shares
+
+
+def router_sessions(venue_port: int, *, oms_port: int = 0) -> list[Any]:
+    """Returns the router's embedded sessions pointed at venues listening on `venue_port`, its
+    OMS acceptor on `oms_port` (0: a free port)."""
+    from sor.fix.gateway.runner import default_sessions
+
+    sessions = []
+    for config in default_sessions():
+        if config.application == "venue":
+            config = config.replace(port=venue_port)
+        elif config.application == "oms":
+            config = config.replace(port=oms_port)
+        sessions.append(config)
+    return sessions
+
+
+def _backtest(orders: Sequence[LiveOrder], policies: Sequence[str], seeds: Sequence[int],
+              scenario: str) -> dict[str, list[float]]:
+    """Returns, per policy, each order's mean implementation shortfall (bps) over `seeds`."""
+    from sor.backtest.metrics import episode_metrics
+    from sor.backtest.runner import SHIPPED, EpisodeSpec, run_episode
+
+    results: dict[str, list[float]] = {}
+    for policy in policies:
+        per_order = []
+        for live in orders:
+            spec = EpisodeSpec(side=live.order.side, quantity=live.order.quantity,
+                               horizon_s=live.order.horizon_s, start_offset_s=60.0)
+            values = [episode_metrics(run_episode(policy, None, scenario, seed, spec=spec,
+                                                  models=SHIPPED))["is_bps"] for seed in seeds]
+            per_order.append(float(np.mean(values)))
+        results[policy] = per_order
+    return results
+
+
+def run_demo(*, seed: int = 2026, policy: str = DEFAULT_POLICY,
+             orders: Sequence[DemoOrder] = DEFAULT_ORDERS, time_scale: float = 1.0,
+             baseline_seeds: Sequence[int] = BASELINE_SEEDS, progress_interval_s: float = 2.0,
+             out: Callable[[str], Any] = print) -> int:
+    """Runs the demo and prints its progress and TCA; returns the process exit code (0 when
+    every order finished and every parent's CumQty, LeavesQty and AvgPx agree with its fills)."""
+    if not orders:
+        raise UsageError("the demo needs at least one order")
+    if not time_scale > 0:
+        raise UsageError(f"time_scale must be > 0, got {time_scale}")
+    from sor.backtest.metrics import implementation_shortfall
+    from sor.fix.gateway import Gateway
+    from sor.fix.oms import OmsClient
+    from sor.fix.venue.server import VenueServer
+    from sor.models.registry import ModelRegistry
+
+    config = default_config()
+    tick_usd = config.price_tick_usd
+    scenario = "default"
+    registry = ModelRegistry()
+    out(f"sor {sor.__version__} demo: simulated venues ({', '.join(v.name for v in config.venues)})"
+        f" as FIX acceptors, the router ({policy}, models: {', '.join(registry.names())}), an "
+        f"OMS with {len(orders)} parent orders; seed {seed}")
+    with tempfile.TemporaryDirectory(prefix="sor-demo-") as state, \
+            VenueServer(seed=seed, fix_port=0, md_port=0) as venues:
+        venue_port = venues.fix_address()[1]
+        out(f"venues: FIX on 127.0.0.1:{venue_port}, market data on udp "
+            f"{venues.md_address[0]}:{venues.md_address[1]}")
+        gateway = Gateway(config, router_sessions(venue_port), state_dir=state, models=registry,
+                          policy=policy, market_data=venues.md_address)
+        with gateway:
+            gateway.start_thread()
+            _wait(lambda: all(s["state"] == "active" for name, s in
+                              gateway.status()["sessions"].items() if not name.startswith("OMS")),
+                  10.0, "the router's venue sessions to log on")
+            _wait(lambda: gateway.engine.counters()["md_events"] > 1_000, 10.0,
+                  "market data to reach the engine")
+            out(f"router: logged on to {len(config.venues)} venues; engine has "
+                f"{gateway.engine.counters()['md_events']:,} market-data events; OMS acceptor on "
+                f"127.0.0.1:{gateway.oms_port}")
+            with OmsClient("127.0.0.1", gateway.oms_port, store_dir=state + "/oms") as oms:
+                oms.wait_logged_on()
+                live = _send_and_follow(oms, venues, config, orders, time_scale,
+                                        progress_interval_s, out)
+            counters = gateway.engine.counters()
+            status = gateway.status()
+        out(f"\nrouter: {counters['child_orders']:,} child orders, "
+            f"{counters['filled_quantity']:,} shares filled, {counters['policy_decisions']:,} "
+            f"policy decisions, {counters['risk_rejects']} risk rejects; "
+            f"{status.get('children_sent', counters['child_orders'])} children over FIX")
+
+    ok = True
+    out("\nTCA: implementation shortfall against the arrival mid, bps of arrival notional, fees "
+        "included (> 0 costs)")
+    header = f"  {'order':<24}{'filled':>14}{'avg px':>12}{'arrival':>12}{'IS':>8}{'fees':>7}"
+    out(header)
+    live_is: list[float] = []
+    for item in live:
+        view = item.view  # type: ignore[attr-defined]
+        prices = np.array([p for p, _, _, _ in item.fills or []], dtype=np.int64)
+        shares = np.array([q for _, q, _, _ in item.fills or []], dtype=np.int64)
+        fees = sum(_fee_usd(config, venue, liquidity, q) for _, q, venue, liquidity in item.fills or [])
+        parts = implementation_shortfall(item.side_sign, item.order.quantity, prices, shares,
+                                         fees, item.arrival_mid_ticks, item.end_mid_ticks,
+                                         tick_usd)
+        live_is.append(parts["is_bps"])
+        consistent = _consistent(view, prices, shares, tick_usd)
+        ok = ok and consistent and view.done
+        avg = float((prices * shares).sum() / shares.sum()) if shares.sum() else math.nan
+        name = f"{item.order.symbol} {item.order.side} {item.order.quantity:,}"
+        out(f"  {name:<24}{view.cum_quantity:>8,}/{item.order.quantity:<5,}"
+            f"{_dollars(avg, tick_usd):>12}{_dollars(item.arrival_mid_ticks, tick_usd):>12}"
+            f"{parts['is_bps']:>8.2f}{parts['fees_bps']:>7.2f}"
+            f"{'' if consistent else '  CumQty/AvgPx DISAGREE with the fills'}")
+    weights = np.array([i.order.quantity for i in live], dtype=np.float64)
+    live_mean = float(np.average(live_is, weights=weights))
+    out(f"  {'all (share-weighted)':<24}{'':>26}{'':>12}{live_mean:>8.2f}")
+
+    policies = (*BASELINES, policy) if policy not in BASELINES else BASELINES
+    out(f"\nthe same orders backtested on the simulated market (scenario {scenario}, seeds "
+        f"{baseline_seeds[0]}-{baseline_seeds[-1]}), mean IS in bps:")
     t0 = time.perf_counter()
-    feeds, packet_count, byte_count = [], 0, 0
-    for venue_id in (0, 1, 2):
-        venue_flow = flow[flow["venue_id"] == venue_id]
-        decoded, packets, size = _publish_and_decode(venue_flow, venue_id, session_date_ns, start_ns)
-        # A feed handler stamps arrival; the generated flow carries each venue's latency.
-        book_events = decoded["kind"] != int(sor.EventKind.STATUS)
-        decoded["ts_recv"][book_events] = venue_flow["ts_recv"]
-        decoded["ts_recv"][~book_events] = start_ns
-        feeds.append(decoded)
-        packet_count, byte_count = packet_count + packets, byte_count + size
-    feeds.append(level_updates(flow[flow["venue_id"] == 3]))
-    merged = np.concatenate(feeds)
-    merged = merged[np.argsort(merged["ts_recv"], kind="stable")]
-    decode_s = time.perf_counter() - t0
-    print(f"published and decoded {packet_count:,} MoldUDP64 packets ({byte_count / 1e6:.1f} MB "
-          f"of ITCH 5.0) in {decode_s:.2f} s; {len(merged):,} events in arrival order\n")
+    backtested = _backtest(live, policies, baseline_seeds, scenario)
+    names = [f"{i.order.symbol} {i.order.side} {i.order.quantity:,}" for i in live]
+    out(f"  {'policy':<16}" + "".join(f"{n:>22}" for n in names) + f"{'all':>10}")
+    out(f"  {policy + ' (live)':<16}" + "".join(f"{v:>22.2f}" for v in live_is) +
+        f"{live_mean:>10.2f}")
+    best_baseline = math.inf
+    for name, values in backtested.items():
+        mean = float(np.average(values, weights=weights))
+        if name in BASELINES:
+            best_baseline = min(best_baseline, mean)
+        out(f"  {name:<16}" + "".join(f"{v:>22.2f}" for v in values) + f"{mean:>10.2f}")
+    out(f"  ({len(policies) * len(live) * len(baseline_seeds)} backtests in "
+        f"{time.perf_counter() - t0:.1f} s)")
+    out(f"\nlive {policy}: {live_mean:.2f} bps; best classical baseline in backtest: "
+        f"{best_baseline:.2f} bps")
+    out("every parent finished and its CumQty/LeavesQty/AvgPx match its fills" if ok else
+        "SOME PARENTS DID NOT FINISH OR DISAGREE WITH THEIR FILLS")
+    return 0 if ok else 1
 
-    specs = [VenueSpec(0), VenueSpec(1), VenueSpec(2), VenueSpec(3, sor.BookType.L2)]
-    book = ConsolidatedBook(specs)
-    chunks = np.array_split(merged, max(1, snapshots))
-    book_ns = 0
-    for chunk in chunks:
-        t = time.perf_counter_ns()
-        book.apply(chunk)
-        book_ns += time.perf_counter_ns() - t
-        print(_snapshot(book, int(chunk["ts_recv"][-1]), session_date_ns))
-    print()
 
-    # Check: the same flow applied directly (no ITCH) must give the same books.
-    direct = ConsolidatedBook(specs)
-    direct_flow = flow
-    direct.apply(np.concatenate([direct_flow[direct_flow["venue_id"] != 3], feeds[3]]))
-    same = all(
-        np.array_equal(book.depth(side, 1000, i)["venue_quantity"], direct.depth(side, 1000, i)["venue_quantity"])
-        and np.array_equal(book.depth(side, 1000, i)["price_ticks"], direct.depth(side, 1000, i)["price_ticks"])
-        for side in (sor.Side.BUY, sor.Side.SELL) for i in SYMBOLS.values())
-    resting = sum(book.venue_book(v).order_count for v in (0, 1, 2))
-    print(f"books: {len(merged):,} events applied in {book_ns / 1e6:.1f} ms "
-          f"({len(merged) / (book_ns / 1e9) / 1e6:.1f} M events/s from Python), "
-          f"{resting:,} resting orders on the L3 venues")
-    print(f"ITCH path vs direct path, every level of every venue: {'identical' if same else 'DIFFERENT'}")
-    return 0 if same else 1
+def _wait(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"demo: waited {timeout_s} s for {what}")
+        time.sleep(0.02)
+
+
+def _send_and_follow(oms: Any, venues: Any, config: RouterConfig, orders: Sequence[DemoOrder],
+                     time_scale: float, progress_interval_s: float,
+                     out: Callable[[str], Any]) -> list[LiveOrder]:
+    """Sends the orders on their schedule and prints progress until all are done."""
+    tick_usd = config.price_tick_usd
+    start = time.monotonic()
+    pending = sorted(orders, key=lambda o: o.delay_s)
+    live: list[LiveOrder] = []
+    deadline = start + max(o.delay_s + o.horizon_s for o in orders) * time_scale + 30.0
+    next_progress = start
+    while True:
+        now = time.monotonic()
+        while pending and now - start >= pending[0].delay_s * time_scale:
+            order = pending.pop(0)
+            instrument_id = config.instrument(order.symbol).instrument_id
+            arrival = _true_mid(venues, instrument_id)
+            horizon_ns = int(order.horizon_s * time_scale * 1e9)
+            cl_ord_id = oms.new_order(order.symbol, order.side, order.quantity,
+                                      time_in_force="6", expire_time_ns=time.time_ns() + horizon_ns)
+            item = LiveOrder(order, cl_ord_id, 1 if order.side == "buy" else -1, instrument_id,
+                             time.time_ns(), arrival)
+            item.view = oms.order(cl_ord_id)  # type: ignore[attr-defined]
+            live.append(item)
+            out(f"{now - start:6.1f}s  OMS -> router: {order.side} {order.quantity:,} "
+                f"{order.symbol}, due in {order.horizon_s * time_scale:.0f} s ({cl_ord_id}); "
+                f"arrival mid {_dollars(arrival, tick_usd)}")
+        for item in live:
+            if item.view.done and math.isnan(item.end_mid_ticks):  # type: ignore[attr-defined]
+                item.end_mid_ticks = _true_mid(venues, item.instrument_id)
+        if now >= next_progress:
+            next_progress = now + progress_interval_s
+            parts = []
+            for item in live:
+                view = item.view  # type: ignore[attr-defined]
+                state = {"2": "filled", "3": "done for day", "4": "canceled",
+                         "8": "rejected"}.get(view.ord_status or "", "working")
+                parts.append(f"{item.order.symbol} {view.cum_quantity:>6,}/{item.order.quantity:,}"
+                             f" @ {view.avg_price or '-'} {state}")
+            if parts:
+                out(f"{now - start:6.1f}s  " + " | ".join(parts))
+        if not pending and all(i.view.done for i in live):  # type: ignore[attr-defined]
+            break
+        if now > deadline:
+            out("demo: orders still working past their deadline; stopping")
+            break
+        time.sleep(0.05)
+    for item in live:
+        view = item.view  # type: ignore[attr-defined]
+        item.fills = [(codec.price_from_fix(r.last_price, tick_usd), r.last_quantity,
+                       r.last_market or "", r.liquidity or 0)
+                      for r in view.reports if r.msg_type == "8" and r.is_fill]
+        if math.isnan(item.end_mid_ticks):
+            item.end_mid_ticks = _true_mid(venues, item.instrument_id)
+    return live
+
+
+def _consistent(view: Any, prices: np.ndarray, shares: np.ndarray, tick_usd: float) -> bool:
+    """Returns whether the order's last CumQty, LeavesQty and AvgPx agree with its fills."""
+    filled = int(shares.sum())
+    if view.cum_quantity != filled:
+        return False
+    if view.ord_status in ("0", "1", "2") and view.leaves_quantity != view.quantity - filled:
+        return False
+    if filled == 0:
+        return True
+    avg = float((prices * shares).sum()) / filled * tick_usd
+    return abs(float(view.avg_price) - avg) <= 1e-6 * max(1.0, avg)

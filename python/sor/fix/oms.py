@@ -33,7 +33,8 @@ class Report:
     __slots__ = ("msg_type", "seq_num", "poss_dup", "cl_ord_id", "orig_cl_ord_id", "order_id",
                  "exec_id", "exec_type", "ord_status", "quantity", "last_quantity",
                  "last_price", "cum_quantity", "leaves_quantity", "avg_price", "text",
-                 "ord_rej_reason", "cxl_rej_reason", "response_to", "received_ns", "raw")
+                 "ord_rej_reason", "cxl_rej_reason", "response_to", "last_market", "liquidity",
+                 "received_ns", "raw")
 
     def __init__(self, message: Any, received_ns: int) -> None:
         get = message.get
@@ -56,6 +57,8 @@ class Report:
         self.ord_rej_reason = _int(get(103), None)
         self.cxl_rej_reason = _int(get(102), None)
         self.response_to = _int(get(434), None)
+        self.last_market = get(30)                 # the venue of a fill (LastMkt)
+        self.liquidity = _int(get(851), None)      # 1 added, 2 removed (FIX 4.4 sessions)
         self.received_ns = received_ns
         self.raw = message.raw
 

@@ -757,7 +757,8 @@ class GatewayCore:
         if parent is None:
             return
         self._report(parent, "F", last_quantity=quantity,
-                     last_price=codec.price_to_fix(price, self.tick_usd), liquidity=liquidity)
+                     last_price=codec.price_to_fix(price, self.tick_usd), liquidity=liquidity,
+                     last_market=self.venue_names.get(child.venue_id))
         if filled:
             self._reject_pending(parent, "the order is filled")
         if done and child.orphan:
@@ -1145,7 +1146,8 @@ class GatewayCore:
     def _report(self, parent: Parent, exec_type: str, *, cl_ord_id: str | None = None,
                 orig_cl_ord_id: str | None = None, last_quantity: int = 0,
                 last_price: str | None = None, text: str | None = None,
-                ord_rej_reason: int | None = None, liquidity: int = 0) -> None:
+                ord_rej_reason: int | None = None, liquidity: int = 0,
+                last_market: str | None = None) -> None:
         session = self.oms_sessions.get(parent.session)
         if session is None:
             log.error("no OMS session %r for the report on parent %d", parent.session,
@@ -1163,7 +1165,7 @@ class GatewayCore:
             avg_price=m.avg_px(parent.notional_ticks, parent.cum_quantity, self._tick),
             transact_time=codec.format_utc_timestamp(self._clock()),
             last_quantity=last_quantity, last_price=last_price, text=text,
-            ord_rej_reason=ord_rej_reason, liquidity=liquidity)
+            ord_rej_reason=ord_rej_reason, liquidity=liquidity, last_market=last_market)
         self._send_oms(parent.session, "8", body)
 
     def _send_oms(self, name: str, msg_type: str, body: list[tuple[int, Any]]) -> None:

@@ -18,6 +18,7 @@ TIME_IN_FORCE, EXPIRE_TIME, LAST_QTY, LAST_PX = 59, 126, 32, 31
 LEAVES_QTY, CUM_QTY, AVG_PX = 151, 14, 6
 TEXT, ORD_REJ_REASON, TRANSACT_TIME, CXL_REJ_RESPONSE_TO, CXL_REJ_REASON = 58, 103, 60, 434, 102
 HANDL_INST, EXEC_INST, TARGET_STRATEGY, URGENCY, LAST_LIQUIDITY_IND = 21, 18, 847, 7928, 851
+LAST_MKT = 30
 
 # the AvgPx (6) precision: the exact average, rounded half-even to this many decimals
 AVG_PX_DECIMALS = 8
@@ -242,10 +243,10 @@ def execution_report(begin_string: str, *, order_id: str, cl_ord_id: str, exec_i
                      last_quantity: int = 0, last_price: str | None = None,
                      text: str | None = None, ord_rej_reason: int | None = None,
                      time_in_force: int | None = None, expire_time: str | None = None,
-                     liquidity: int = 0) -> list[tuple[int, Any]]:
+                     liquidity: int = 0, last_market: str | None = None) -> list[tuple[int, Any]]:
     """Returns an ExecutionReport body in the session's version: FIX 4.2 carries
     ExecTransType 20=0 and ExecType 1/2 for fills, FIX 4.4 ExecType F. `exec_type` is given
-    in 4.4 terms."""
+    in 4.4 terms. A fill names its venue in LastMkt (30)."""
     v42 = begin_string == "FIX.4.2"
     body: list[tuple[int, Any]] = [(ORDER_ID, order_id), (CL_ORD_ID, cl_ord_id)]
     if orig_cl_ord_id is not None:
@@ -265,6 +266,8 @@ def execution_report(begin_string: str, *, order_id: str, cl_ord_id: str, exec_i
         body.append((EXPIRE_TIME, expire_time))
     if last_quantity:
         body += [(LAST_QTY, last_quantity), (LAST_PX, last_price)]
+        if last_market:
+            body.append((LAST_MKT, last_market))
         if liquidity and not v42:  # LastLiquidityInd came with FIX 4.3
             body.append((LAST_LIQUIDITY_IND, liquidity))
     body += [(LEAVES_QTY, leaves), (CUM_QTY, cum), (AVG_PX, avg_price),
