@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 import sor
 
 
@@ -21,6 +23,16 @@ def test_version_and_help():
     assert out.returncode == 0 and "demo" in out.stdout and "bench" in out.stdout
     out = run_sor("bench", "book", "--help")
     assert out.returncode == 0 and "sor[bench]" in out.stdout
+
+
+@pytest.mark.slow
+def test_demo_routes_parent_orders_over_fix_end_to_end_and_reports_tca():
+    out = run_sor("demo", "--time-scale", "0.25", "--baseline-seeds", "1")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "router: logged on to 5 venues" in out.stdout
+    assert out.stdout.count("OMS -> router:") == 4
+    assert "TCA: implementation shortfall" in out.stdout and "best_price" in out.stdout
+    assert "every parent finished and its CumQty/LeavesQty/AvgPx match its fills" in out.stdout
 
 
 def test_feed_demo_runs_end_to_end_and_checks_itself():

@@ -79,6 +79,14 @@ def _cmd_bench_fix_codec(args: argparse.Namespace) -> int:
     return _print_report(args, report, format_report)
 
 
+def _cmd_bench_fix_path(args: argparse.Namespace) -> int:
+    from sor.bench.fix_path import format_report, run
+
+    report = run(parents=args.parents, warmup=args.warmup, peer_parents=args.peer_parents,
+                 peers=not args.no_peers)
+    return _print_report(args, report, format_report)
+
+
 def _train_spec(args: argparse.Namespace):
     from sor.models.dataset import DatasetSpec, ProbeSpec
     from sor.models.train import BoostingSpec, TrainSpec, parse_seeds
@@ -573,6 +581,22 @@ def build_parser() -> argparse.ArgumentParser:
     bench_fix.add_argument("--seed", type=int, default=3, help="message seed (default 3)")
     bench_fix.add_argument("--no-peers", action="store_true", help="measure sor only")
     bench_fix.set_defaults(handler=_cmd_bench_fix_codec)
+
+    bench_path = bench_commands.add_parser(
+        "fix-path", help="OMS NewOrderSingle in -> first child out, vs the router on simplefix",
+        description="Latency (p50/p99/p99.9) from an OMS NewOrderSingle written to the router "
+                    "to its first child NewOrderSingle read at the venue (wire to wire) and "
+                    "inside the router, with sor's codec and, in the same run, with the "
+                    "router's sessions on simplefix; engine spinning, reactor busy-polling.")
+    bench_path.add_argument("--json", action="store_true", help="print the report as JSON")
+    bench_path.add_argument("--out", metavar="PATH", help="also write the JSON report to PATH")
+    bench_path.add_argument("--parents", type=int, default=2_000,
+                            help="timed parent orders (default 2000)")
+    bench_path.add_argument("--peer-parents", type=int, default=500,
+                            help="timed parent orders on simplefix (default 500)")
+    bench_path.add_argument("--warmup", type=int, default=200, help="untimed parents first")
+    bench_path.add_argument("--no-peers", action="store_true", help="measure sor only")
+    bench_path.set_defaults(handler=_cmd_bench_fix_path)
 
     train = commands.add_parser(
         "train", help="train the fill-probability, adverse-move and impact models",

@@ -70,7 +70,7 @@ class Gateway:
                  policy: str | None = None, policy_params: dict[str, float] | None = None,
                  busy_poll: bool = False, journal_sync: str = "write",
                  spin_limit_ns: int = 200_000,
-                 market_data: Any = None) -> None:
+                 market_data: Any = None, codec: Any = None) -> None:
         if router_config is None:
             config = default_config()
         elif isinstance(router_config, RouterConfig):
@@ -109,6 +109,7 @@ class Gateway:
         self._journal_sync = journal_sync
         self._spin_limit_ns = int(spin_limit_ns)
         self._market_data = market_data
+        self._codec = codec  # the sessions' codec (None: sor.fix.codec; the benchmark's peer)
         self.market_data_receiver: Any = None
         self.engine: Any = None
         self.core: GatewayCore | None = None
@@ -167,12 +168,12 @@ class Gateway:
             if config.application == "venue":
                 venue_id = self._venue_ids[config.name]
                 application: Any = VenueApplication(core, venue_id)
-                session = FixSession(config, application)
+                session = FixSession(config, application, codec=self._codec)
                 application.session = session
                 self.venue_applications[venue_id] = application
                 core.add_venue_session(venue_id, session)
             else:
-                session = FixSession(config, oms_application)
+                session = FixSession(config, oms_application, codec=self._codec)
                 core.add_oms_session(session)
             self.sessions[config.name] = session
         self.recovery = core.replay()
