@@ -10,15 +10,18 @@ is not shared with them. The engine's book holds a large XNAS offer, so every pa
 AAPL, market) is answered at once with one IOC child to XNAS; the venue socket fills it, and
 the OMS socket drains the reports, before the next parent.
 
-Two clocks per parent:
+Three clocks per parent:
 
-- **wire to wire**: ``perf_counter_ns`` before the OMS socket's ``send`` of the NewOrderSingle
-  to the venue socket's ``recv`` returning the child (two loopback hops, the kernel, the
-  reactor's select, framing, parsing, session checks, the gateway, the engine, encoding, the
-  store, the journal);
-- **in the router**: ``GatewayCore.order_path_latency_ns()`` from the NewOrderSingle reaching
-  the gateway (parsed and sequence-checked) to the child handed to its session (written to the
-  socket).
+- **in the router** (the target's clock): ``GatewayCore.order_path_latency_ns()``, from the
+  reactor finding the OMS socket readable with the NewOrderSingle (before ``recv``, framing,
+  parsing, the session checks, the gateway, the engine, encoding, the store and the journal) to
+  the first child written to the venue's socket;
+- **OMS send to child written**: ``time_ns`` before the OMS socket's ``send`` to the child
+  written (adds one loopback hop and the select that finds it);
+- **wire to wire**: ``perf_counter_ns`` before the OMS socket's ``send`` to the venue socket's
+  ``recv`` returning the child. The harness has one Python thread, so this also holds the rest
+  of the router's pass (the OMS's New, journal and store) before the venue socket is read: an
+  upper bound.
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ from sor.bench.book import hardware
 from sor.fix import codec
 from sor.ring import MD_EVENT_DTYPE
 
-TARGETS = {"wire_to_wire_p50_us": 25.0}
+TARGETS = {"in_router_p50_us": 25.0}
+CLOCKS = ("in_router", "oms_send_to_child_written", "wire_to_wire")
 TICKS = 1_000_100  # the XNAS offer, 100.01 USD
 
 
@@ -155,6 +159,7 @@ def _run_router(codec_object: Any, parents: int, warmup: int) -> dict[str, Any]:
             engine.wait_idle()
 
             wire = np.zeros(parents, np.int64)
+            to_child = np.zeros(parents, np.int64)
             clock = time.perf_counter_ns
             for i in range(warmup + parents):
                 order = oms.encode("D", [(11, f"B{i}"), (21, "1"), (55, "AAPL"), (54, "1"),
@@ -169,11 +174,13 @@ def _run_router(codec_object: Any, parents: int, warmup: int) -> dict[str, Any]:
                         arrived.append(clock())
                     return bool(arrived)
 
+                sent_wall = time.time_ns()
                 started = clock()
                 oms.send(order)
                 run_until(child_arrived, "child order")
                 if i >= warmup:
                     wire[i - warmup] = arrived[0] - started
+                    to_child[i - warmup] = gateway.core.first_child_sent_ns - sent_wall
                 children = venue.take("D")
                 for child in children:
                     venue.send(venue.encode("8", [
@@ -200,6 +207,7 @@ def _run_router(codec_object: Any, parents: int, warmup: int) -> dict[str, Any]:
             gateway.close(logout_timeout_s=0.2)
             venue_listener.close()
     return {"wire_to_wire": _percentiles(wire), "in_router": _percentiles(inside),
+            "oms_send_to_child_written": _percentiles(to_child),
             "engine_spin_timeouts": int(counters.get("engine_spin_timeouts", 0)),
             "child_orders": int(engine_counters["child_orders"])}
 
@@ -224,9 +232,9 @@ def run(*, parents: int = 2_000, warmup: int = 200, peer_parents: int = 500,
         theirs = report["routers"]["simplefix"]
         report["ratios"] = {
             clock: {q: theirs[clock][q] / ours[clock][q] for q in ("p50_us", "p99_us")}
-            for clock in ("wire_to_wire", "in_router")}
-    report["target_met"] = report["routers"]["sor"]["wire_to_wire"]["p50_us"] <= \
-        TARGETS["wire_to_wire_p50_us"]
+            for clock in CLOCKS}
+    report["target_met"] = report["routers"]["sor"]["in_router"]["p50_us"] <= \
+        TARGETS["in_router_p50_us"]
     return report
 
 
@@ -237,17 +245,17 @@ def format_report(report: dict[str, Any]) -> str:
              f"python {hw['python']}, sor {hw['sor']})",
              "OMS NewOrderSingle in -> first child NewOrderSingle out; engine spinning, reactor "
              "busy-polling, counterparties on raw sockets in this process", "",
-             f"{'router sessions on':<20}{'clock':<14}{'p50 us':>9}{'p99 us':>9}{'p99.9 us':>10}"
+             f"{'router sessions on':<20}{'clock':<27}{'p50 us':>9}{'p99 us':>9}{'p99.9 us':>10}"
              f"{'mean us':>9}{'n':>7}"]
     for name, result in report["routers"].items():
-        for clock in ("wire_to_wire", "in_router"):
+        for clock in CLOCKS:
             r = result[clock]
-            lines.append(f"{name:<20}{clock:<14}{r['p50_us']:>9.1f}{r['p99_us']:>9.1f}"
+            lines.append(f"{name:<20}{clock:<27}{r['p50_us']:>9.1f}{r['p99_us']:>9.1f}"
                          f"{r['p999_us']:>10.1f}{r['mean_us']:>9.1f}{r['samples']:>7}")
     if "ratios" in report:
         for clock, ratio in report["ratios"].items():
             lines.append(f"simplefix / sor, {clock}: p50 {ratio['p50_us']:.2f}x, "
                          f"p99 {ratio['p99_us']:.2f}x")
-    lines.append(f"target wire-to-wire p50 <= {TARGETS['wire_to_wire_p50_us']:.0f} us: "
+    lines.append(f"target in-router p50 <= {TARGETS['in_router_p50_us']:.0f} us: "
                  f"{'met' if report['target_met'] else 'NOT met'}")
     return "\n".join(lines)

@@ -234,6 +234,9 @@ class FixSession:
         self._test_requests = 0
         self._last_sent_ns = 0
         self._last_received_ns = 0
+        self.received_ns = 0
+        """When the bytes being processed arrived (epoch ns: the reactor's time for the pass
+        that found the socket readable); the router's order-path clock starts here."""
         self._state_since_ns = 0
         self._unsent_from = 0
         # While inbound bytes are processed, what we send is held here and written once the
@@ -402,6 +405,7 @@ class FixSession:
         if framer is None:
             return
         now = self._clock() if now_ns is None else now_ns
+        self.received_ns = now
         self._deferred = []
         try:
             for status, frame in framer.feed(data):

@@ -214,6 +214,8 @@ class GatewayCore:
             "engine_spin_timeouts"), 0)
         self._latency = np.zeros(int(latency_samples), np.int64)
         self._latency_count = 0
+        self.first_child_sent_ns = 0
+        """When the first child of the latest NewOrderSingle was written (epoch ns)."""
         self._order_started_ns = 0
         # preallocated records for the rings
         self._command_buffer = bytearray(64)
@@ -562,8 +564,10 @@ class GatewayCore:
         session.send("D", body)
         self.counters["children_sent"] += 1
         if self._order_started_ns:
+            sent = time.time_ns()
+            self.first_child_sent_ns = sent
             self._latency[self._latency_count % len(self._latency)] = (
-                time.perf_counter_ns() - self._order_started_ns)
+                sent - self._order_started_ns)
             self._latency_count += 1
             self._order_started_ns = 0
 
@@ -835,7 +839,7 @@ class GatewayCore:
         """Handles an application message from the OMS (D, F or G)."""
         msg_type = message.msg_type
         if msg_type == "D":
-            self._order_started_ns = time.perf_counter_ns()
+            self._order_started_ns = session.received_ns or time.time_ns()
             self._on_new_order(session, message)
         elif msg_type == "F":
             self._on_cancel_request(session, message)
@@ -1184,8 +1188,9 @@ class GatewayCore:
     # --- introspection ------------------------------------------------------------------
 
     def order_path_latency_ns(self) -> np.ndarray:
-        """Returns the recorded order-path latencies (ns): from the OMS NewOrderSingle reaching
-        on_oms_message to the first child NewOrderSingle handed to its session."""
+        """Returns the recorded order-path latencies (ns): from the OMS NewOrderSingle's bytes
+        becoming readable (the reactor's time for that pass, before recv, framing, parsing and
+        the session checks) to the first child NewOrderSingle written to its venue's socket."""
         n = min(self._latency_count, len(self._latency))
         return self._latency[:n].copy()
 
