@@ -162,7 +162,7 @@ def test_kill_9_with_the_ml_router_working_children_at_the_simulated_venues(tmp_
         try:
             oms.start().wait_logged_on(30)
             # a limit at the bid side: the policy can only post or peg, so its children rest
-            deadline = time.time_ns() + 12 * 10**9
+            deadline = time.time_ns() + 25 * 10**9  # room for a restart on a loaded machine
             parent = oms.new_order("AAPL", "buy", 20_000, price="100.00", time_in_force="6",
                                    expire_time_ns=deadline)
             # kill it as soon as its first children rest at the venues
