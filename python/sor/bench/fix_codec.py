@@ -28,26 +28,12 @@ from typing import Any
 import numpy as np
 
 from sor.bench.book import hardware
+from sor.bench.model import _percentiles
+from sor.bench.model import _python_timer_overhead_ns as _timer_overhead_ns
 from sor.fix import codec
 
 TARGETS = {"parse_p50_ns": 1000.0}
 SENDING_TIME_NS = 1_710_513_001_123_000_000  # 2024-03-15 14:30:01.123 UTC
-
-
-def _percentiles(latency_ns: np.ndarray) -> dict[str, float]:
-    p50, p99, p999 = np.percentile(latency_ns, [50, 99, 99.9])
-    return {"p50_ns": float(p50), "p99_ns": float(p99), "p999_ns": float(p999),
-            "mean_ns": float(latency_ns.mean()), "calls": int(latency_ns.size)}
-
-
-def _timer_overhead_ns(samples: int = 200_000) -> float:
-    clock = time.perf_counter_ns
-    total = 0
-    for _ in range(samples):
-        t0 = clock()
-        t1 = clock()
-        total += t1 - t0
-    return total / samples
 
 
 def _time(call: Callable[[Any], Any], inputs: list[Any], calls: int, warmup: int,
