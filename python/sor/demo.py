@@ -174,13 +174,17 @@ def run_demo(*, seed: int = 2026, policy: str = DEFAULT_POLICY,
             with OmsClient("127.0.0.1", gateway.oms_port, store_dir=state + "/oms") as oms:
                 oms.wait_logged_on()
                 live = _send_and_follow(oms, venues, config, orders, time_scale,
-                                        progress_interval_s, out)
+                                        progress_interval_s, out, gateway)
             counters = gateway.engine.counters()
             status = gateway.status()
+            receiver = gateway.market_data_receiver
+            feed_stats = dict(receiver.stats) if receiver is not None else {}
         out(f"\nrouter: {counters['child_orders']:,} child orders, "
             f"{counters['filled_quantity']:,} shares filled, {counters['policy_decisions']:,} "
             f"policy decisions, {counters['risk_rejects']} risk rejects; "
-            f"{status.get('children_sent', counters['child_orders'])} children over FIX")
+            f"{status['counters'].get('children_sent', 0)} children over FIX; market data: "
+            f"{counters['md_events']:,} events, {counters['md_rejected']} refused by the books, "
+            f"receiver {feed_stats}")
 
     ok = True
     out("\nTCA: implementation shortfall against the arrival mid, bps of arrival notional, fees "
@@ -243,7 +247,7 @@ def _wait(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
 
 def _send_and_follow(oms: Any, venues: Any, config: RouterConfig, orders: Sequence[DemoOrder],
                      time_scale: float, progress_interval_s: float,
-                     out: Callable[[str], Any]) -> list[LiveOrder]:
+                     out: Callable[[str], Any], gateway: Any) -> list[LiveOrder]:
     """Sends the orders on their schedule and prints progress until all are done."""
     tick_usd = config.price_tick_usd
     start = time.monotonic()
@@ -280,7 +284,10 @@ def _send_and_follow(oms: Any, venues: Any, config: RouterConfig, orders: Sequen
                 parts.append(f"{item.order.symbol} {view.cum_quantity:>6,}/{item.order.quantity:,}"
                              f" @ {view.avg_price or '-'} {state}")
             if parts:
-                out(f"{now - start:6.1f}s  " + " | ".join(parts))
+                receiver = gateway.market_data_receiver
+                feed = (f"md {gateway.engine.counters()['md_events']:,} "
+                        f"{receiver.state.name.lower()}" if receiver is not None else "")
+                out(f"{now - start:6.1f}s  " + " | ".join(parts) + f" | {feed}")
         if not pending and all(i.view.done for i in live):  # type: ignore[attr-defined]
             break
         if now > deadline:

@@ -211,7 +211,7 @@ class GatewayCore:
             "venue_unsupported_reports", "venue_cancel_rejects", "venue_cum_mismatches",
             "sub_tick_fill_prices", "overfills", "orphans", "orphans_resolved",
             "parents_resumed", "outbox_resent", "engine_reports", "engine_commands",
-            "engine_spin_timeouts"), 0)
+            "engine_spin_timeouts", "engine_heartbeat_late"), 0)
         self._latency = np.zeros(int(latency_samples), np.int64)
         self._latency_count = 0
         self.first_child_sent_ns = 0

@@ -28,6 +28,8 @@ from sor.fix.session import FixSession
 log = logging.getLogger("sor.fix.gateway")
 
 HOUSEKEEPING_INTERVAL_S = 0.5
+ENGINE_STALL_LIMIT_S = 30.0
+"""An engine that still runs but has not heartbeaten for this long stops the gateway."""
 
 
 def default_sessions() -> list[SessionConfig]:
@@ -216,10 +218,20 @@ class Gateway:
         try:
             self.engine.check()
         except EngineCrashedError as error:
-            log.error("%s; the gateway stops", error)
-            self.error = error
-            self.reactor.stop()
-            return
+            # a late heartbeat from an engine that still runs is a starved thread (an
+            # overloaded host), not a crash: it is counted and the gateway goes on, up to a
+            # hard limit; a failed or dead engine stops the gateway at once
+            status = self.engine.status()
+            alive = status["state"] == "running" and os.path.exists(
+                f"/proc/{status['engine_pid']}")
+            if alive and status["heartbeat_age_ms"] < ENGINE_STALL_LIMIT_S * 1000:
+                self.core.counters["engine_heartbeat_late"] += 1
+                log.warning("%s; the engine still runs, the gateway goes on", error)
+            else:
+                log.error("%s; the gateway stops", error)
+                self.error = error
+                self.reactor.stop()
+                return
         self.core.retry_orphans()
         self.core.drain_decisions()
         self.core.journal.flush()
