@@ -18,6 +18,7 @@ Everything runs on localhost on free ports, with its state in a temporary folder
 from __future__ import annotations
 
 import math
+import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -27,7 +28,7 @@ from typing import Any
 import numpy as np
 
 import sor
-from sor.config import RouterConfig, default_config
+from sor.config import RouterConfig, default_config, with_changes
 from sor.errors import UsageError
 from sor.fix import codec
 
@@ -147,7 +148,8 @@ def run_demo(*, seed: int = 2026, policy: str = DEFAULT_POLICY,
     from sor.fix.venue.server import VenueServer
     from sor.models.registry import ModelRegistry
 
-    config = default_config()
+    # an engine name of its own: another router (or demo) on this host keeps its segments
+    config = with_changes(default_config(), {"engine.name": f"sor-demo-{os.getpid()}"})
     tick_usd = config.price_tick_usd
     scenario = "default"
     registry = ModelRegistry()

@@ -26,6 +26,7 @@ Three clocks per parent:
 
 from __future__ import annotations
 
+import os
 import socket
 import tempfile
 import time
@@ -111,7 +112,8 @@ def _run_router(codec_object: Any, parents: int, warmup: int) -> dict[str, Any]:
     from sor.fix.gateway import Gateway
 
     config = with_changes(default_config(), {
-        "engine.idle_strategy": "spin", "risk.max_orders_per_second": 10_000_000,
+        "engine.name": f"sor-bench-fix-{os.getpid()}", "engine.idle_strategy": "spin",
+        "risk.max_orders_per_second": 10_000_000,
         "risk.max_gross_notional_usd": 1e15, "risk.max_order_notional_usd": 1e9})
     venue_listener = socket.create_server(("127.0.0.1", 0))
     common = dict(begin_string="FIX.4.4", sender_comp_id="SOR", host="127.0.0.1",
@@ -121,10 +123,10 @@ def _run_router(codec_object: Any, parents: int, warmup: int) -> dict[str, Any]:
                       port=0, **common),
         SessionConfig(name="XNAS", role="initiator", application="venue", venue="XNAS",
                       target_comp_id="XNAS", port=venue_listener.getsockname()[1], **common)]
-    with tempfile.TemporaryDirectory(prefix="sor-bench-fix-") as state:
+    with tempfile.TemporaryDirectory(prefix="sor-bench-fix-") as state, venue_listener:
         gateway = Gateway(config, sessions, state_dir=state, busy_poll=True, codec=codec_object)
-        gateway.start()
         oms = venue = None
+        gateway.start()
         try:
             reactor, engine = gateway.reactor, gateway.engine
             engine.publish_market_data(_book())
@@ -205,7 +207,6 @@ def _run_router(codec_object: Any, parents: int, warmup: int) -> dict[str, Any]:
                 if peer is not None:
                     peer.sock.close()
             gateway.close(logout_timeout_s=0.2)
-            venue_listener.close()
     return {"wire_to_wire": _percentiles(wire), "in_router": _percentiles(inside),
             "oms_send_to_child_written": _percentiles(to_child),
             "engine_spin_timeouts": int(counters.get("engine_spin_timeouts", 0)),
