@@ -71,6 +71,7 @@ class LiveOrder:
     arrival_mid_ticks: float
     end_mid_ticks: float = math.nan
     fills: list[tuple[int, int, str, int]] | None = None
+    view: Any = None  # the OMS client's OrderView of it
 
 
 def _dollars(ticks: float, tick_usd: float) -> str:
@@ -195,7 +196,7 @@ def run_demo(*, seed: int = 2026, policy: str = DEFAULT_POLICY,
     out(header)
     live_is: list[float] = []
     for item in live:
-        view = item.view  # type: ignore[attr-defined]
+        view = item.view
         prices = np.array([p for p, _, _, _ in item.fills or []], dtype=np.int64)
         shares = np.array([q for _, q, _, _ in item.fills or []], dtype=np.int64)
         fees = sum(_fee_usd(config, venue, liquidity, q) for _, q, venue, liquidity in item.fills or [])
@@ -268,19 +269,19 @@ def _send_and_follow(oms: Any, venues: Any, config: RouterConfig, orders: Sequen
                                       time_in_force="6", expire_time_ns=time.time_ns() + horizon_ns)
             item = LiveOrder(order, cl_ord_id, 1 if order.side == "buy" else -1, instrument_id,
                              time.time_ns(), arrival)
-            item.view = oms.order(cl_ord_id)  # type: ignore[attr-defined]
+            item.view = oms.order(cl_ord_id)
             live.append(item)
             out(f"{now - start:6.1f}s  OMS -> router: {order.side} {order.quantity:,} "
                 f"{order.symbol}, due in {order.horizon_s * time_scale:.0f} s ({cl_ord_id}); "
                 f"arrival mid {_dollars(arrival, tick_usd)}")
         for item in live:
-            if item.view.done and math.isnan(item.end_mid_ticks):  # type: ignore[attr-defined]
+            if item.view.done and math.isnan(item.end_mid_ticks):
                 item.end_mid_ticks = _true_mid(venues, item.instrument_id)
         if now >= next_progress:
             next_progress = now + progress_interval_s
             parts = []
             for item in live:
-                view = item.view  # type: ignore[attr-defined]
+                view = item.view
                 state = {"2": "filled", "3": "done for day", "4": "canceled",
                          "8": "rejected"}.get(view.ord_status or "", "working")
                 parts.append(f"{item.order.symbol} {view.cum_quantity:>6,}/{item.order.quantity:,}"
@@ -290,14 +291,14 @@ def _send_and_follow(oms: Any, venues: Any, config: RouterConfig, orders: Sequen
                 feed = (f"md {gateway.engine.counters()['md_events']:,} "
                         f"{receiver.state.name.lower()}" if receiver is not None else "")
                 out(f"{now - start:6.1f}s  " + " | ".join(parts) + f" | {feed}")
-        if not pending and all(i.view.done for i in live):  # type: ignore[attr-defined]
+        if not pending and all(i.view.done for i in live):
             break
         if now > deadline:
             out("demo: orders still working past their deadline; stopping")
             break
         time.sleep(0.05)
     for item in live:
-        view = item.view  # type: ignore[attr-defined]
+        view = item.view
         item.fills = [(codec.price_from_fix(r.last_price, tick_usd), r.last_quantity,
                        r.last_market or "", r.liquidity or 0)
                       for r in view.reports if r.msg_type == "8" and r.is_fill]
