@@ -443,3 +443,19 @@ class OrderValidationError(GatewayError, ValueError):
 
 
 __all__ += ["JournalError", "JournalCorruptError", "GatewayError", "OrderValidationError"]
+
+
+class OperatorActionError(GatewayError, ValueError):
+    """An operator action on the router (risk state, model re-enable, configuration change)
+    was refused before anything changed: no operator or reason given, an unknown risk state.
+    ``text`` says what was wrong."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        super().__init__(text)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.text,))
+
+
+__all__ += ["OperatorActionError"]

@@ -289,3 +289,175 @@ def state_dir(tmp_path: Any, name: str = "router") -> str:
     path = os.path.join(str(tmp_path), name)
     os.makedirs(path, exist_ok=True)
     return path
+
+
+_guard_names = itertools.count(1)
+
+
+def guard_engine_name() -> str:
+    """Returns an engine name unique in this test process."""
+    return f"sorgd{os.getpid() % 100000}t{next(_guard_names)}"
+
+
+class GuardRouter:
+    """A gateway on a thread with test venues (sor.fix.session acceptors) and an OMS client
+    (sor.fix.oms), on a router configuration with `changes` applied to the test one (risk
+    limits, accounts, ...). `session_changes` updates the OMS acceptor's SessionConfig."""
+
+    __test__ = False
+
+    def __init__(self, tmp_path: Any, *, changes: dict[str, Any] | None = None,
+                 venue_names: tuple[str, ...] = ("XNAS", "BATS"), mode: str = "fill",
+                 parts: int = 1, oms_begin_string: str = "FIX.4.4",
+                 session_changes: dict[str, Any] | None = None,
+                 venue_session_changes: dict[str, Any] | None = None,
+                 policy: str | None = None, policy_params: dict[str, float] | None = None,
+                 models: Any = None, risk_report_interval_s: float = 5.0,
+                 oms_store: str | None = None, start_oms: bool = True) -> None:
+        from sor.fix.gateway import Gateway
+
+        self.tmp_path = tmp_path
+        self.venues = VenueSet(os.path.join(str(tmp_path), "venues"), venue_names, mode=mode,
+                               parts=parts)
+        sessions = self.venues.router_sessions(begin_string=oms_begin_string)
+        self.sessions = []
+        for config in sessions:
+            if config.application == "oms" and session_changes:
+                config = config.replace(**session_changes)
+            if config.application == "venue" and venue_session_changes:
+                config = config.replace(**venue_session_changes)
+            self.sessions.append(config)
+        self.state_dir = state_dir(tmp_path)
+        self.engine_name = guard_engine_name()
+        self.config = with_changes(router_config(self.engine_name), changes or {})
+        self.options = {"policy": policy, "policy_params": policy_params, "models": models,
+                        "risk_report_interval_s": risk_report_interval_s}
+        self.gateway = Gateway(self.config, self.sessions, state_dir=self.state_dir,
+                               **self.options)
+        self.gateway.start_thread()
+        wait_until(lambda: all(self.gateway.sessions[n].is_logged_on for n in venue_names), 10,
+                   "venue logons")
+        self.oms_begin_string = oms_begin_string
+        self.oms_store = oms_store or os.path.join(str(tmp_path), "oms")
+        self.oms: Any = None
+        if start_oms:
+            self.start_oms()
+
+    def start_oms(self) -> Any:
+        """Starts (again) the OMS client on its store; returns it."""
+        from sor.fix.oms import OmsClient
+
+        self.oms = OmsClient(port=self.gateway.oms_port, begin_string=self.oms_begin_string,
+                             store_dir=self.oms_store).start()
+        self.oms.wait_logged_on()
+        return self.oms
+
+    def book(self, asks, bids=(), first_order_id: int = 1, instrument_id: int = 0) -> None:
+        """Publishes add orders to the engine and waits until it applied them."""
+        engine = self.gateway.engine
+        engine.wait_idle()
+        engine.publish_market_data(book_events(asks, bids, instrument_id=instrument_id,
+                                               first_order_id=first_order_id))
+        engine.wait_idle()
+
+    def restart(self) -> None:
+        """Closes the gateway (what a kill leaves in its journal) and starts a new one on the
+        same state folder; the OMS client reconnects with its store."""
+        from sor.fix.gateway import Gateway
+
+        if self.oms is not None:
+            self.oms.close()
+            self.oms = None
+        self.gateway.close()
+        self.gateway = Gateway(self.config, self.sessions, state_dir=self.state_dir,
+                               **self.options)
+        self.gateway.start_thread()
+        wait_until(lambda: all(s.is_logged_on for s in self.gateway.sessions.values()
+                               if s.config.application == "venue"), 10, "venue logons")
+        self.start_oms()
+
+    def reports_for(self, cl_ord_id: str) -> list[Any]:
+        """Returns the reports the OMS got for order `cl_ord_id`."""
+        return list(self.oms.order(cl_ord_id).reports)
+
+    def close(self) -> None:
+        """Stops the OMS client, the gateway and the venues."""
+        if self.oms is not None:
+            self.oms.close()
+        self.gateway.close()
+        self.venues.close()
+
+
+def live_config(engine_name: str):
+    """Returns the embedded router configuration for a router over the simulated venues."""
+    return with_changes(default_config(), {
+        "engine.name": engine_name, "engine.idle_strategy": "yield",
+        "risk.max_open_orders": 10_000, "risk.max_orders_per_second": 100_000,
+        "risk.max_messages_per_second": 100_000,
+        "risk.max_order_notional_usd": 10_000_000.0})
+
+
+def live_sessions(venues: Any) -> list[SessionConfig]:
+    """Returns a router's sessions to a sor.fix.venue.VenueServer: an OMS acceptor (port 0)
+    and one initiator per simulated venue."""
+    sessions = [SessionConfig(name="OMS", role="acceptor", application="oms",
+                              sender_comp_id="SOR", target_comp_id="OMS", host="127.0.0.1",
+                              port=0, store_dir="fix")]
+    for config in venues.session_configs:
+        venue = config.venue or config.sender_comp_id
+        host, port = venues.fix_address(venue)
+        sessions.append(SessionConfig(
+            name=venue, role="initiator", application="venue", venue=venue,
+            begin_string=config.begin_string, sender_comp_id=config.target_comp_id,
+            target_comp_id=config.sender_comp_id, host=host, port=port, store_dir="fix",
+            reconnect_interval_s=0.2))
+    return sessions
+
+
+class LiveRouters:
+    """Routers over the simulated venues (sor.fix.venue.VenueServer, real-time market, UDP
+    market data), each with an OMS client; ``make()`` starts one, ``close()`` stops all."""
+
+    __test__ = False
+
+    def __init__(self, tmp_path: Any) -> None:
+        self.tmp_path = tmp_path
+        self.made: list[list[Any]] = []
+
+    def make(self, policy: str | None = "ml_router", seed: int = 7,
+             **gateway_options: Any) -> tuple[Any, Any, Any]:
+        """Returns (gateway, venues, oms) started: a hosted policy with the shipped models,
+        or the built-in taker when `policy` is None."""
+        from sor.fix.gateway import Gateway
+        from sor.fix.oms import OmsClient
+        from sor.fix.venue.server import VenueServer
+        from sor.models.registry import default_models_dir
+
+        config = live_config(guard_engine_name())
+        venues = VenueServer(router_config=config, fix_port=0, md_port=0, seed=seed).start()
+        entry: list[Any] = [venues, None, None]
+        self.made.append(entry)
+        gateway = Gateway(config, live_sessions(venues),
+                          state_dir=state_dir(self.tmp_path, f"router{len(self.made)}"),
+                          market_data=venues.md_address, policy=policy,
+                          models=default_models_dir() if policy else None, **gateway_options)
+        entry[1] = gateway
+        gateway.start_thread()
+        wait_until(lambda: all(s.is_logged_on for s in gateway.sessions.values()
+                               if s.config.application == "venue"), 10, "venue logons")
+        wait_until(lambda: gateway.market_data_receiver.live, 10, "market data")
+        oms = OmsClient(port=gateway.oms_port,
+                        store_dir=os.path.join(str(self.tmp_path), f"oms{len(self.made)}"))
+        entry[2] = oms
+        oms.start().wait_logged_on()
+        return gateway, venues, oms
+
+    def close(self) -> None:
+        """Stops every OMS client, router and venue server made."""
+        for venues, gateway, oms in self.made:
+            if oms is not None:
+                oms.close()
+            if gateway is not None:
+                gateway.close()
+            venues.close()
+        self.made.clear()

@@ -260,7 +260,7 @@ def test_validation_and_engine_rejects_name_the_reason(make_router):
          + [(126, "20200101-00:00:00.000")]),
         ("Urgency (7928) must be 0..255, got 300", 99,
          [(55, "AAPL"), (54, "1"), (38, 100)] + limit + [(7928, 300)]),
-        ("engine rejected the order: MAX_PARENT_QUANTITY", 3,
+        ("MAX_PARENT_QUANTITY: 5000000 > limit 1000000 (shares)", 3,
          [(55, "AAPL"), (54, "1"), (38, 5_000_000)] + limit),
     ]
     for k, (_, _, fields) in enumerate(cases):
@@ -276,7 +276,9 @@ def test_validation_and_engine_rejects_name_the_reason(make_router):
     oms.send("D", [(11, "bad-0"), (55, "AAPL"), (54, "1"), (38, 100)] + limit)
     wait_until(lambda: len(oms.reports) > len(cases), 5, "the duplicate reject")
     duplicate = oms.reports[-1]
-    assert duplicate.cl_ord_id == "bad-0" and duplicate.text == "duplicate ClOrdID"
+    assert duplicate.cl_ord_id == "bad-0"
+    assert duplicate.text == ("DUPLICATE_CLIENT_ORDER_ID: duplicate ClOrdID 'bad-0' (already "
+                              "used on session OMS)")
     assert duplicate.ord_rej_reason == 6
     # a cancel of an order the router never had
     oms.send("F", [(11, "cxl-1"), (41, "no-such-order"), (55, "AAPL"), (54, "1")])
@@ -383,7 +385,8 @@ def test_cl_ord_ids_stay_used_across_a_restart_and_exec_ids_stay_unique(make_rou
     router.book([(0, 1_000_100, 1000)])
     oms = router.oms
     oms.send("D", [(11, "same"), (55, "AAPL"), (54, "1"), (38, 100), (40, "2"), (44, "100.05")])
-    wait_until(lambda: any(r.text == "duplicate ClOrdID" for r in oms.reports), 5, "the reject")
+    wait_until(lambda: any(r.text and "duplicate ClOrdID 'same'" in r.text for r in oms.reports),
+               5, "the reject")
     second = oms.new_order("AAPL", "buy", 100, price="100.05")
     after = oms.wait_done(second)
     exec_ids = before.exec_ids + [r.exec_id for r in oms.reports]

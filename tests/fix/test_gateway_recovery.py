@@ -151,7 +151,8 @@ def test_a_torn_journal_tail_is_cut_and_the_orders_before_it_are_kept(router):
     _restart(r)
     assert r.gateway.recovery["torn_tail_bytes"] == len(torn)
     r.oms.send("D", [(11, "kept"), (55, "AAPL"), (54, "1"), (38, 100), (40, "2"), (44, "100.05")])
-    wait_until(lambda: any(x.text == "duplicate ClOrdID" for x in r.oms.reports), 5, "reject")
+    wait_until(lambda: any(x.text and "duplicate ClOrdID 'kept'" in x.text
+                           for x in r.oms.reports), 5, "reject")
 
 
 def test_a_parent_journaled_but_never_answered_is_submitted_again(router, tmp_path):

@@ -73,6 +73,7 @@ class SessionConfig:
     max_message_bytes: int = 65536
     application: str = "oms"
     venue: str = ""
+    cancel_on_disconnect: bool = False
 
     def __post_init__(self) -> None:
         _validate(self, source=None, prefix="")
@@ -98,7 +99,7 @@ _STRING_KEYS = {"name", "role", "begin_string", "sender_comp_id", "target_comp_i
 _INT_KEYS = {"port", "heartbeat_interval_s", "max_message_bytes"}
 _FLOAT_KEYS = {"sending_time_tolerance_s", "logon_timeout_s", "logout_timeout_s",
                "reconnect_interval_s"}
-_BOOL_KEYS = {"reset_on_logon", "reset_on_logout", "reset_on_disconnect"}
+_BOOL_KEYS = {"reset_on_logon", "reset_on_logout", "reset_on_disconnect", "cancel_on_disconnect"}
 
 
 def _fail(reason: str, source: str | None, key: str) -> ConfigError:

@@ -59,6 +59,11 @@ class RecordKind(enum.IntEnum):
     CHILD_REPLACED = 14    # a venue confirmed a child cancel/replace
     OMS_OUT = 15           # an application message about to be sent to the OMS (outbox)
     SESSION_LOGON = 16     # an OMS session logged on (what it sent before is delivered or gone)
+    PARENT_ACCOUNT = 17    # the account (1) a parent named (after its PARENT_NEW; none: account 0)
+    PARENT_STOPPED = 18    # the engine stopped a parent for a risk reason (before its PARENT_DONE)
+    ROUTER_CANCEL = 19     # the router cancels a parent on its own (cancel on disconnect)
+    RISK_STATE = 20        # an operator set the risk state (ACTIVE, REDUCING, HALTED)
+    MODEL_GUARD = 21       # routing went to the fallback policy (tripped) or back to the model
 
 
 # kind -> ((field name, type) ...); types: q = int64, s = UTF-8 text, b = bytes
@@ -97,6 +102,12 @@ SCHEMAS: dict[RecordKind, tuple[tuple[str, str], ...]] = {
                          ("body", "b")),
     RecordKind.SESSION_LOGON: (("next_sender_seq_num", "q"), ("next_target_seq_num", "q"),
                                ("session", "s")),
+    RecordKind.PARENT_ACCOUNT: (("parent_order_id", "q"), ("account_id", "q"), ("account", "s")),
+    RecordKind.PARENT_STOPPED: (("parent_order_id", "q"), ("reason", "q"), ("value_a", "q"),
+                                ("value_b", "q"), ("text", "s")),
+    RecordKind.ROUTER_CANCEL: (("parent_order_id", "q"), ("text", "s")),
+    RecordKind.RISK_STATE: (("state", "q"), ("ts_ns", "q"), ("operator", "s"), ("reason", "s")),
+    RecordKind.MODEL_GUARD: (("tripped", "q"), ("reason", "q"), ("ts_ns", "q"), ("detail", "s")),
 }
 
 

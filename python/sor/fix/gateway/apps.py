@@ -20,12 +20,15 @@ class OmsApplication(Application):
 
     def on_logon(self, session: Any) -> None:
         """Journals the logon (the outbox before it is delivered or reset)."""
-        log.info("OMS session %s logged on", session.config.name)
         self.core.on_oms_logon(session)
 
     def on_logout(self, session: Any, reason: str) -> None:
-        """Logs the logout; orders keep working and reports wait in the session's store."""
-        log.info("OMS session %s logged out: %s", session.config.name, reason)
+        """Hands the logout to the core: with cancel_on_disconnect the session's working
+        parents are cancelled, else they keep working; reports wait in the session's store."""
+        try:
+            self.core.on_oms_logout(session, reason)
+        except Exception:
+            log.exception("OMS session %s: handling the logout failed", session.config.name)
 
     def on_message(self, session: Any, message: Any) -> None:
         """Hands an application message to the core; a failure is logged and the message
@@ -53,13 +56,16 @@ class VenueApplication(Application):
         self.session: Any = None
 
     def on_logon(self, session: Any) -> None:
-        """Sends the cancels owed to this venue (orphans after a restart)."""
-        log.info("venue session %s logged on", session.config.name)
+        """Sends the cancels owed to this venue (orphans after a restart, children open when
+        a cancel_on_disconnect session dropped)."""
         self.core.on_venue_logon(self.venue_id)
 
     def on_logout(self, session: Any, reason: str) -> None:
-        """Logs the logout: new children for this venue are refused until it is back."""
-        log.warning("venue session %s logged out: %s", session.config.name, reason)
+        """Notes the logout: new children for this venue are refused until it is back."""
+        try:
+            self.core.on_venue_logout(self.venue_id, reason)
+        except Exception:
+            log.exception("venue session %s: handling the logout failed", session.config.name)
 
     def on_message(self, session: Any, message: Any) -> None:
         """Hands an ExecutionReport or OrderCancelReject to the core; a failure is logged."""

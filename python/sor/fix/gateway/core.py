@@ -13,10 +13,12 @@ to the journal, and the journal is flushed before any message leaves the process
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import struct
 import time
+from dataclasses import dataclass, field
 from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -24,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from sor import _core
-from sor.errors import OrderValidationError, SorError
+from sor.errors import OperatorActionError, OrderValidationError, SorError
 from sor.fix import codec
 from sor.fix.gateway import messages as m
 from sor.fix.journal import Journal, JournalRecord, RecordKind
@@ -36,7 +38,8 @@ log = logging.getLogger("sor.fix.gateway")
 # gateway sets it explicitly so a deadline survives a restart
 DEFAULT_HORIZON_NS = 1_800_000_000_000
 
-# how a parent finished (PARENT_DONE.how in the journal)
+# how a parent finished (PARENT_DONE.how in the journal; a parent stopped by risk is
+# DONE_CANCELED with a PARENT_STOPPED record before it)
 DONE_FILLED, DONE_CANCELED, DONE_EXPIRED, DONE_REJECTED = 0, 1, 2, 3
 _DONE_STATUS = {DONE_FILLED: "2", DONE_CANCELED: "4", DONE_EXPIRED: "3", DONE_REJECTED: "8"}
 
@@ -50,16 +53,35 @@ _CANCELLED, _REJECTED = int(_core.ExecKind.CANCELLED), int(_core.ExecKind.REJECT
 _ACCEPTED = int(_core.AuditKind.COMMAND_ACCEPTED)
 _CMD_REJECTED = int(_core.AuditKind.COMMAND_REJECTED)
 _PARENT_DONE = int(_core.AuditKind.PARENT_DONE)
+_CHILD_ORDER = int(_core.AuditKind.CHILD_ORDER)
+_RISK_REJECT = int(_core.AuditKind.RISK_REJECT)
+_EXECUTION = int(_core.AuditKind.EXECUTION)
+_MODEL_GUARD = int(_core.AuditKind.MODEL_GUARD)
 _CMD_NEW, _CMD_CANCEL = int(_core.CommandKind.NEW_PARENT), int(_core.CommandKind.CANCEL_PARENT)
 _CMD_AMEND = int(_core.CommandKind.AMEND_PARENT)
+_CMD_ACCOUNT_STATE = int(_core.CommandKind.ACCOUNT_STATE)
 _TIF_IOC, _TIF_POST = int(_core.TimeInForce.IOC), int(_core.TimeInForce.POST_ONLY)
 _TIF_MID = int(_core.TimeInForce.MIDPOINT_PEG)
 _REJECT_NAMES = {int(v): k for k, v in _core.RejectReason.__members__.items()}
+_GUARD_NAMES = {int(v): k for k, v in _core.ModelGuardReason.__members__.items()}
+_RISK_STATE_NAMES = {int(v): k for k, v in _core.RiskState.__members__.items()}
+_HALTED_STATE = int(_core.RiskState.HALTED)
+_R = _core.RejectReason
+_SLOT_NAMES = ("fill_probability", "adverse_move", "market_impact", "action_value")
+# a child refused for one of these stops its parent (PARENT_DONE value_b 3 follows)
+PARENT_STOPPING_REASONS = frozenset(int(r) for r in (
+    _R.RESTRICTED, _R.CREDIT_LIMIT, _R.POSITION_LIMIT, _R.UNKNOWN_ACCOUNT))
+_HALTED_REASON = int(_R.HALTED)
+_REDUCING_REASON = int(_R.REDUCING)
+_STOPPED_BY_RISK = 3   # PARENT_DONE value_b
 
-_COMMAND = struct.Struct("<qQQqqqQIBBBB")   # sor::Command
+_COMMAND = struct.Struct("<qQQqqqQIBBBBQdqII32x")   # sor::Command (128 bytes)
 _EXEC = struct.Struct("<qqQQqqqIBBBB")      # sor::ExecReport
-assert _COMMAND.size == COMMAND_DTYPE.itemsize == 64
+assert _COMMAND.size == COMMAND_DTYPE.itemsize == 128
 assert _EXEC.size == EXEC_REPORT_DTYPE.itemsize == 64
+
+DEFAULT_RISK_REPORT_INTERVAL_S = 5.0
+"""At most one restated report per parent and refusal reason in this many seconds."""
 
 _TERMINAL_STATUS = frozenset(("2", "3", "4", "8", "C"))
 
@@ -69,6 +91,42 @@ def session_active(session: Any) -> bool:
     return bool(session.is_logged_on)
 
 
+def client_order_hash(session: str, cl_ord_id: str) -> int:
+    """Returns the engine's duplicate key of a ClOrdID on a session: the first 8 bytes
+    (little-endian) of blake2b(session + "\\x01" + ClOrdID); never 0 (0 means no check)."""
+    digest = hashlib.blake2b(f"{session}\x01{cl_ord_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") or 1
+
+
+def trading_day_of(ts_ns: int) -> int:
+    """Returns the UTC date of an epoch-ns time as yyyymmdd."""
+    t = time.gmtime(ts_ns // 1_000_000_000)
+    return t.tm_year * 10000 + t.tm_mon * 100 + t.tm_mday
+
+
+@dataclass
+class VenueStats:
+    """What the engine's audit records say about one venue since the router started."""
+
+    orders: int = 0            # child orders written (CHILD_ORDER)
+    ordered_shares: int = 0
+    fills: int = 0             # executions applied (EXECUTION, fill)
+    filled_shares: int = 0
+    rejects: int = 0           # children the venue (or the gateway for it) rejected
+    risk_rejects: int = 0      # children the risk stage refused for this venue
+
+
+@dataclass
+class _RiskReport:
+    """Rate limiting of one parent's restated reports for one refusal reason."""
+
+    last_sent_ns: int = 0
+    pending: int = 0
+    value_a: int = 0
+    value_b: int = 0
+    venues: set[int] = field(default_factory=set)
+
+
 class Parent:
     """One parent order of the OMS, as the gateway knows it."""
 
@@ -76,7 +134,9 @@ class Parent:
                  "side_code", "quantity", "ord_type", "limit_price_ticks", "time_in_force",
                  "end_time_ns", "urgency", "target_strategy", "received_ns", "cum_quantity",
                  "notional_ticks", "status", "done_how", "pending_cancel", "pending_replace",
-                 "engine_base", "submitted", "open_children", "orphans")
+                 "engine_base", "submitted", "open_children", "orphans", "account",
+                 "account_id", "stop_text", "stop_reason", "router_cancel", "last_risk",
+                 "arrival_mid_ticks", "done_ns")
 
     def __init__(self, parent_order_id: int, session: str, order: m.NewOrder,
                  end_time_ns: int, received_ns: int) -> None:
@@ -105,6 +165,14 @@ class Parent:
         self.submitted = False           # sent to this incarnation's engine
         self.open_children = 0
         self.orphans = 0                 # children of an earlier incarnation still open
+        self.account = order.account     # Account (1) as received ("" = account 0)
+        self.account_id = 0
+        self.stop_text = ""              # why the engine stopped it for risk (Text)
+        self.stop_reason = ""            # the RejectReason name that stopped it
+        self.router_cancel = ""          # the router cancels it on its own (why)
+        self.last_risk: tuple[int, int, int] = (0, 0, 0)   # (reason, value_a, value_b)
+        self.arrival_mid_ticks = 0.0     # the NBBO mid when the engine took it (decisions)
+        self.done_ns = 0
 
     @property
     def leaves_quantity(self) -> int:
@@ -132,7 +200,18 @@ class Parent:
                 "quantity": self.quantity, "cum_quantity": self.cum_quantity,
                 "leaves_quantity": self.leaves_quantity, "notional_ticks": self.notional_ticks,
                 "ord_status": self.ord_status(), "open_children": self.open_children,
-                "orphans": self.orphans}
+                "orphans": self.orphans, "account": self.account,
+                "stop_reason": self.stop_reason or None}
+
+    def implementation_shortfall_bps(self, tick_usd: float = 1.0) -> float | None:
+        """Returns the cost of the fills against the arrival mid in bps (positive: worse
+        than arrival), None before a fill or without an arrival mid."""
+        if self.cum_quantity <= 0 or self.arrival_mid_ticks <= 0:
+            return None
+        average = self.notional_ticks / self.cum_quantity
+        signed = average - self.arrival_mid_ticks if self.side == 1 else \
+            self.arrival_mid_ticks - average
+        return signed / self.arrival_mid_ticks * 1e4
 
 
 class Child:
@@ -172,19 +251,22 @@ class GatewayCore:
     def __init__(self, config: Any, engine: Any, journal: Journal, *,
                  is_active: Callable[[Any], bool] = session_active,
                  clock: Callable[[], int] = time.time_ns, spin_limit_ns: int = 200_000,
-                 orphan_retry_s: float = 2.0, latency_samples: int = 1 << 16) -> None:
-        self.config = config
+                 orphan_retry_s: float = 2.0, latency_samples: int = 1 << 16,
+                 risk_report_interval_s: float = DEFAULT_RISK_REPORT_INTERVAL_S) -> None:
         self.engine = engine
         self.journal = journal
         self._is_active = is_active
         self._clock = clock
         self._spin_limit_ns = int(spin_limit_ns)
         self._orphan_retry_ns = int(orphan_retry_s * 1e9)
+        if not risk_report_interval_s > 0:
+            raise SorError(f"risk_report_interval_s must be positive, got "
+                           f"{risk_report_interval_s}")
+        self._risk_report_ns = int(risk_report_interval_s * 1e9)
         self.tick_usd = float(config.price_tick_usd)
         self._tick = m.tick_decimal(self.tick_usd)
-        self.instruments = {i.symbol: (int(i.instrument_id), int(i.tick_size_ticks))
-                            for i in config.instruments}
-        self.venue_names = {int(v.venue_id): v.name for v in config.venues}
+        self.set_config(config)
+        self.venue_stats: dict[int, VenueStats] = {v: VenueStats() for v in self.venue_names}
         self.oms_sessions: dict[str, Any] = {}
         self.venue_sessions: dict[int, Any] = {}
         self.parents: dict[int, Parent] = {}
@@ -202,6 +284,28 @@ class GatewayCore:
         self._replayed = False
         self.audit_listeners: list[Callable[[np.ndarray], None]] = []
         self.decision_listeners: list[Callable[[np.ndarray], None]] = []
+        self.event_listeners: list[Callable[..., None]] = []
+        """Called as listener(kind, severity, text, **fields) for what an operator must see
+        (risk stops and refusals, sessions up and down, guard trips); the router journals
+        and shows them."""
+        # the risk state the operator set (the engine's is in its parameter block)
+        self.risk_state = 0
+        self.risk_operator = ""
+        self.risk_reason = ""
+        self.risk_changed_ns = 0
+        self.gate_closed = False      # HALTED: no child leaves the gateway
+        # the model guard as the audit trail and the journal say
+        self.model_tripped = False
+        self.model_guard_reason = 0
+        self.model_detail = ""
+        self.model_since_ns = 0
+        self._pending_model_detail = ""
+        self.closing = False          # the router is shutting down: no cancel on disconnect
+        self._risk_reports: dict[tuple[int, int], _RiskReport] = {}
+        self._venues_dropped: set[int] = set()
+        # filled position and notional per (trading day, account, instrument) from the fills
+        self._account_totals: dict[tuple[int, str, int], list[float]] = {}
+        self._account_dirty: set[tuple[int, str, int]] = set()
         self.counters: dict[str, int] = dict.fromkeys((
             "oms_new_orders", "oms_rejects", "oms_duplicate_cl_ord_ids", "oms_cancel_requests",
             "oms_replace_requests", "oms_cancel_rejects", "oms_reports", "oms_possdup_ignored",
@@ -211,14 +315,16 @@ class GatewayCore:
             "venue_unsupported_reports", "venue_cancel_rejects", "venue_cum_mismatches",
             "sub_tick_fill_prices", "overfills", "orphans", "orphans_resolved",
             "parents_resumed", "outbox_resent", "engine_reports", "engine_commands",
-            "engine_spin_timeouts", "engine_heartbeat_late"), 0)
+            "engine_spin_timeouts", "engine_heartbeat_late", "children_rejected_halted",
+            "risk_rejects", "risk_reports", "parents_stopped_by_risk", "cancel_on_disconnect",
+            "halt_child_cancels", "account_states_sent", "oms_unknown_accounts"), 0)
         self._latency = np.zeros(int(latency_samples), np.int64)
         self._latency_count = 0
         self.first_child_sent_ns = 0
         """When the first child of the latest NewOrderSingle was written (epoch ns)."""
         self._order_started_ns = 0
         # preallocated records for the rings
-        self._command_buffer = bytearray(64)
+        self._command_buffer = bytearray(128)
         self._command_view = np.frombuffer(self._command_buffer, COMMAND_DTYPE)
         self._exec_buffer = bytearray(64)
         self._exec_view = np.frombuffer(self._exec_buffer, EXEC_REPORT_DTYPE)
@@ -228,6 +334,30 @@ class GatewayCore:
         self._exec_ring = engine.ring("executions")
         self._order_ring = engine.ring("orders")
         self._audit_ring = engine.ring("audit")
+
+    def set_config(self, config: Any) -> None:
+        """Takes a (new) router configuration: instruments, venues and accounts."""
+        self.config = config
+        self.instruments = {i.symbol: (int(i.instrument_id), int(i.tick_size_ticks))
+                            for i in config.instruments}
+        self.venue_names = {int(v.venue_id): v.name for v in config.venues}
+        self.accounts = {a.name: index + 1 for index, a in enumerate(config.risk.accounts)}
+        """Account (1) names -> engine account ids (1..; "" is account 0)."""
+
+    def account_id(self, account: str) -> int | None:
+        """Returns the engine account id of an Account (1) value ("" -> 0), None if unknown."""
+        if not account:
+            return 0
+        return self.accounts.get(account)
+
+    def _event(self, kind: str, severity: str, text: str, **fields: Any) -> None:
+        level = {"error": logging.ERROR, "warning": logging.WARNING}.get(severity, logging.INFO)
+        log.log(level, "%s: %s", kind, text)
+        for listener in self.event_listeners:
+            try:
+                listener(kind, severity, text, **fields)
+            except Exception:
+                log.exception("event listener failed on %s", kind)
 
     # --- sessions -----------------------------------------------------------------------
 
@@ -286,6 +416,7 @@ class GatewayCore:
                 if child.parent is not None:
                     child.parent.cum_quantity += q
                     child.parent.notional_ticks += q * price
+                    self._add_account_fill(child.parent, q, price, f["ts_ns"])
                 done = f["leaves_quantity"] <= 0 or child.cum_quantity >= child.quantity
             else:
                 done = f["kind"] in (_CANCELLED, _REJECTED)
@@ -323,10 +454,29 @@ class GatewayCore:
             return 0
         if kind is RecordKind.INCARNATION:
             return f["incarnation"]
+        if kind is RecordKind.RISK_STATE:
+            self.risk_state = f["state"]
+            self.risk_changed_ns = f["ts_ns"]
+            self.risk_operator, self.risk_reason = f["operator"], f["reason"]
+            return 0
+        if kind is RecordKind.MODEL_GUARD:
+            self.model_tripped = bool(f["tripped"])
+            self.model_guard_reason = f["reason"] if f["tripped"] else 0
+            self.model_detail = f["detail"]
+            self.model_since_ns = f["ts_ns"]
+            return 0
         parent = self.parents.get(f.get("parent_order_id", -1))
         if parent is None:
             return 0
-        if kind is RecordKind.PARENT_ACCEPTED:
+        if kind is RecordKind.PARENT_ACCOUNT:
+            parent.account = f["account"]
+            parent.account_id = f["account_id"]
+        elif kind is RecordKind.PARENT_STOPPED:
+            parent.stop_reason = _REJECT_NAMES.get(f["reason"], str(f["reason"]))
+            parent.stop_text = f["text"]
+        elif kind is RecordKind.ROUTER_CANCEL:
+            parent.router_cancel = f["text"]
+        elif kind is RecordKind.PARENT_ACCEPTED:
             if parent.status == PENDING_NEW:
                 parent.status = WORKING
         elif kind is RecordKind.PARENT_REJECTED:
@@ -380,6 +530,8 @@ class GatewayCore:
                               self.venue_names.get(child.venue_id, child.venue_id))
                 elif self._is_active(session):
                     self._send_child_cancel(child)
+        self.gate_closed = self.risk_state == _HALTED_STATE
+        self.send_account_states(initial=True)
         for parent_id in sorted(self._waiting):
             parent = self.parents[parent_id]
             if parent.orphans == 0:
@@ -394,10 +546,20 @@ class GatewayCore:
         now = self._clock()
         if parent.pending_cancel is not None:
             return self._finish(parent, DONE_CANCELED)
+        if parent.router_cancel:
+            return self._finish(parent, DONE_CANCELED, text=parent.router_cancel)
         if parent.cum_quantity >= parent.quantity:
             return self._finish(parent, DONE_FILLED, report=False)
         if parent.end_time_ns and parent.end_time_ns <= now:
             return self._finish(parent, DONE_EXPIRED, text="expired while the router was down")
+        account_id = self.account_id(parent.account)
+        if account_id is None:
+            return self._finish(parent, DONE_CANCELED, risk_reason="UNKNOWN_ACCOUNT",
+                                text="not resumed after a router restart: " + m.risk_text(
+                                    "UNKNOWN_ACCOUNT",
+                                    detail=f"account {parent.account!r} is no longer "
+                                           f"configured"))
+        parent.account_id = account_id
         parent.engine_base = parent.cum_quantity
         self._submit_new(parent)
         if parent.pending_replace is not None:
@@ -425,11 +587,14 @@ class GatewayCore:
     # --- engine ----------------------------------------------------------------------------
 
     def _write_command(self, kind: int, parent_order_id: int, quantity: int, limit: int,
-                       end_time_ns: int, instrument_id: int, side: int, urgency: int) -> int:
+                       end_time_ns: int, instrument_id: int, side: int, urgency: int,
+                       account_id: int = 0, client_order_hash: int = 0,
+                       notional_usd: float = 0.0, position_shares: int = 0) -> int:
         command_id = (self.incarnation << 40) | self._next_command
         self._next_command += 1
         _COMMAND.pack_into(self._command_buffer, 0, self._clock(), command_id, parent_order_id,
-                           quantity, limit, end_time_ns, 0, instrument_id, kind, side, urgency, 0)
+                           quantity, limit, end_time_ns, 0, instrument_id, kind, side, urgency, 0,
+                           client_order_hash, notional_usd, position_shares, account_id, 0)
         if self._command_ring.write(self._command_view) != 1:
             raise SorError(f"the engine's command ring is full; parent {parent_order_id} "
                            f"command {kind} refused")
@@ -438,9 +603,11 @@ class GatewayCore:
 
     def _command(self, kind: int, parent: Parent, quantity: int = 0, limit: int = 0,
                  extra: Any = None) -> None:
-        command_id = self._write_command(kind, parent.parent_order_id, quantity, limit,
-                                         parent.end_time_ns if kind == _CMD_NEW else 0,
-                                         parent.instrument_id, parent.side, parent.urgency)
+        new = kind == _CMD_NEW
+        command_id = self._write_command(
+            kind, parent.parent_order_id, quantity, limit, parent.end_time_ns if new else 0,
+            parent.instrument_id, parent.side, parent.urgency, parent.account_id,
+            client_order_hash(parent.session, parent.cl_ord_id) if new else 0)
         self._commands[command_id] = (kind, parent, extra)
 
     def _submit_new(self, parent: Parent) -> None:
@@ -507,23 +674,255 @@ class GatewayCore:
             for row in batch.tolist():
                 kind = row[9]
                 if kind == _ACCEPTED or kind == _CMD_REJECTED:
-                    self._on_command_answer(row[6], kind == _ACCEPTED, row[10])
+                    self._on_command_answer(row[6], kind == _ACCEPTED, row[10], row[4], row[5])
+                elif kind == _CHILD_ORDER:
+                    stats = self._venue(row[8])
+                    stats.orders += 1
+                    stats.ordered_shares += row[5]
+                elif kind == _EXECUTION:
+                    if row[10] == 0:   # applied to a child the engine knows
+                        if row[6] == _FILL:
+                            stats = self._venue(row[8])
+                            stats.fills += 1
+                            stats.filled_shares += row[5]
+                        elif row[6] == _REJECTED:
+                            self._venue(row[8]).rejects += 1
                 elif kind == _PARENT_DONE:
-                    self._on_parent_done(row[2], row[4], row[5])
+                    self._on_parent_done(row[2], row[4], row[5], row[10])
+                elif kind == _RISK_REJECT:
+                    self._on_risk_reject(row)
+                elif kind == _MODEL_GUARD:
+                    self._on_model_guard(row)
             for listener in self.audit_listeners:
                 listener(batch.copy())
         return work
 
     def drain_decisions(self) -> int:
-        """Reads the engine's decision ring (so it never fills up) and hands the records to
-        decision_listeners; returns how many."""
+        """Reads the engine's decision ring (so it never fills up), takes each parent's
+        arrival mid from it and hands the records to decision_listeners; returns how many."""
         ring = self.engine.ring("decisions")
         if not len(ring):
             return 0
         records = ring.read()
+        parents = records["parent_order_id"]
+        mids = records["context"]["arrival_mid_ticks"]
+        for parent_id, mid in zip(parents.tolist(), mids.tolist()):
+            if mid > 0:
+                parent = self.parents.get(parent_id)
+                if parent is not None and parent.arrival_mid_ticks <= 0:
+                    parent.arrival_mid_ticks = mid
         for listener in self.decision_listeners:
             listener(records)
         return len(records)
+
+    def _venue(self, venue_id: int) -> VenueStats:
+        stats = self.venue_stats.get(venue_id)
+        if stats is None:
+            stats = self.venue_stats[venue_id] = VenueStats()
+        return stats
+
+    # --- risk: refusals, stops, the operator's risk state ------------------------------------
+
+    def _state_detail(self, reason_name: str) -> str | None:
+        """Returns who put routing in the state a HALTED or REDUCING refusal names, or None."""
+        if reason_name not in ("HALTED", "REDUCING") or not self.risk_operator:
+            return None
+        text = f"routing {reason_name} by {self.risk_operator}: {self.risk_reason}"
+        if reason_name == "REDUCING":
+            text += " (only orders that reduce the account's position)"
+        return text
+
+    def _reason_text(self, reason: int, value_a: int = 0, value_b: int = 0) -> tuple[str, str]:
+        """Returns (RejectReason name, Text) for an audit record's reason and values."""
+        name = _REJECT_NAMES.get(reason, str(reason))
+        return name, m.risk_text(name, value_a, value_b, self._state_detail(name))
+
+    def _on_risk_reject(self, row: tuple) -> None:
+        parent_id, venue_id, reason, value_a, value_b = row[2], row[8], row[10], row[4], row[5]
+        self.counters["risk_rejects"] += 1
+        self._venue(venue_id).risk_rejects += 1
+        parent = self.parents.get(parent_id)
+        if parent is None or parent.status == DONE:
+            return
+        parent.last_risk = (reason, value_a, value_b)
+        if reason in PARENT_STOPPING_REASONS or reason == _HALTED_REASON:
+            return  # the stop (PARENT_DONE) or the halt report says it once
+        key = (parent_id, reason)
+        report = self._risk_reports.get(key)
+        if report is None:
+            report = self._risk_reports[key] = _RiskReport()
+        report.pending += 1
+        report.value_a, report.value_b = value_a, value_b
+        report.venues.add(venue_id)
+        now = self._clock()
+        if report.last_sent_ns == 0 or now - report.last_sent_ns >= self._risk_report_ns:
+            self._send_risk_report(parent, reason, report, now)
+
+    def _send_risk_report(self, parent: Parent, reason: int, report: _RiskReport,
+                          now: int) -> None:
+        """Sends the parent a restated ExecutionReport (150=D) naming the refusals."""
+        name, text = self._reason_text(reason, report.value_a, report.value_b)
+        count = report.pending
+        venues = ", ".join(sorted(self.venue_names.get(v, str(v)) for v in report.venues))
+        text += (f"; {count} child order{'s' if count != 1 else ''} refused"
+                 f"{' since the last report' if report.last_sent_ns else ''} ({venues})")
+        report.last_sent_ns = now
+        report.pending = 0
+        report.venues.clear()
+        self.counters["risk_reports"] += 1
+        self._report(parent, "D", text=text, risk_reason=name,
+                     restatement_reason=m.RESTATED_BROKER_OPTION)
+        self._event("risk_reject", "warning", f"parent {parent.cl_ord_id} ({parent.symbol}): "
+                    f"{text}", reason=name, parent_order_id=parent.parent_order_id)
+
+    def flush_risk_reports(self) -> int:
+        """Sends the restated reports held back by the rate limit whose interval has passed;
+        forgets those of finished parents. Returns how many were sent."""
+        now = self._clock()
+        sent = 0
+        for key, report in list(self._risk_reports.items()):
+            parent = self.parents.get(key[0])
+            if parent is None or parent.status == DONE:
+                del self._risk_reports[key]
+            elif report.pending and now - report.last_sent_ns >= self._risk_report_ns:
+                self._send_risk_report(parent, key[1], report, now)
+                sent += 1
+        if sent:
+            self.journal.flush()
+        return sent
+
+    def set_risk_state(self, state: int, operator: str, reason: str) -> dict[str, int]:
+        """Records the operator's risk state (journaled), closes the gateway's gate on HALTED
+        (no child leaves; a cancel goes to every child known open, once) or opens it, and
+        tells every working parent with a restated report. The engine's state is set by the
+        caller. Returns what was done."""
+        state = int(state)
+        name = _RISK_STATE_NAMES.get(state)
+        if name is None:
+            raise OperatorActionError(f"risk state must be one of "
+                                       f"{', '.join(_RISK_STATE_NAMES.values())}, got {state}")
+        now = self._clock()
+        previous = self.risk_state
+        self.risk_state, self.risk_operator, self.risk_reason = state, operator, reason
+        self.risk_changed_ns = now
+        self.journal.append(RecordKind.RISK_STATE, state, now, operator, reason)
+        self.gate_closed = state == _HALTED_STATE
+        cancels = self.cancel_open_children() if self.gate_closed else 0
+        text = f"routing {name} by {operator}: {reason}"
+        told = 0
+        for parent in list(self.parents.values()):
+            if parent.status != DONE:
+                self._report(parent, "D", text=text, risk_reason=name,
+                             restatement_reason=m.RESTATED_BROKER_OPTION)
+                told += 1
+        self.journal.flush()
+        self._event("risk_state", "error" if state == _HALTED_STATE else "warning",
+                    f"{text} (was {_RISK_STATE_NAMES.get(previous, previous)}; {cancels} child "
+                    f"cancels sent, {told} parents told)", operator=operator, reason=reason,
+                    state=name, previous=_RISK_STATE_NAMES.get(previous, str(previous)))
+        return {"state": state, "previous": previous, "child_cancels": cancels,
+                "parents_told": told}
+
+    def cancel_open_children(self) -> int:
+        """Sends a cancel for every child the gateway knows open whose cancel was not sent
+        yet (a venue that is down gets it when it logs on again); returns how many."""
+        sent = 0
+        for child in list(self.children.values()):
+            if not child.done and not child.cancel_sent_ns:
+                self._send_child_cancel(child)
+                sent += 1
+        self.counters["halt_child_cancels"] += sent
+        return sent
+
+    # --- the model guard ------------------------------------------------------------------
+
+    def note_model_detail(self, detail: str) -> None:
+        """Gives the next MODEL_GUARD trip its detail (a Python guard's or an operator's)."""
+        self._pending_model_detail = detail
+
+    def _on_model_guard(self, row: tuple) -> None:
+        now = self._clock()
+        reason = int(row[5])
+        name = _GUARD_NAMES.get(reason, str(reason))
+        if row[4] == 1:
+            detail, self._pending_model_detail = self._pending_model_detail, ""
+            if not detail and row[6] < len(_SLOT_NAMES) and reason in (1, 2):
+                detail = f"model {_SLOT_NAMES[row[6]]}"
+            self.model_tripped = True
+            self.model_guard_reason = reason
+            self.model_detail = detail
+            self.model_since_ns = now
+            self.journal.append(RecordKind.MODEL_GUARD, 1, reason, now, detail)
+            self._event("model_guard", "error", f"model guard tripped: {name}"
+                        f"{': ' + detail if detail else ''}; routing falls back to the "
+                        f"rule-based policy until an operator re-enables the model",
+                        reason=name, detail=detail)
+        elif row[4] == 2:
+            self.model_tripped = False
+            self.model_guard_reason = 0
+            self.model_detail = ""
+            self.model_since_ns = now
+            self.journal.append(RecordKind.MODEL_GUARD, 0, 0, now, "")
+            self._event("model_guard", "info", "model routing re-enabled")
+        self.journal.flush()
+
+    # --- accounts: credit and positions survive a restart ------------------------------------
+
+    def _add_account_fill(self, parent: Parent, quantity: int, price_ticks: int,
+                          ts_ns: int) -> tuple[int, str, int]:
+        key = (trading_day_of(ts_ns), parent.account, parent.instrument_id)
+        totals = self._account_totals.get(key)
+        if totals is None:
+            totals = self._account_totals[key] = [0, 0.0]
+        totals[0] += quantity if parent.side == 1 else -quantity
+        totals[1] += quantity * price_ticks * self.tick_usd
+        return key
+
+    def trading_day(self) -> int:
+        """Returns the engine's trading day (yyyymmdd), else today's UTC date."""
+        try:
+            day = int(self.engine.params().get("trading_day", 0))
+        except Exception:
+            day = 0
+        return day or trading_day_of(self._clock())
+
+    def account_totals(self) -> dict[tuple[str, int], tuple[int, float]]:
+        """Returns the trading day's filled position (shares, buys positive) and filled
+        notional (USD) per (account, instrument id), from every fill the journal holds."""
+        day = self.trading_day()
+        return {(account, instrument): (int(v[0]), float(v[1]))
+                for (d, account, instrument), v in self._account_totals.items() if d == day}
+
+    def send_account_states(self, initial: bool = False) -> int:
+        """Sends ACCOUNT_STATE commands (set the engine's position and filled notional of an
+        account in an instrument). `initial`: every pair of the trading day (after a restart,
+        before parents resume); else the pairs that fills of orphans changed, once the engine
+        has consumed every execution (a set must not race a fill still in the ring). Returns
+        how many were sent."""
+        if initial:
+            keys = set(self._account_totals)
+        else:
+            if not self._account_dirty or len(self._exec_ring):
+                return 0
+            keys = set(self._account_dirty)
+        self._account_dirty.clear()
+        day = self.trading_day()
+        sent = 0
+        for key in sorted(keys):
+            if key[0] != day:
+                continue
+            _, account, instrument_id = key
+            account_id = self.account_id(account)
+            if account_id is None:
+                log.warning("fills of account %r (not configured any more) are not sent to the "
+                            "engine", account)
+                continue
+            position, notional = self._account_totals[key]
+            self._write_command(_CMD_ACCOUNT_STATE, 0, 0, 0, 0, instrument_id, 0, 0,
+                                account_id, 0, float(notional), int(position))
+            sent += 1
+        self.counters["account_states_sent"] += sent
+        return sent
 
     # --- child orders (engine -> venues) -------------------------------------------------
 
@@ -532,6 +931,10 @@ class GatewayCore:
          tif) = row
         session = self.venue_sessions.get(venue_id)
         parent = self.parents.get(parent_id)
+        if self.gate_closed:  # HALTED: nothing leaves, whatever the engine wrote
+            self.counters["children_rejected_halted"] += 1
+            self._reject_intent(child_id, parent_id, venue_id, instrument_id, side)
+            return
         if session is None or parent is None or not self._is_active(session):
             key = ("children_rejected_unknown_venue" if session is None or parent is None
                    else "children_rejected_venue_down")
@@ -754,6 +1157,9 @@ class GatewayCore:
         if parent is not None:
             parent.cum_quantity += quantity
             parent.notional_ticks += quantity * price
+            key = self._add_account_fill(parent, quantity, price, self._clock())
+            if child.orphan:  # this engine never sees it: its account state is set again
+                self._account_dirty.add(key)
             filled = parent.status != DONE and parent.cum_quantity >= parent.quantity
             if filled:
                 self._mark_done(parent, DONE_FILLED)
@@ -822,10 +1228,34 @@ class GatewayCore:
             child.cancel_sent_ns = 0  # still live: a later cancel intent may try again
 
     def on_venue_logon(self, venue_id: int) -> None:
-        """Sends the cancels owed to a venue that just logged on (orphans after a restart)."""
+        """Sends the cancels owed to a venue that just logged on: orphans after a restart,
+        and, when its session has cancel_on_disconnect and it had dropped, every child still
+        believed open there."""
+        session = self.venue_sessions.get(venue_id)
+        dropped = venue_id in self._venues_dropped
+        self._venues_dropped.discard(venue_id)
+        cancel_all = dropped and session is not None and getattr(
+            session.config, "cancel_on_disconnect", False)
+        sent = 0
         for child in list(self.children.values()):
-            if child.venue_id == venue_id and child.orphan and not child.done:
+            if child.venue_id == venue_id and not child.done and (child.orphan or cancel_all):
                 self._send_child_cancel(child)
+                sent += 1
+        name = self.venue_names.get(venue_id, str(venue_id))
+        text = f"venue {name} logged on"
+        if cancel_all:
+            self.counters["cancel_on_disconnect"] += sent
+            text += f"; {sent} cancels sent for children open before it dropped"
+        self._event("session", "info", text,
+                    session=session.config.name if session is not None else name, up=True)
+
+    def on_venue_logout(self, venue_id: int, reason: str) -> None:
+        """Notes that a venue session dropped (new children for it are refused meanwhile)."""
+        self._venues_dropped.add(venue_id)
+        name = self.venue_names.get(venue_id, str(venue_id))
+        if not self.closing:
+            self._event("session", "warning", f"venue {name} logged out: {reason}",
+                        session=name, up=False)
 
     # --- OMS messages ----------------------------------------------------------------------
 
@@ -834,6 +1264,45 @@ class GatewayCore:
         self.journal.append(RecordKind.SESSION_LOGON, session.next_sender_seq_num,
                             session.next_target_seq_num, session.config.name)
         self.journal.flush()
+        self._event("session", "info", f"OMS session {session.config.name} logged on",
+                    session=session.config.name, up=True)
+
+    def on_oms_logout(self, session: Any, reason: str) -> int:
+        """Cancels every working parent of an OMS session that dropped (logout, lost socket,
+        heartbeat timeout) when its configuration says cancel_on_disconnect, unless the router
+        itself is shutting down; the reports wait in the session's store for the next logon.
+        Returns how many parents are being cancelled."""
+        name = session.config.name
+        if self.closing:
+            return 0
+        cancelled = 0
+        if getattr(session.config, "cancel_on_disconnect", False):
+            text = f"cancelled on disconnect of session {name} ({reason})"
+            for parent in list(self.parents.values()):
+                if parent.session == name and parent.status != DONE and \
+                        self.cancel_parent(parent, text):
+                    cancelled += 1
+            self.counters["cancel_on_disconnect"] += cancelled
+            self.journal.flush()
+        text = f"OMS session {name} logged out: {reason}"
+        if cancelled:
+            text += f"; {cancelled} working parent{'s' if cancelled != 1 else ''} cancelled"
+        self._event("session", "warning", text, session=name, up=False, cancelled=cancelled)
+        return cancelled
+
+    def cancel_parent(self, parent: Parent, text: str) -> bool:
+        """Cancels a live parent on the router's own account (journaled, so a restart
+        finishes it); the OMS gets Canceled with `text`. Returns False when it is done or a
+        cancel is already under way."""
+        if parent.status == DONE or parent.pending_cancel is not None or parent.router_cancel:
+            return False
+        parent.router_cancel = text
+        self.journal.append(RecordKind.ROUTER_CANCEL, parent.parent_order_id, text)
+        if parent.submitted:
+            self._command(_CMD_CANCEL, parent)
+        elif parent.parent_order_id not in self._waiting:
+            self._finish(parent, DONE_CANCELED, text=text)
+        return True
 
     def on_oms_message(self, session: Any, message: Any) -> None:
         """Handles an application message from the OMS (D, F or G)."""
@@ -861,8 +1330,12 @@ class GatewayCore:
                 self.counters["oms_possdup_ignored"] += 1
                 return
             self.counters["oms_duplicate_cl_ord_ids"] += 1
-            return self._reject_entry(session, message, cl_ord_id, "duplicate ClOrdID",
-                                      m.REJ_DUPLICATE_ORDER, record=False)
+            return self._reject_entry(
+                session, message, cl_ord_id,
+                m.risk_text("DUPLICATE_CLIENT_ORDER_ID",
+                            detail=f"duplicate ClOrdID {cl_ord_id!r} (already used on session "
+                                   f"{name})"),
+                m.REJ_DUPLICATE_ORDER, record=False, risk_reason="DUPLICATE_CLIENT_ORDER_ID")
         try:
             order = m.parse_new_order(message, self.instruments, self.tick_usd, now)
         except OrderValidationError as error:
@@ -872,15 +1345,25 @@ class GatewayCore:
                 return
             return self._reject_entry(session, message, cl_ord_id, error.text,
                                       error.ord_rej_reason)
+        account_id = self.account_id(order.account)
+        if account_id is None:
+            self.counters["oms_unknown_accounts"] += 1
+            return self._reject_entry(
+                session, message, cl_ord_id,
+                m.risk_text("UNKNOWN_ACCOUNT", detail=f"account {order.account!r} is not "
+                                                      f"configured"),
+                m.REJ_UNKNOWN_ACCOUNT, risk_reason="UNKNOWN_ACCOUNT")
         parent_id = self._next_parent_id
         self._next_parent_id += 1
         end = order.end_time_ns or now + DEFAULT_HORIZON_NS
         command_id = self._write_command(_CMD_NEW, parent_id, order.quantity,
                                          order.limit_price_ticks, end, order.instrument_id,
-                                         order.side, order.urgency)
+                                         order.side, order.urgency, account_id,
+                                         client_order_hash(name, order.cl_ord_id))
         # the engine works on the command while the parent is booked and journaled here; the
         # record reaches the file with the child's, before the child is sent
         parent = Parent(parent_id, name, order, end, now)
+        parent.account_id = account_id
         parent.submitted = True
         self._commands[command_id] = (_CMD_NEW, parent, None)
         self.parents[parent_id] = parent
@@ -890,12 +1373,15 @@ class GatewayCore:
                             order.urgency, order.ord_type, order.time_in_force,
                             order.target_strategy, name, order.cl_ord_id, order.symbol,
                             order.side_code)
+        if order.account:
+            self.journal.append(RecordKind.PARENT_ACCOUNT, parent_id, account_id, order.account)
         self.wait_for_engine()
         self.poll()
         self._order_started_ns = 0
 
     def _reject_entry(self, session: Any, message: Any, cl_ord_id: str, text: str,
-                      code: int | None, record: bool = True) -> None:
+                      code: int | None, record: bool = True,
+                      risk_reason: str | None = None) -> None:
         self.counters["oms_rejects"] += 1
         name = session.config.name
         begin = session.config.begin_string
@@ -913,7 +1399,8 @@ class GatewayCore:
             side_code=message.get(54) or "1", quantity=quantity,
             ord_type=message.get(40) or "2", price=None, leaves=0, cum=0, avg_price="0",
             transact_time=codec.format_utc_timestamp(self._clock()), text=text,
-            ord_rej_reason=m.ord_rej_reason_for(begin, code))
+            ord_rej_reason=m.ord_rej_reason_for(begin, code), account=message.get(1),
+            risk_reason=risk_reason)
         self._send_oms(name, "8", body)
 
     def _on_cancel_request(self, session: Any, message: Any) -> None:
@@ -1029,7 +1516,8 @@ class GatewayCore:
 
     # --- engine answers ---------------------------------------------------------------------
 
-    def _on_command_answer(self, command_id: int, accepted: bool, reason: int) -> None:
+    def _on_command_answer(self, command_id: int, accepted: bool, reason: int,
+                           value_a: int = 0, value_b: int = 0) -> None:
         entry = self._commands.pop(command_id, None)
         if entry is None:
             return
@@ -1047,15 +1535,16 @@ class GatewayCore:
                 self.journal.append(RecordKind.PARENT_REJECTED, parent.parent_order_id, reason)
                 session = self.oms_sessions.get(parent.session)
                 begin = session.config.begin_string if session is not None else "FIX.4.4"
-                self._report(parent, "8", text=f"engine rejected the order: {reason_name}",
+                _, text = self._reason_text(reason, value_a, value_b)
+                self._report(parent, "8", text=text, risk_reason=reason_name,
                              ord_rej_reason=m.ord_rej_reason_for(
                                  begin, m.engine_reject_code(reason_name)))
                 self._reject_pending(parent, "the order was rejected")
             elif parent.status != DONE:
                 parent.submitted = False
-                self._finish(parent, DONE_CANCELED,
-                             text=f"not resumed after a router restart: engine rejected it: "
-                                  f"{reason_name}")
+                _, text = self._reason_text(reason, value_a, value_b)
+                self._finish(parent, DONE_CANCELED, risk_reason=reason_name,
+                             text=f"not resumed after a router restart: {text}")
         elif kind == _CMD_CANCEL:
             if not accepted and parent.status != DONE and parent.pending_cancel is not None:
                 self._reject_pending_one(parent, 1, f"engine refused the cancel: {reason_name}")
@@ -1101,15 +1590,28 @@ class GatewayCore:
         self.counters["oms_cancel_rejects"] += 1
         self._send_oms(parent.session, "9", body)
 
-    def _on_parent_done(self, parent_id: int, filled: int, how: int) -> None:
+    def _on_parent_done(self, parent_id: int, filled: int, how: int, reason: int = 0) -> None:
         parent = self.parents.get(parent_id)
         if parent is None or parent.status == DONE or not parent.submitted:
             return
         parent.submitted = False
-        if how == 2:
+        if how == _STOPPED_BY_RISK:
+            last, value_a, value_b = parent.last_risk
+            if last != reason:
+                value_a = value_b = 0
+            name, text = self._reason_text(reason, value_a, value_b)
+            parent.stop_reason, parent.stop_text = name, text
+            self.journal.append(RecordKind.PARENT_STOPPED, parent_id, reason, value_a, value_b,
+                                text)
+            self.counters["parents_stopped_by_risk"] += 1
+            self._event("risk_stop", "warning", f"parent {parent.cl_ord_id} ({parent.symbol}) "
+                        f"stopped after {parent.cum_quantity} of {parent.quantity} shares: "
+                        f"{text}", reason=name, parent_order_id=parent_id)
+            self._finish(parent, DONE_CANCELED, text=text, risk_reason=name)
+        elif how == 2:
             self._finish(parent, DONE_EXPIRED, text="expired")
         elif how == 1:
-            self._finish(parent, DONE_CANCELED)
+            self._finish(parent, DONE_CANCELED, text=parent.router_cancel or None)
         elif parent.cum_quantity >= parent.quantity:
             self._finish(parent, DONE_FILLED, report=False)
         else:
@@ -1119,11 +1621,12 @@ class GatewayCore:
 
     def _mark_done(self, parent: Parent, how: int) -> None:
         parent.status, parent.done_how = DONE, how
+        parent.done_ns = self._clock()
         self._waiting.discard(parent.parent_order_id)
         self.journal.append(RecordKind.PARENT_DONE, parent.parent_order_id, how)
 
     def _finish(self, parent: Parent, how: int, *, text: str | None = None,
-                report: bool = True) -> None:
+                report: bool = True, risk_reason: str | None = None) -> None:
         """Finishes a parent: journals it, reports it (Canceled to a pending cancel's
         ClOrdID, or unsolicited; DoneForDay) and answers any other pending request."""
         pending_cancel = parent.pending_cancel if how == DONE_CANCELED else None
@@ -1133,9 +1636,11 @@ class GatewayCore:
         if report and how == DONE_CANCELED:
             if pending_cancel is not None:
                 self._report(parent, "4", cl_ord_id=pending_cancel[0],
-                             orig_cl_ord_id=pending_cancel[1], text=text)
+                             orig_cl_ord_id=pending_cancel[1], text=text,
+                             risk_reason=risk_reason)
             else:
-                self._report(parent, "4", text=text or "cancelled by the router")
+                self._report(parent, "4", text=text or "cancelled by the router",
+                             risk_reason=risk_reason)
         elif report and how == DONE_EXPIRED:
             self._report(parent, "3", text=text)
         self._reject_pending(parent, "the order is done")
@@ -1151,7 +1656,8 @@ class GatewayCore:
                 orig_cl_ord_id: str | None = None, last_quantity: int = 0,
                 last_price: str | None = None, text: str | None = None,
                 ord_rej_reason: int | None = None, liquidity: int = 0,
-                last_market: str | None = None) -> None:
+                last_market: str | None = None, risk_reason: str | None = None,
+                restatement_reason: int | None = None) -> None:
         session = self.oms_sessions.get(parent.session)
         if session is None:
             log.error("no OMS session %r for the report on parent %d", parent.session,
@@ -1169,7 +1675,9 @@ class GatewayCore:
             avg_price=m.avg_px(parent.notional_ticks, parent.cum_quantity, self._tick),
             transact_time=codec.format_utc_timestamp(self._clock()),
             last_quantity=last_quantity, last_price=last_price, text=text,
-            ord_rej_reason=ord_rej_reason, liquidity=liquidity, last_market=last_market)
+            ord_rej_reason=ord_rej_reason, liquidity=liquidity, last_market=last_market,
+            account=parent.account or None, risk_reason=risk_reason,
+            restatement_reason=restatement_reason)
         self._send_oms(parent.session, "8", body)
 
     def _send_oms(self, name: str, msg_type: str, body: list[tuple[int, Any]]) -> None:
@@ -1204,4 +1712,6 @@ class GatewayCore:
         open_children = sum(1 for c in self.children.values() if not c.done)
         return {"incarnation": self.incarnation, "counters": dict(self.counters),
                 "live_parents": live, "open_children": open_children,
-                "waiting_parents": self.waiting_parents}
+                "waiting_parents": self.waiting_parents,
+                "risk_state": _RISK_STATE_NAMES.get(self.risk_state, str(self.risk_state)),
+                "gate_closed": self.gate_closed, "model_tripped": self.model_tripped}

@@ -27,6 +27,7 @@ _AVG_QUANTUM = Decimal(1).scaleb(-AVG_PX_DECIMALS)
 # OrdRejReason (103) codes and the highest each version defines (4.2: 0-8; 4.4: 0-15, 99)
 REJ_BROKER_OPTION, REJ_UNKNOWN_SYMBOL, REJ_EXCEEDS_LIMIT, REJ_TOO_LATE = 0, 1, 3, 4
 REJ_DUPLICATE_ORDER, REJ_UNSUPPORTED, REJ_INCORRECT_QUANTITY, REJ_OTHER = 6, 11, 13, 99
+REJ_SURVEILLANCE, REJ_UNKNOWN_ACCOUNT = 12, 15
 
 # CxlRejReason (102): 4.2 defines 0-3, 4.4 adds 4-6 and 99
 CXL_TOO_LATE, CXL_UNKNOWN_ORDER, CXL_BROKER_OPTION, CXL_PENDING, CXL_DUPLICATE = 0, 1, 2, 3, 6
@@ -38,13 +39,73 @@ TIF_DAY, TIF_GTD = 0, 6
 # sides: 1 buy, 2 sell, 5 sell short, 6 sell short exempt (the engine works 5 and 6 as sells)
 _SIDES = {"1": 1, "2": 2, "5": 2, "6": 2}
 
+ACCOUNT = 1
+EXEC_RESTATEMENT_REASON = 378
+RESTATED_BROKER_OPTION = 4     # ExecRestatementReason (378) 4, in FIX 4.2 and 4.4
+SOR_RISK_REASON = 7929
+"""User-defined tag: the engine's RejectReason name on a report the risk controls caused."""
+
 # the engine's RejectReason -> OrdRejReason
 _ENGINE_REJECT_CODES = {
     "HALTED": REJ_BROKER_OPTION, "MAX_PARENT_QUANTITY": REJ_EXCEEDS_LIMIT,
     "MAX_ORDER_QUANTITY": REJ_EXCEEDS_LIMIT, "MAX_ORDER_NOTIONAL": REJ_EXCEEDS_LIMIT,
     "GROSS_NOTIONAL": REJ_EXCEEDS_LIMIT, "DUPLICATE_PARENT": REJ_DUPLICATE_ORDER,
     "CAPACITY": REJ_BROKER_OPTION, "INVALID_COMMAND": REJ_OTHER,
+    "PRICE_BAND": REJ_EXCEEDS_LIMIT, "MAX_OPEN_ORDERS": REJ_EXCEEDS_LIMIT,
+    "ORDER_RATE": REJ_EXCEEDS_LIMIT, "UNKNOWN_PARENT": REJ_OTHER,
+    "VENUE_DISABLED": REJ_BROKER_OPTION, "RESTRICTED": REJ_SURVEILLANCE,
+    "CREDIT_LIMIT": REJ_EXCEEDS_LIMIT, "POSITION_LIMIT": REJ_EXCEEDS_LIMIT,
+    "PARTICIPATION": REJ_EXCEEDS_LIMIT, "MESSAGE_RATE": REJ_EXCEEDS_LIMIT,
+    "REFERENCE_COLLAR": REJ_EXCEEDS_LIMIT, "MAX_PARENT_NOTIONAL": REJ_EXCEEDS_LIMIT,
+    "DUPLICATE_CLIENT_ORDER_ID": REJ_DUPLICATE_ORDER, "REDUCING": REJ_BROKER_OPTION,
+    "MODEL_GUARD": REJ_BROKER_OPTION, "UNKNOWN_ACCOUNT": REJ_UNKNOWN_ACCOUNT,
+    "INVALID_INSTRUMENT": REJ_UNKNOWN_SYMBOL,
 }
+
+# how a RejectReason's audit numbers (value_a measured, value_b limit) are shown in Text:
+# (unit shown, divisor of the audit unit); reasons not here carry no number (0/0)
+_REASON_UNITS: dict[str, tuple[str, int]] = {
+    "MAX_ORDER_QUANTITY": ("shares", 1), "MAX_PARENT_QUANTITY": ("shares", 1),
+    "POSITION_LIMIT": ("shares", 1), "PARTICIPATION": ("shares", 1),
+    "MAX_ORDER_NOTIONAL": ("USD", 100), "GROSS_NOTIONAL": ("USD", 100),
+    "CREDIT_LIMIT": ("USD", 100), "MAX_PARENT_NOTIONAL": ("USD", 100),
+    "PRICE_BAND": ("bps", 100), "REFERENCE_COLLAR": ("bps", 100),
+    "ORDER_RATE": ("orders/s", 1), "MESSAGE_RATE": ("messages/s", 1),
+    "MAX_OPEN_ORDERS": ("orders", 1),
+}
+
+# what a reason without numbers means, for Text
+_REASON_TEXTS = {
+    "HALTED": "routing is halted",
+    "REDUCING": "routing is reducing: only orders that reduce the account's position are "
+                "accepted",
+    "RESTRICTED": "the instrument is on the restricted list",
+    "UNKNOWN_ACCOUNT": "the account is not configured",
+    "DUPLICATE_CLIENT_ORDER_ID": "the ClOrdID was already used today",
+    "DUPLICATE_PARENT": "the order id is already working",
+    "MODEL_GUARD": "the model guard refused the order",
+    "VENUE_DISABLED": "the venue is disabled",
+    "INVALID_INSTRUMENT": "the instrument id is outside the risk tables",
+    "INVALID_COMMAND": "the engine refused the command",
+    "UNKNOWN_PARENT": "the engine does not know the order",
+    "CAPACITY": "the engine is at capacity",
+}
+
+
+def risk_text(reason_name: str, measured: int = 0, limit: int = 0,
+              detail: str | None = None) -> str:
+    """Returns the Text (58) for a risk refusal: ``"<REASON>: <measured> > limit <limit>
+    (<unit>)"`` from an audit record's value_a/value_b in the reason's unit (USD cents shown as
+    USD, bps x 100 as bps), or ``"<REASON>: <what it means>"`` for a reason without numbers;
+    `detail` (e.g. who halted routing) replaces the meaning."""
+    unit = _REASON_UNITS.get(reason_name)
+    if unit is not None and (measured or limit):
+        name, divisor = unit
+        if divisor == 1:
+            return f"{reason_name}: {measured} > limit {limit} ({name})"
+        return (f"{reason_name}: {measured / divisor:.2f} > limit {limit / divisor:.2f} "
+                f"({name})")
+    return f"{reason_name}: {detail or _REASON_TEXTS.get(reason_name, 'refused by risk')}"
 
 
 def ord_rej_reason_for(begin_string: str, code: int | None) -> int | None:
@@ -101,6 +162,7 @@ class NewOrder(NamedTuple):
     end_time_ns: int       # ExpireTime (126), 0 when absent
     urgency: int           # 7928, 0..255
     target_strategy: int   # 847, -1 when absent
+    account: str = ""      # Account (1), "" when absent
 
 
 def _quantity(text: str | None, what: str) -> int:
@@ -196,8 +258,9 @@ def parse_new_order(message: Any, instruments: dict[str, tuple[int, int]], tick_
                                    REJ_OTHER)
     urgency = _small_int(message, URGENCY, "Urgency", 0, 255, 0)
     strategy = _small_int(message, TARGET_STRATEGY, "TargetStrategy", 0, 1 << 31, -1)
+    account = message.get(ACCOUNT) or ""
     return NewOrder(cl_ord_id, symbol, instrument_id, side, side_code, quantity, ord_type,
-                    limit, tif, end_time_ns, urgency, strategy)
+                    limit, tif, end_time_ns, urgency, strategy, account)
 
 
 def _small_int(message: Any, tag: int, name: str, low: int, high: int, default: int) -> int:
@@ -243,14 +306,20 @@ def execution_report(begin_string: str, *, order_id: str, cl_ord_id: str, exec_i
                      last_quantity: int = 0, last_price: str | None = None,
                      text: str | None = None, ord_rej_reason: int | None = None,
                      time_in_force: int | None = None, expire_time: str | None = None,
-                     liquidity: int = 0, last_market: str | None = None) -> list[tuple[int, Any]]:
+                     liquidity: int = 0, last_market: str | None = None,
+                     account: str | None = None, risk_reason: str | None = None,
+                     restatement_reason: int | None = None) -> list[tuple[int, Any]]:
     """Returns an ExecutionReport body in the session's version: FIX 4.2 carries
     ExecTransType 20=0 and ExecType 1/2 for fills, FIX 4.4 ExecType F. `exec_type` is given
-    in 4.4 terms. A fill names its venue in LastMkt (30)."""
+    in 4.4 terms. A fill names its venue in LastMkt (30); `account` is echoed in Account (1),
+    `risk_reason` (a RejectReason name) goes in SorRiskReason (7929) and `restatement_reason`
+    in ExecRestatementReason (378) on a restated report (150=D)."""
     v42 = begin_string == "FIX.4.2"
     body: list[tuple[int, Any]] = [(ORDER_ID, order_id), (CL_ORD_ID, cl_ord_id)]
     if orig_cl_ord_id is not None:
         body.append((ORIG_CL_ORD_ID, orig_cl_ord_id))
+    if account:
+        body.append((ACCOUNT, account))
     body.append((EXEC_ID, exec_id))
     if v42:
         body.append((EXEC_TRANS_TYPE, "0"))
@@ -274,8 +343,12 @@ def execution_report(begin_string: str, *, order_id: str, cl_ord_id: str, exec_i
              (TRANSACT_TIME, transact_time)]
     if ord_rej_reason is not None:
         body.append((ORD_REJ_REASON, ord_rej_reason))
+    if restatement_reason is not None:
+        body.append((EXEC_RESTATEMENT_REASON, restatement_reason))
     if text:
         body.append((TEXT, text))
+    if risk_reason:
+        body.append((SOR_RISK_REASON, risk_reason))
     return body
 
 

@@ -8,19 +8,22 @@ keeps a second router off the same state.
 
 from __future__ import annotations
 
+import collections
 import fcntl
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable
 from importlib import resources
 from typing import Any
 
+from sor import _core
 from sor.config import RouterConfig, default_config, load, with_changes
-from sor.errors import EngineCrashedError, GatewayError
+from sor.errors import EngineCrashedError, GatewayError, OperatorActionError
 from sor.fix.config import SessionConfig, load_sessions, loads_sessions
 from sor.fix.gateway.apps import OmsApplication, VenueApplication
-from sor.fix.gateway.core import GatewayCore
+from sor.fix.gateway.core import DEFAULT_RISK_REPORT_INTERVAL_S, DONE, GatewayCore
 from sor.fix.journal import Journal
 from sor.fix.reactor import Reactor
 from sor.fix.session import FixSession
@@ -30,12 +33,63 @@ log = logging.getLogger("sor.fix.gateway")
 HOUSEKEEPING_INTERVAL_S = 0.5
 ENGINE_STALL_LIMIT_S = 30.0
 """An engine that still runs but has not heartbeaten for this long stops the gateway."""
+MAX_EVENTS = 2000
+"""Events the router keeps in memory for events() and the console (the audit journal has all)."""
+CONSOLE_EVENTS = 50
+CONSOLE_DONE_PARENTS = 100
+OPERATOR_TIMEOUT_S = 10.0
+
+_RISK_STATES = {k: int(v) for k, v in _core.RiskState.__members__.items()}
+_RISK_STATE_NAMES = {v: k for k, v in _RISK_STATES.items()}
+_GUARD_REASONS = {k: int(v) for k, v in _core.ModelGuardReason.__members__.items()}
+_GUARD_NAMES = {v: k for k, v in _GUARD_REASONS.items()}
+
+
+def risk_state_value(state: Any) -> int:
+    """Returns a RiskState given as the enum, its value or its name (any case); raises
+    OperatorActionError for anything else."""
+    if isinstance(state, str):
+        value = _RISK_STATES.get(state.strip().upper())
+    else:
+        try:
+            value = int(state)
+        except (TypeError, ValueError):
+            value = None
+        if value not in _RISK_STATE_NAMES:
+            value = None
+    if value is None:
+        raise OperatorActionError(f"risk state must be one of {', '.join(_RISK_STATES)}, got "
+                                  f"{state!r}")
+    return value
+
+
+def _who_and_why(operator: Any, reason: Any) -> tuple[str, str]:
+    if not isinstance(operator, str) or not operator.strip():
+        raise OperatorActionError("an operator action needs the operator's name (operator)")
+    if not isinstance(reason, str) or not reason.strip():
+        raise OperatorActionError("an operator action needs a reason (reason)")
+    return operator.strip(), reason.strip()
+
+
+def _enum_name(value: Any, names: dict[int, str]) -> str:
+    if hasattr(value, "name"):
+        return str(value.name)
+    try:
+        return names.get(int(value), str(value))
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def default_sessions() -> list[SessionConfig]:
     """Returns the embedded router sessions (``sor/config/default_fix.toml``)."""
     resource = resources.files("sor.config").joinpath("default_fix.toml")
     return loads_sessions(resource.read_text(encoding="utf-8"), source=str(resource))
+
+
+_SIDE_NAMES = {"1": "buy", "2": "sell", "5": "sell_short", "6": "sell_short_exempt"}
+_ORD_STATUS_NAMES = {"0": "new", "1": "partially_filled", "2": "filled", "3": "done_for_day",
+                     "4": "canceled", "6": "pending_cancel", "8": "rejected", "A": "pending_new",
+                     "C": "expired"}
 
 
 def _in_state_dir(config: SessionConfig, state_dir: str) -> SessionConfig:
@@ -72,7 +126,8 @@ class Gateway:
                  policy: str | None = None, policy_params: dict[str, float] | None = None,
                  busy_poll: bool = False, journal_sync: str = "write",
                  spin_limit_ns: int = 200_000,
-                 market_data: Any = None, codec: Any = None) -> None:
+                 market_data: Any = None, codec: Any = None,
+                 risk_report_interval_s: float = DEFAULT_RISK_REPORT_INTERVAL_S) -> None:
         if router_config is None:
             config = default_config()
         elif isinstance(router_config, RouterConfig):
@@ -122,9 +177,20 @@ class Gateway:
         self.listen_ports: dict[str, int] = {}
         self.recovery: dict[str, int] = {}
         self.error: BaseException | None = None
+        self._risk_report_interval_s = float(risk_report_interval_s)
         self._lock_fd = -1
         self._thread: threading.Thread | None = None
+        self._loop_thread: threading.Thread | None = None
         self._started = False
+        self._started_ns = 0
+        self._events: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_EVENTS)
+        self._event_seq = 0
+        self._events_lock = threading.Lock()
+        self.event_sinks: list[Callable[[str, dict[str, Any]], None]] = []
+        """Called as sink(kind, fields) with every event (the audit journal's append_event)."""
+        self.model_enable_listeners: list[Callable[[], None]] = []
+        """Called when an operator re-enables the model (the Python guards re-arm)."""
+        self._acting = False
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -158,11 +224,15 @@ class Gateway:
     def _start(self) -> None:
         from sor.engine import Engine
 
+        self._started_ns = time.time_ns()
         self.engine = Engine(self.config, models=self._models, policy=self._policy,
                              policy_params=self._policy_params).start()
+        self.engine.on_operator_event.append(self._on_operator_event)
         self.journal = Journal(os.path.join(self.state_dir, "journal"), sync=self._journal_sync)
         core = GatewayCore(self.config, self.engine, self.journal,
-                           spin_limit_ns=self._spin_limit_ns)
+                           spin_limit_ns=self._spin_limit_ns,
+                           risk_report_interval_s=self._risk_report_interval_s)
+        core.event_listeners.append(self._record_event)
         self.core = core
         self.reactor = Reactor(busy_poll=self._busy_poll)
         oms_application = OmsApplication(core)
@@ -181,6 +251,7 @@ class Gateway:
         self.recovery = core.replay()
         if self.recovery["records"]:
             log.info("journal replayed: %s", self.recovery)
+        self._restore_controls()
         core.begin_recovery()
         groups: dict[tuple[str, int], list[FixSession]] = {}
         for name, session in self.sessions.items():
@@ -234,6 +305,8 @@ class Gateway:
                 return
         self.core.retry_orphans()
         self.core.drain_decisions()
+        self.core.flush_risk_reports()
+        self.core.send_account_states()
         self.core.journal.flush()
         self.reactor.call_later(HOUSEKEEPING_INTERVAL_S, self._housekeeping)
 
@@ -253,6 +326,7 @@ class Gateway:
         """Runs the reactor on this thread until stop() (or `timeout_s`)."""
         if self.reactor is None:
             raise GatewayError("start the gateway first")
+        self._loop_thread = threading.current_thread()
         self.reactor.run(timeout_s=timeout_s)
         if self.error is not None:
             raise GatewayError(f"the gateway stopped: {self.error}") from self.error
@@ -264,6 +338,7 @@ class Gateway:
         assert self.reactor is not None
         reactor = self.reactor
         self._thread = threading.Thread(target=reactor.run, name="sor-gateway", daemon=True)
+        self._loop_thread = self._thread
         self._thread.start()
         return self._thread
 
@@ -277,6 +352,8 @@ class Gateway:
         journal and the stores, and unlocks the state folder."""
         if not self._started:
             return
+        if self.core is not None:
+            self.core.closing = True  # the router's own logouts cancel nothing
         reactor = self.reactor
         if reactor is not None:
             self.stop()
@@ -338,22 +415,10 @@ class Gateway:
         the reactor thread when it runs on another one)."""
         if self.core is None:
             return {"started": False}
-        reactor = self.reactor
-        if reactor is not None and reactor.running and self._thread is not None and \
-                threading.current_thread() is not self._thread:
-            result: dict[str, Any] = {}
-            done = threading.Event()
-
-            def take() -> None:
-                try:
-                    result.update(self._status())
-                finally:
-                    done.set()
-
-            reactor.call_soon_threadsafe(take)
-            if done.wait(5.0):
-                return result
-        return self._status()
+        try:
+            return self._on_reactor(self._status, timeout_s=5.0)
+        except TimeoutError:
+            return self._status()
 
     def _status(self) -> dict[str, Any]:
         assert self.core is not None
@@ -364,6 +429,321 @@ class Gateway:
                               for name, s in self.sessions.items()}
         status["recovery"] = dict(self.recovery)
         return status
+
+    # --- operator control (thread-safe: each runs on the reactor thread) ------------------
+
+    def _on_reactor(self, fn: Callable[[], Any], timeout_s: float = OPERATOR_TIMEOUT_S) -> Any:
+        """Returns fn() run on the reactor thread (at once when called there or when the
+        reactor does not run); its exception is raised here. TimeoutError when the reactor
+        does not get to it within `timeout_s`."""
+        reactor = self.reactor
+        if reactor is None or not reactor.running or self._loop_thread is None or \
+                threading.current_thread() is self._loop_thread:
+            return fn()
+        outcome: list[Any] = []
+        done = threading.Event()
+
+        def call() -> None:
+            try:
+                outcome.append((True, fn()))
+            except BaseException as error:  # handed to the caller's thread
+                outcome.append((False, error))
+            finally:
+                done.set()
+
+        reactor.call_soon_threadsafe(call)
+        if not done.wait(timeout_s):
+            raise TimeoutError(f"the gateway's reactor did not run the call within {timeout_s} s")
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        return value
+
+    def _require_core(self) -> GatewayCore:
+        if self.core is None:
+            raise GatewayError("start the gateway first")
+        return self.core
+
+    def _record_event(self, kind: str, severity: str, text: str, **fields: Any) -> None:
+        """Keeps an event (events(), the console) and hands it to the event sinks."""
+        entry = {"ts_ns": time.time_ns(), "kind": kind, "severity": severity, "text": text,
+                 **fields}
+        with self._events_lock:
+            self._event_seq += 1
+            entry["seq"] = self._event_seq
+            self._events.append(entry)
+        payload = {k: v for k, v in entry.items() if k not in ("kind", "seq")}
+        for sink in self.event_sinks:
+            try:
+                sink(kind, payload)
+            except Exception:
+                log.exception("event sink failed on %s", kind)
+
+    def _event(self, kind: str, severity: str, text: str, **fields: Any) -> None:
+        level = {"error": logging.ERROR, "warning": logging.WARNING}.get(severity, logging.INFO)
+        log.log(level, "%s: %s", kind, text)
+        self._record_event(kind, severity, text, **fields)
+
+    def _on_operator_event(self, event: dict[str, Any]) -> None:
+        """An operator action taken on the engine directly (not through this gateway, whose
+        own actions make their own events): recorded with who and why."""
+        if getattr(self, "_acting", False):
+            return
+        action = str(event.get("action", "operator"))
+        detail = event.get("detail")
+        text = (f"{action} by {event.get('operator')}: {event.get('reason')}"
+                f"{f' ({detail})' if detail else ''}")
+        fields = {"operator": event.get("operator"), "reason": event.get("reason"),
+                  "action": action, "detail": None if detail is None else str(detail)}
+        if self.reactor is not None and self.reactor.running and self._loop_thread is not None \
+                and threading.current_thread() is not self._loop_thread:
+            self.reactor.call_soon_threadsafe(lambda: self._event("operator", "warning", text,
+                                                                  **fields))
+        else:
+            self._event("operator", "warning", text, **fields)
+
+    def _engine_action(self, fn: Callable[[], Any]) -> Any:
+        self._acting = True
+        try:
+            return fn()
+        finally:
+            self._acting = False
+
+    def _restore_controls(self) -> None:
+        """Puts the engine back in the risk state and model mode the journal holds (a halt or
+        a tripped model guard survives a crash), or takes the configuration's state."""
+        core = self._require_core()
+        journaled = core.risk_changed_ns > 0
+        if journaled:
+            if core.risk_state != risk_state_value(self.engine.params()["risk_state"]):
+                self._engine_action(lambda: self.engine.set_risk_state(
+                    core.risk_state, operator=core.risk_operator or "router",
+                    reason=f"restored after a restart: {core.risk_reason}"))
+            if core.risk_state:
+                self._event("risk_state", "warning",
+                            f"routing {_RISK_STATE_NAMES[core.risk_state]} restored from the "
+                            f"journal (set by {core.risk_operator}: {core.risk_reason})",
+                            operator=core.risk_operator, reason=core.risk_reason,
+                            state=_RISK_STATE_NAMES[core.risk_state])
+        else:
+            core.risk_state = risk_state_value(self.engine.params()["risk_state"])
+            core.risk_operator = "configuration" if core.risk_state else ""
+            core.risk_reason = "risk.state at start" if core.risk_state else ""
+        if core.model_tripped:
+            reason = core.model_guard_reason or _GUARD_REASONS["OPERATOR"]
+            core.note_model_detail(core.model_detail)
+            core.model_tripped = False  # the engine's audit record trips it again
+            self._engine_action(lambda: self.engine.force_fallback(
+                _core.ModelGuardReason(reason),
+                f"restored after a restart: {core.model_detail}"))
+
+    def set_risk_state(self, state: Any, *, operator: str, reason: str) -> dict[str, Any]:
+        """Sets the risk state (ACTIVE, REDUCING, HALTED: the enum, its value or its name)
+        with who and why, and returns what was done. HALTED first closes the gateway's own
+        gate (no child leaves; each is answered to the engine as rejected) and sends a cancel
+        for every child known open, so the halt holds even when the engine does not answer;
+        then the engine is told. Every working parent gets a restated report "routing <STATE>
+        by <operator>: <reason>". Journaled: the state survives a restart."""
+        value = risk_state_value(state)
+        operator, reason = _who_and_why(operator, reason)
+        return self._on_reactor(lambda: self._set_risk_state(value, operator, reason))
+
+    def _set_risk_state(self, state: int, operator: str, reason: str) -> dict[str, Any]:
+        core = self._require_core()
+        engine_error = None
+        if state == _RISK_STATES["HALTED"]:
+            result = core.set_risk_state(state, operator, reason)
+            try:
+                self._engine_action(lambda: self.engine.set_risk_state(
+                    state, operator=operator, reason=reason))
+            except Exception as error:
+                engine_error = f"{type(error).__name__}: {error}"
+                self._event("risk_state", "error", f"the engine did not confirm HALTED "
+                            f"({engine_error}); the gateway's gate is closed",
+                            operator=operator, reason=reason)
+        else:
+            try:
+                self._engine_action(lambda: self.engine.set_risk_state(
+                    state, operator=operator, reason=reason))
+            except Exception as error:
+                raise GatewayError(f"the engine refused risk state "
+                                   f"{_RISK_STATE_NAMES[state]}: {error}") from error
+            result = core.set_risk_state(state, operator, reason)
+        core.poll()
+        return {"state": _RISK_STATE_NAMES[state],
+                "previous": _RISK_STATE_NAMES.get(result["previous"], str(result["previous"])),
+                "child_cancels": result["child_cancels"],
+                "parents_told": result["parents_told"], "engine_error": engine_error}
+
+    def halt(self, *, operator: str, reason: str) -> dict[str, Any]:
+        """Sets HALTED (the kill switch); see set_risk_state."""
+        return self.set_risk_state("HALTED", operator=operator, reason=reason)
+
+    def reduce(self, *, operator: str, reason: str) -> dict[str, Any]:
+        """Sets REDUCING; see set_risk_state."""
+        return self.set_risk_state("REDUCING", operator=operator, reason=reason)
+
+    def resume(self, *, operator: str, reason: str) -> dict[str, Any]:
+        """Sets ACTIVE; see set_risk_state."""
+        return self.set_risk_state("ACTIVE", operator=operator, reason=reason)
+
+    def enable_model(self, *, operator: str, reason: str) -> dict[str, Any]:
+        """Re-enables model routing after a guard trip (the engine's latch and any forced
+        fallback are cleared; the Python guards are re-armed) with who and why; returns the
+        model status."""
+        operator, reason = _who_and_why(operator, reason)
+        return self._on_reactor(lambda: self._enable_model(operator, reason))
+
+    def _enable_model(self, operator: str, reason: str) -> dict[str, Any]:
+        core = self._require_core()
+        was = core.model_tripped
+        self._engine_action(lambda: self.engine.enable_model(operator=operator, reason=reason))
+        for rearm in self.model_enable_listeners:
+            rearm()
+        core.poll()  # the engine's MODEL_GUARD re-enabled record, when it was tripped
+        if core.model_tripped:  # no audit record came (yet): the journal still says enabled
+            core.model_tripped = False
+            core.model_guard_reason = 0
+            core.model_since_ns = time.time_ns()
+        self.journal_model_state()
+        self._event("model_guard", "warning", f"model routing re-enabled by {operator}: "
+                    f"{reason}{'' if was else ' (it was not tripped)'}", operator=operator,
+                    reason=reason)
+        return self._model_status()
+
+    def journal_model_state(self) -> None:
+        """Journals the model guard as the core sees it (tripped or not)."""
+        from sor.fix.journal import RecordKind
+
+        core = self._require_core()
+        core.journal.append(RecordKind.MODEL_GUARD, int(core.model_tripped),
+                            core.model_guard_reason, time.time_ns(), core.model_detail)
+        core.journal.flush()
+
+    def force_fallback(self, reason: Any, detail: str) -> dict[str, Any]:
+        """Sends routing to the fallback policy for `reason` (a ModelGuardReason: the Python
+        guards and operators) until enable_model; returns the model status."""
+        value = reason if isinstance(reason, int) else _GUARD_REASONS.get(
+            getattr(reason, "name", str(reason)).upper())
+        if value is None or value not in _GUARD_NAMES or value == 0:
+            raise OperatorActionError(f"a fallback needs a ModelGuardReason other than NONE, "
+                                      f"got {reason!r}")
+        return self._on_reactor(lambda: self._force_fallback(int(value), str(detail)))
+
+    def _force_fallback(self, reason: int, detail: str) -> dict[str, Any]:
+        core = self._require_core()
+        core.note_model_detail(detail)
+        self._engine_action(lambda: self.engine.force_fallback(
+            _core.ModelGuardReason(reason), detail))
+        core.poll()
+        return self._model_status()
+
+    def update_config(self, change: Any, *, operator: str, reason: str) -> list[Any]:
+        """Validates and applies a configuration change (a RouterConfig or a function of
+        the current one) to the running engine with who and why; returns the changes. A
+        refused change raises ConfigError and nothing changes."""
+        operator, reason = _who_and_why(operator, reason)
+        return self._on_reactor(lambda: self._update_config(change, operator, reason))
+
+    def _update_config(self, change: Any, operator: str, reason: str) -> list[Any]:
+        core = self._require_core()
+        changes = self._engine_action(lambda: self.engine.update_config(
+            change, operator=operator, reason=reason))
+        core.set_config(self.engine.config)
+        self.config = self.engine.config
+        if changes:
+            listed = "; ".join(str(c) for c in changes)
+            self._event("config", "warning", f"configuration changed by {operator}: {reason}: "
+                        f"{listed}", operator=operator, reason=reason,
+                        changes=[str(c) for c in changes])
+        return changes
+
+    def events(self, since: int = 0) -> list[dict[str, Any]]:
+        """Returns the events kept in memory whose seq is above `since` (oldest first): each
+        {seq, ts_ns, kind, severity, text, ...} with operator and reason on operator actions."""
+        with self._events_lock:
+            return [dict(e) for e in self._events if e["seq"] > since]
+
+    def _model_status(self) -> dict[str, Any]:
+        core = self._require_core()
+        status = dict(self.engine.model_status())
+        return {"mode": _enum_name(status.get("mode"), {0: "model", 1: "fallback", 2: "none"}),
+                "reason": _enum_name(status.get("reason", 0), _GUARD_NAMES),
+                "detail": core.model_detail, "since_ns": core.model_since_ns,
+                "policy": status.get("policy"), "fallback_policy": status.get("fallback_policy"),
+                "trips": int(status.get("trips", 0))}
+
+    def console_state(self) -> dict[str, Any]:
+        """Returns what the operator console shows (docs/guardrails.md, console_state)."""
+        return self._on_reactor(self._console_state, timeout_s=5.0)
+
+    def _console_state(self) -> dict[str, Any]:
+        core = self._require_core()
+        now = time.time_ns()
+        engine = self.engine.status()
+        config = self.engine.config
+        total_orders = sum(v.orders for v in core.venue_stats.values())
+        venues = []
+        for venue in config.venues:
+            venue_id = int(venue.venue_id)
+            stats = core._venue(venue_id)
+            session = core.venue_sessions.get(venue_id)
+            venues.append({
+                "venue_id": venue_id, "name": venue.name,
+                "kind": getattr(venue.kind, "value", str(venue.kind)),
+                "session": session.state.value if session is not None else None,
+                "enabled": bool(venue.enabled), "orders": stats.orders, "fills": stats.fills,
+                "filled_shares": stats.filled_shares, "rejects": stats.rejects,
+                "risk_rejects": stats.risk_rejects,
+                "fill_rate": (stats.filled_shares / stats.ordered_shares
+                              if stats.ordered_shares else None),
+                "route_share": stats.orders / total_orders if total_orders else 0.0})
+        tick = core.tick_usd
+        live = [p for p in core.parents.values() if p.status != DONE]
+        done = sorted((p for p in core.parents.values() if p.status == DONE),
+                      key=lambda p: p.done_ns, reverse=True)[:CONSOLE_DONE_PARENTS]
+        parents = []
+        filled = 0
+        notional_ticks = 0
+        cost_ticks = 0.0
+        arrival_ticks = 0.0
+        for parent in core.parents.values():
+            filled += parent.cum_quantity
+            notional_ticks += parent.notional_ticks
+            if parent.cum_quantity > 0 and parent.arrival_mid_ticks > 0:
+                sign = 1.0 if parent.side == 1 else -1.0
+                cost_ticks += sign * (parent.notional_ticks
+                                      - parent.arrival_mid_ticks * parent.cum_quantity)
+                arrival_ticks += parent.arrival_mid_ticks * parent.cum_quantity
+        for parent in live + done:
+            parents.append({
+                "cl_ord_id": parent.cl_ord_id, "symbol": parent.symbol,
+                "side": _SIDE_NAMES.get(parent.side_code, parent.side_code),
+                "quantity": parent.quantity, "cum_quantity": parent.cum_quantity,
+                "avg_px": (parent.notional_ticks * tick / parent.cum_quantity
+                           if parent.cum_quantity else None),
+                "ord_status": _ORD_STATUS_NAMES.get(parent.ord_status(), parent.ord_status()),
+                "is_bps": parent.implementation_shortfall_bps()})
+        with self._events_lock:
+            recent = list(self._events)[-CONSOLE_EVENTS:]
+        risk_name = _RISK_STATE_NAMES.get(core.risk_state, str(core.risk_state))
+        return {
+            "ts_ns": now,
+            "router": {"name": self.engine.name, "engine_state": engine["state"],
+                       "heartbeat_age_ms": engine["heartbeat_age_ms"],
+                       "uptime_s": (now - self._started_ns) / 1e9},
+            "risk": {"state": risk_name, "operator": core.risk_operator,
+                     "reason": core.risk_reason, "changed_ns": core.risk_changed_ns},
+            "model": self._model_status(),
+            "venues": venues,
+            "parents": parents,
+            "totals": {"filled_shares": filled, "notional_usd": notional_ticks * tick,
+                       "is_bps": cost_ticks / arrival_ticks * 1e4 if arrival_ticks else None,
+                       "orders": total_orders,
+                       "fills": sum(v.fills for v in core.venue_stats.values()),
+                       "risk_rejects": core.counters["risk_rejects"]},
+            "events": [{"ts_ns": e["ts_ns"], "kind": e["kind"], "severity": e["severity"],
+                        "text": e["text"]} for e in recent]}
 
     def __repr__(self) -> str:
         return f"<sor.fix.gateway.Gateway {self.state_dir!r} started={self._started}>"

@@ -1,0 +1,91 @@
+"""Controls on every child order, tripped from a FIX client against a real engine and FIX test
+venues: a soft refusal leaves the parent working and reaches the OMS as an unsolicited
+restated ExecutionReport (150=D, OrdStatus unchanged) with Text and SorRiskReason (7929), at
+most once per parent and reason per risk_report_interval_s with the refusals counted; a
+parent-stopping refusal ends the parent with 150=4/39=4 and the reason."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway_support import GuardRouter, wait_until
+from sor.fix.codec import parse
+
+
+@pytest.fixture
+def make_router(tmp_path):
+    routers = []
+
+    def make(**options) -> GuardRouter:
+        router = GuardRouter(tmp_path / f"r{len(routers)}", **options)
+        routers.append(router)
+        return router
+
+    yield make
+    for router in routers:
+        router.close()
+
+
+def _restated(router: GuardRouter, cl_ord_id: str) -> list:
+    return [r for r in router.oms.order(cl_ord_id).reports if r.exec_type == "D"]
+
+
+def _reason(report) -> str | None:
+    return parse(report.raw).get(7929)
+
+
+def test_a_price_band_refusal_is_restated_to_the_oms_once_per_interval(make_router):
+    router = make_router(changes={"risk.price_band_bps": 50.0}, risk_report_interval_s=0.5)
+    # bid 100.00, ask 102.00: the ask is 99 bps above the mid, beyond the 50 bps band
+    router.book([(0, 1_020_000, 100)], bids=[(0, 1_000_000, 100)])
+    cl_ord_id = router.oms.new_order("AAPL", "buy", 300, price="102.00")
+    router.oms.wait_for(lambda: len(_restated(router, cl_ord_id)) == 1, 5, "the first report")
+    first = _restated(router, cl_ord_id)[0]
+    assert _reason(first) == "PRICE_BAND" and first.ord_status == "0"
+    assert first.text.startswith("PRICE_BAND: ") and "> limit 50.00 (bps)" in first.text
+    assert first.text.endswith("; 1 child order refused (XNAS)")
+    assert parse(first.raw).get(378) == "4"
+    # three more refusals at once: held back, then reported together
+    for k in range(3):
+        router.book([(k % 2, 1_020_000, 100)], first_order_id=10 + k)
+    router.oms.wait_for(lambda: len(_restated(router, cl_ord_id)) == 2, 5, "the second report")
+    second = _restated(router, cl_ord_id)[1]
+    assert second.text.endswith("; 3 child orders refused since the last report (BATS, XNAS)")
+    assert second.cum_quantity == 0 and second.ord_status == "0"
+    counters = router.gateway.status()["counters"]
+    assert counters["risk_rejects"] == 4 and counters["risk_reports"] == 2
+    assert counters["children_sent"] == 0
+    # the parent still works: a quote inside the band is taken
+    router.book([(1, 1_010_000, 300)], bids=[(1, 1_009_900, 100)], first_order_id=30)
+    view = router.oms.wait_done(cl_ord_id)
+    assert view.cum_quantity == 300 and view.ord_status == "2"
+
+    def venues() -> dict:
+        return {v["name"]: v for v in router.gateway.console_state()["venues"]}
+
+    wait_until(lambda: venues()["BATS"]["filled_shares"] == 300, 5, "the engine's fill record")
+    assert venues()["XNAS"]["risk_rejects"] == 3 and venues()["BATS"]["risk_rejects"] == 1
+    assert venues()["BATS"]["orders"] == 1 and venues()["BATS"]["fill_rate"] == 1.0
+    assert venues()["BATS"]["route_share"] == 1.0 and venues()["XNAS"]["orders"] == 0
+
+
+def test_a_child_over_the_order_notional_is_refused_and_the_parent_stays(make_router):
+    router = make_router(changes={"risk.max_order_notional_usd": 5_000.0})
+    router.book([(0, 1_000_100, 100)])
+    cl_ord_id = router.oms.new_order("AAPL", "buy", 100, price="100.05")
+    router.oms.wait_for(lambda: len(_restated(router, cl_ord_id)) == 1, 5, "the report")
+    report = _restated(router, cl_ord_id)[0]
+    assert _reason(report) == "MAX_ORDER_NOTIONAL"
+    assert report.text.startswith("MAX_ORDER_NOTIONAL: 10001.00 > limit 5000.00 (USD)")
+    assert router.gateway.status()["live_parents"][0]["cl_ord_id"] == cl_ord_id
+
+
+def test_the_order_throttle_refuses_the_second_child_in_the_same_second(make_router):
+    router = make_router(changes={"risk.max_orders_per_second": 1})
+    router.book([(0, 1_000_100, 100), (1, 1_000_200, 100)])
+    cl_ord_id = router.oms.new_order("AAPL", "buy", 200, price="100.05")
+    router.oms.wait_for(lambda: len(_restated(router, cl_ord_id)) == 1, 5, "the report")
+    report = _restated(router, cl_ord_id)[0]
+    assert _reason(report) == "ORDER_RATE" and "(orders/s)" in report.text
+    router.oms.wait_for(lambda: router.oms.order(cl_ord_id).cum_quantity == 100, 5, "a fill")
+    assert router.oms.order(cl_ord_id).ord_status == "1"
