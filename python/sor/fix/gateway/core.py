@@ -300,6 +300,7 @@ class GatewayCore:
         self.model_detail = ""
         self.model_since_ns = 0
         self._pending_model_detail = ""
+        self.operator_acting = False  # an operator action runs: it makes its own events
         self.closing = False          # the router is shutting down: no cancel on disconnect
         self._risk_reports: dict[tuple[int, int], _RiskReport] = {}
         self._venues_dropped: set[int] = set()
@@ -841,30 +842,48 @@ class GatewayCore:
         self._pending_model_detail = detail
 
     def _on_model_guard(self, row: tuple) -> None:
-        now = self._clock()
         reason = int(row[5])
-        name = _GUARD_NAMES.get(reason, str(reason))
         if row[4] == 1:
             detail, self._pending_model_detail = self._pending_model_detail, ""
             if not detail and row[6] < len(_SLOT_NAMES) and reason in (1, 2):
                 detail = f"model {_SLOT_NAMES[row[6]]}"
-            self.model_tripped = True
-            self.model_guard_reason = reason
-            self.model_detail = detail
-            self.model_since_ns = now
-            self.journal.append(RecordKind.MODEL_GUARD, 1, reason, now, detail)
-            self._event("model_guard", "error", f"model guard tripped: {name}"
-                        f"{': ' + detail if detail else ''}; routing falls back to the "
-                        f"rule-based policy until an operator re-enables the model",
-                        reason=name, detail=detail)
-        elif row[4] == 2:
-            self.model_tripped = False
-            self.model_guard_reason = 0
-            self.model_detail = ""
-            self.model_since_ns = now
-            self.journal.append(RecordKind.MODEL_GUARD, 0, 0, now, "")
-            self._event("model_guard", "info", "model routing re-enabled")
+            self.model_trip(reason, detail)
+        elif row[4] == 2 and not self.operator_acting:
+            self.model_enabled()
+
+    def model_trip(self, reason: int, detail: str) -> None:
+        """Records that routing went to the fallback policy (journaled, an error event)."""
+        if self.model_tripped and self.model_guard_reason == reason:
+            return
+        now = self._clock()
+        name = _GUARD_NAMES.get(reason, str(reason))
+        self.model_tripped = True
+        self.model_guard_reason = reason
+        self.model_detail = detail
+        self.model_since_ns = now
+        self.journal.append(RecordKind.MODEL_GUARD, 1, reason, now, detail)
         self.journal.flush()
+        self._event("model_guard", "error", f"model guard tripped: {name}"
+                    f"{': ' + detail if detail else ''}; routing falls back to the "
+                    f"rule-based policy until an operator re-enables the model",
+                    reason=name, detail=detail)
+
+    def model_enabled(self, operator: str = "", reason: str = "") -> None:
+        """Records that model routing is back (journaled, an event naming who, if known)."""
+        if not self.model_tripped and not operator:
+            return
+        now = self._clock()
+        self.model_tripped = False
+        self.model_guard_reason = 0
+        self.model_detail = ""
+        self.model_since_ns = now
+        self.journal.append(RecordKind.MODEL_GUARD, 0, 0, now, "")
+        self.journal.flush()
+        if operator:
+            self._event("model_guard", "warning", f"model routing re-enabled by {operator}: "
+                        f"{reason}", operator=operator, reason=reason)
+        else:
+            self._event("model_guard", "info", "model routing re-enabled")
 
     # --- accounts: credit and positions survive a restart ------------------------------------
 

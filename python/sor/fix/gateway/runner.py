@@ -531,11 +531,9 @@ class Gateway:
             core.risk_reason = "risk.state at start" if core.risk_state else ""
         if core.model_tripped:
             reason = core.model_guard_reason or _GUARD_REASONS["OPERATOR"]
-            core.note_model_detail(core.model_detail)
-            core.model_tripped = False  # the engine's audit record trips it again
-            self._engine_action(lambda: self.engine.force_fallback(
-                _core.ModelGuardReason(reason),
-                f"restored after a restart: {core.model_detail}"))
+            detail = f"restored after a restart: {core.model_detail}"
+            core.model_tripped = False  # tripped again, with an event saying why
+            self._force_fallback(reason, detail)
 
     def set_risk_state(self, state: Any, *, operator: str, reason: str) -> dict[str, Any]:
         """Sets the risk state (ACTIVE, REDUCING, HALTED: the enum, its value or its name)
@@ -596,29 +594,16 @@ class Gateway:
 
     def _enable_model(self, operator: str, reason: str) -> dict[str, Any]:
         core = self._require_core()
-        was = core.model_tripped
         self._engine_action(lambda: self.engine.enable_model(operator=operator, reason=reason))
         for rearm in self.model_enable_listeners:
             rearm()
-        core.poll()  # the engine's MODEL_GUARD re-enabled record, when it was tripped
-        if core.model_tripped:  # no audit record came (yet): the journal still says enabled
-            core.model_tripped = False
-            core.model_guard_reason = 0
-            core.model_since_ns = time.time_ns()
-        self.journal_model_state()
-        self._event("model_guard", "warning", f"model routing re-enabled by {operator}: "
-                    f"{reason}{'' if was else ' (it was not tripped)'}", operator=operator,
-                    reason=reason)
+        core.operator_acting = True
+        try:
+            core.poll()  # the engine's MODEL_GUARD re-enabled record, when it was tripped
+        finally:
+            core.operator_acting = False
+        core.model_enabled(operator, reason)
         return self._model_status()
-
-    def journal_model_state(self) -> None:
-        """Journals the model guard as the core sees it (tripped or not)."""
-        from sor.fix.journal import RecordKind
-
-        core = self._require_core()
-        core.journal.append(RecordKind.MODEL_GUARD, int(core.model_tripped),
-                            core.model_guard_reason, time.time_ns(), core.model_detail)
-        core.journal.flush()
 
     def force_fallback(self, reason: Any, detail: str) -> dict[str, Any]:
         """Sends routing to the fallback policy for `reason` (a ModelGuardReason: the Python
@@ -635,7 +620,9 @@ class Gateway:
         core.note_model_detail(detail)
         self._engine_action(lambda: self.engine.force_fallback(
             _core.ModelGuardReason(reason), detail))
-        core.poll()
+        core.poll()  # the engine's MODEL_GUARD trip record
+        core.note_model_detail("")
+        core.model_trip(reason, detail)  # recorded even when the engine wrote none
         return self._model_status()
 
     def update_config(self, change: Any, *, operator: str, reason: str) -> list[Any]:
