@@ -108,3 +108,19 @@ def test_operator_actions_need_who_and_why_and_page_as_events(router):
     config_events = [e for e in gateway.events() if e["kind"] == "config"]
     assert config_events[-1]["operator"] == "erin" and "max_open_orders" in \
         config_events[-1]["text"]
+
+
+def test_a_risk_state_set_through_the_configuration_is_followed_by_the_gateway(router):
+    from sor.config import RiskState
+
+    gateway = router.gateway
+    gateway.update_config(lambda c: c.replace(risk=c.risk.replace(state=RiskState.HALTED)),
+                          operator="frank", reason="config drill")
+    wait_until(lambda: gateway.status()["gate_closed"], 5, "the gateway's gate to close")
+    assert gateway.status()["risk_state"] == "HALTED"
+    event = [e for e in gateway.events() if e["kind"] == "risk_state"][-1]
+    assert event["operator"] == "frank" and event["reason"] == "config drill"
+    assert gateway.console_state()["risk"]["state"] == "HALTED"
+    gateway.resume(operator="frank", reason="drill over")
+    assert not gateway.status()["gate_closed"]
+    assert gateway.engine.config.risk.state == RiskState.ACTIVE

@@ -57,6 +57,7 @@ _CHILD_ORDER = int(_core.AuditKind.CHILD_ORDER)
 _RISK_REJECT = int(_core.AuditKind.RISK_REJECT)
 _EXECUTION = int(_core.AuditKind.EXECUTION)
 _MODEL_GUARD = int(_core.AuditKind.MODEL_GUARD)
+_RISK_STATE_AUDIT = int(_core.AuditKind.RISK_STATE)
 _CMD_NEW, _CMD_CANCEL = int(_core.CommandKind.NEW_PARENT), int(_core.CommandKind.CANCEL_PARENT)
 _CMD_AMEND = int(_core.CommandKind.AMEND_PARENT)
 _CMD_ACCOUNT_STATE = int(_core.CommandKind.ACCOUNT_STATE)
@@ -301,6 +302,7 @@ class GatewayCore:
         self.model_since_ns = 0
         self._pending_model_detail = ""
         self.operator_acting = False  # an operator action runs: it makes its own events
+        self._engine_operator = ("", "")
         self.closing = False          # the router is shutting down: no cancel on disconnect
         self._risk_reports: dict[tuple[int, int], _RiskReport] = {}
         self._venues_dropped: set[int] = set()
@@ -694,6 +696,8 @@ class GatewayCore:
                     self._on_risk_reject(row)
                 elif kind == _MODEL_GUARD:
                     self._on_model_guard(row)
+                elif kind == _RISK_STATE_AUDIT:
+                    self._on_engine_risk_state(int(row[4]))
             for listener in self.audit_listeners:
                 listener(batch.copy())
         return work
@@ -823,6 +827,26 @@ class GatewayCore:
                     state=name, previous=_RISK_STATE_NAMES.get(previous, str(previous)))
         return {"state": state, "previous": previous, "child_cancels": cancels,
                 "parents_told": told}
+
+    def note_engine_operator(self, operator: str, reason: str) -> None:
+        """Remembers who acted on the engine last (its operator listener), for a risk state
+        change the engine reports without the gateway having made it."""
+        self._engine_operator = (operator, reason)
+
+    def _on_engine_risk_state(self, state: int) -> None:
+        """The engine changed its risk state: when not through set_risk_state (a
+        configuration change, a direct engine call), the gateway follows: gate, cancels,
+        reports, journal."""
+        if self.operator_acting or state == self.risk_state:
+            return
+        try:  # the record may be stale (a start-up state): the parameter block is the truth
+            state = int(self.engine.params()["risk_state"])
+        except Exception:
+            log.exception("reading the engine's risk state")
+        if state == self.risk_state:
+            return
+        operator, reason = self._engine_operator
+        self.set_risk_state(state, operator or "engine", reason or "set on the engine")
 
     def cancel_open_children(self) -> int:
         """Sends a cancel for every child the gateway knows open whose cancel was not sent

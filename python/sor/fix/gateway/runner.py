@@ -487,6 +487,9 @@ class Gateway:
     def _on_operator_event(self, event: dict[str, Any]) -> None:
         """An operator action taken on the engine directly (not through this gateway, whose
         own actions make their own events): recorded with who and why."""
+        if self.core is not None:
+            self.core.note_engine_operator(str(event.get("operator") or ""),
+                                           str(event.get("reason") or ""))
         if getattr(self, "_acting", False):
             return
         action = str(event.get("action", "operator"))
@@ -504,10 +507,14 @@ class Gateway:
 
     def _engine_action(self, fn: Callable[[], Any]) -> Any:
         self._acting = True
+        if self.core is not None:
+            self.core.operator_acting = True
         try:
             return fn()
         finally:
             self._acting = False
+            if self.core is not None:
+                self.core.operator_acting = False
 
     def _restore_controls(self) -> None:
         """Puts the engine back in the risk state and model mode the journal holds (a halt or
