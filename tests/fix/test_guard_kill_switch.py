@@ -26,6 +26,7 @@ def _open_at_venues(venues: VenueServer) -> list[str]:
     return venues.call(lambda: [o.cl_ord_id for o in venues.core.open_orders()])
 
 
+@pytest.mark.slow
 def test_the_kill_switch_cancels_resting_children_and_refuses_orders_until_resume(make_live):
     gateway, venues, oms = make_live()
     deadline = time.time_ns() + 60 * 10**9
