@@ -22,19 +22,20 @@ SENT = 4
 
 @dataclasses.dataclass(frozen=True)
 class GuardSettings:
-    """The Python-guard part of GuardrailSettings (same attribute names), for these tests."""
+    """The Python-guard part of GuardrailSettings (same attribute names and defaults), for
+    these tests."""
 
     fill_rate_enabled: bool = True
     fill_rate_window_children: int = 200
-    fill_rate_min_children: int = 50
+    fill_rate_min_children: int = 100
     fill_rate_floor_ratio: float = 0.5
     concentration_enabled: bool = True
     concentration_window_children: int = 200
-    concentration_min_children: int = 50
+    concentration_min_children: int = 200
     concentration_max_share: float = 0.8
     drift_enabled: bool = True
-    drift_window_decisions: int = 500
-    drift_psi_threshold: float = 0.5
+    drift_window_decisions: int = 1000
+    drift_psi_threshold: float = 1.0
     drift_features: tuple[str, ...] = ()
 
 

@@ -143,7 +143,8 @@ class ModelGuardMonitor:
                     for venue, shares in self._sent:
                         self._venue_shares[venue] = self._venue_shares.get(venue, 0) + shares
             if old is None or tuple(old.drift_features) != tuple(settings.drift_features) or \
-                    int(old.drift_window_decisions) != drift_window:
+                    int(old.drift_window_decisions) != drift_window or \
+                    bool(old.drift_enabled) != bool(settings.drift_enabled):
                 self._drift_names = tuple(names) if settings.drift_enabled else ()
                 self._drift_columns = (self._profile.columns(self._drift_names)
                                        if self._drift_names and self._profile is not None else [])

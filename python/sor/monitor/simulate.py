@@ -49,7 +49,8 @@ class RoutedSession:
 
 def router_config(name: str, *, adv_shares: float = 0.0) -> Any:
     """Returns the embedded configuration with every venue order by order (the simulator's
-    default market publishes every lit venue that way), loose order limits and instrument 0's
+    default market publishes every lit venue that way), loose order limits, an engine that
+    sleeps when idle and tolerates a starved thread (a shared test host), and instrument 0's
     average daily volume set to `adv_shares` (when > 0)."""
     from sor.config import default_config, with_changes
 
@@ -58,7 +59,9 @@ def router_config(name: str, *, adv_shares: float = 0.0) -> Any:
                                "risk.max_orders_per_second": 100_000,
                                "risk.max_parent_quantity_shares": 10_000_000,
                                "risk.max_order_notional_usd": 100_000_000.0,
-                               "risk.max_gross_notional_usd": 1e12}
+                               "risk.max_gross_notional_usd": 1e12,
+                               "engine.idle_strategy": "sleep", "engine.idle_sleep_ns": 20_000,
+                               "engine.heartbeat_timeout_ms": 30_000}
     if adv_shares > 0:
         changes["instruments[AAPL].average_daily_volume_shares"] = int(round(adv_shares))
     return with_changes(default_config(), changes)
