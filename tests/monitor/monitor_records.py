@@ -1,5 +1,5 @@
-"""Record builders for the monitor tests: decision and audit arrays with the ring dtypes, a
-settings object with the GuardrailSettings attribute names, and a real routed session."""
+"""Record builders for the monitor tests: decision and audit arrays with the ring dtypes, guard
+settings (GuardrailSettings), and a real routed session."""
 
 from __future__ import annotations
 
@@ -20,23 +20,13 @@ BUY, SELL = int(_core.Side.BUY), int(_core.Side.SELL)
 SENT = 4
 
 
-@dataclasses.dataclass(frozen=True)
-class GuardSettings:
-    """The Python-guard part of GuardrailSettings (same attribute names and defaults), for
-    these tests."""
+def guard_settings(**changes: Any) -> Any:
+    """Returns GuardrailSettings with the measured guard defaults (MEASURED_DEFAULTS) and
+    `changes`."""
+    from sor.config import GuardrailSettings
+    from sor.monitor.guards import MEASURED_DEFAULTS
 
-    fill_rate_enabled: bool = True
-    fill_rate_window_children: int = 200
-    fill_rate_min_children: int = 100
-    fill_rate_floor_ratio: float = 0.5
-    concentration_enabled: bool = True
-    concentration_window_children: int = 200
-    concentration_min_children: int = 200
-    concentration_max_share: float = 0.8
-    drift_enabled: bool = True
-    drift_window_decisions: int = 1000
-    drift_psi_threshold: float = 1.0
-    drift_features: tuple[str, ...] = ()
+    return dataclasses.replace(GuardrailSettings(), **{**MEASURED_DEFAULTS, **changes})
 
 
 def decisions(count: int, *, start_sequence: int = 1, seed: int = 0, sent: bool = True,

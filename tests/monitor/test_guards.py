@@ -7,13 +7,14 @@ import dataclasses
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
-from monitor_records import GuardSettings, decisions, fills_for
+from monitor_records import decisions, fills_for, guard_settings
 from sor import _core
-from sor.errors import FeatureProfileError, UsageError
+from sor.errors import ConfigError, FeatureProfileError, UsageError
 from sor.features import FEATURE_SCHEMA
-from sor.monitor.guards import ModelGuardMonitor, ModelGuardReason, check_reasons_match_core
+from sor.config import GuardrailSettings
+from sor.monitor.guards import MEASURED_DEFAULTS, ModelGuardMonitor, ModelGuardReason
 from sor.monitor.profile import FeatureProfile
 
 MONITORED = ("nbbo.spread_bps", "flow.imbalance_10s", "vol.realized_5m_bps")
@@ -33,11 +34,10 @@ class Trips:
         return [reason for reason, _ in self.calls]
 
 
-def only(**changes) -> GuardSettings:
-    """Settings with one guard on (the others off) and `changes`."""
-    base = GuardSettings(fill_rate_enabled=False, concentration_enabled=False,
-                         drift_enabled=False)
-    return dataclasses.replace(base, **changes)
+def only(**changes):
+    """GuardrailSettings with the guards off but those `changes` turn on."""
+    return guard_settings(**{"fill_rate_enabled": False, "concentration_enabled": False,
+                             "drift_enabled": False, **changes})
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +126,7 @@ def fill_rate_reference(children: list[tuple[float, float]], window: int, minimu
                 min_size=1, max_size=80),
        st.integers(1, 30), st.integers(1, 30), st.floats(0.1, 1.0))
 def test_fill_rate_matches_a_slow_reference(children, window, minimum, floor) -> None:
+    assume(minimum <= window)  # the configuration refuses a minimum above the window
     trips = Trips()
     monitor = ModelGuardMonitor(only(fill_rate_enabled=True, fill_rate_window_children=window,
                                      fill_rate_min_children=minimum,
@@ -183,6 +184,7 @@ def concentration_reference(children: list[tuple[int, int]], window: int, minimu
                 min_size=1, max_size=80),
        st.integers(1, 30), st.integers(1, 30), st.floats(0.2, 0.99))
 def test_concentration_matches_a_slow_reference(children, window, minimum, maximum) -> None:
+    assume(minimum <= window)
     trips = Trips()
     monitor = ModelGuardMonitor(only(concentration_enabled=True,
                                      concentration_window_children=window,
@@ -301,7 +303,7 @@ def test_a_failing_trip_callback_leaves_the_guard_armed() -> None:
             raise RuntimeError("engine not reachable")
 
     monitor = ModelGuardMonitor(only(concentration_enabled=True, concentration_min_children=5),
-                                None, trip)
+                                None, trip)  # max share 0.8: 5 of 5 on one venue trips
     with pytest.raises(RuntimeError):
         monitor.observe_decisions(decisions(5, venue_ids=1))
     assert not monitor.tripped
@@ -312,11 +314,15 @@ def test_a_failing_trip_callback_leaves_the_guard_armed() -> None:
 def test_settings_are_checked_and_update_live(profile: FeatureProfile) -> None:
     with pytest.raises(UsageError, match="no feature profile"):
         ModelGuardMonitor(only(drift_enabled=True), None, Trips())
+    partial = FeatureProfile.from_rows(rows(100, seed=8)[:, :20], FEATURE_SCHEMA.names[:20],
+                                       default_features=())
+    with pytest.raises(UsageError, match="no feature is monitored"):
+        ModelGuardMonitor(only(drift_enabled=True), partial, Trips())
     with pytest.raises(FeatureProfileError, match="not in the profile"):
-        ModelGuardMonitor(only(drift_enabled=True, drift_features=("no.such",)), profile,
+        ModelGuardMonitor(only(drift_enabled=True, drift_features=("vol.garch_bps",)), partial,
                           Trips())
-    with pytest.raises(UsageError, match="concentration_max_share"):
-        ModelGuardMonitor(only(concentration_max_share=1.5), None, Trips())
+    with pytest.raises(ConfigError, match="concentration_max_share"):
+        only(concentration_max_share=1.5)  # the configuration refuses it first
     with pytest.raises(UsageError, match="lack"):
         ModelGuardMonitor(object(), None, Trips())
     trips = Trips()
@@ -329,12 +335,11 @@ def test_settings_are_checked_and_update_live(profile: FeatureProfile) -> None:
     assert trips.reasons == [ModelGuardReason.VENUE_CONCENTRATION]
 
 
-def test_reasons_match_the_engine() -> None:
-    check_reasons_match_core()
-    core = getattr(_core, "ModelGuardReason", None)
-    if core is not None:
-        assert {k: int(v) for k, v in core.__members__.items()} == \
-            {r.name: int(r) for r in ModelGuardReason}
+@pytest.mark.xfail(strict=True, reason="the integrator sets GuardrailSettings' guard defaults to "
+                   "the measured ones (MEASURED_DEFAULTS, docs/monitoring.md); then drop this mark")
+def test_the_configuration_defaults_are_the_measured_ones() -> None:
+    defaults = GuardrailSettings()
+    assert {k: getattr(defaults, k) for k in MEASURED_DEFAULTS} == MEASURED_DEFAULTS
 
 
 @pytest.mark.slow
@@ -371,7 +376,6 @@ def test_the_shipped_defaults_on_a_real_default_session() -> None:
     same decisions with one watched feature scaled x3 trip the drift guard, naming it."""
     import os
 
-    from monitor_records import GuardSettings
     from sor.monitor.simulate import route_session
 
     shipped = FeatureProfile.load()
@@ -382,7 +386,7 @@ def test_the_shipped_defaults_on_a_real_default_session() -> None:
 
     def replay(decision_records: np.ndarray) -> tuple[Trips, dict]:
         trips = Trips()
-        monitor = ModelGuardMonitor(GuardSettings(), shipped, trips)
+        monitor = ModelGuardMonitor(guard_settings(), shipped, trips)
         for start in range(0, max(len(decision_records), len(a)), 64):
             monitor.observe_decisions(decision_records[start:start + 64])
             monitor.observe_audit(a[start:start + 64])

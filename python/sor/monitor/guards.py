@@ -25,7 +25,6 @@ poll, so a child's decision is known before its executions.
 
 from __future__ import annotations
 
-import enum
 import math
 import threading
 from collections import OrderedDict, deque
@@ -45,21 +44,20 @@ _ENDED = (int(_core.ExecKind.CANCELLED), int(_core.ExecKind.REJECTED))
 _FILL_PROBABILITY_SLOT = 0
 
 
-class ModelGuardReason(enum.IntEnum):
-    """Why routing went to the fallback policy (``sor::ModelGuardReason``, same values)."""
-
-    NONE = 0
-    NON_FINITE_OUTPUT = 1
-    OUTPUT_OUT_OF_RANGE = 2
-    NON_FINITE_INPUT = 3
-    LATENCY_BUDGET = 4
-    FILL_RATE_COLLAPSE = 5
-    VENUE_CONCENTRATION = 6
-    FEATURE_DRIFT = 7
-    OPERATOR = 8
-
+ModelGuardReason = _core.ModelGuardReason
+"""Why routing went to the fallback policy (``sor::ModelGuardReason``; ``sor.engine``'s)."""
 
 TripCallback = Callable[[ModelGuardReason, str], Any]
+
+MEASURED_DEFAULTS: dict[str, Any] = {
+    "fill_rate_window_children": 200, "fill_rate_min_children": 100,
+    "fill_rate_floor_ratio": 0.5,
+    "concentration_window_children": 200, "concentration_min_children": 200,
+    "concentration_max_share": 0.8,
+    "drift_window_decisions": 1000, "drift_psi_threshold": 1.0, "drift_features": (),
+}
+"""The guard settings measured on the shipped models (docs/monitoring.md): none trips in 60
+simulated minutes of any shipped scenario but the drift guard in the volatile one."""
 
 SETTING_NAMES = (
     "fill_rate_enabled", "fill_rate_window_children", "fill_rate_min_children",
@@ -369,18 +367,6 @@ class ModelGuardMonitor:
             }
 
 
-def check_reasons_match_core() -> None:
-    """Raises UsageError when ``_core.ModelGuardReason`` exists and differs from
-    ModelGuardReason (names or values)."""
-    core = getattr(_core, "ModelGuardReason", None)
-    if core is None:
-        return
-    theirs = {name: int(value) for name, value in core.__members__.items()}
-    ours = {r.name: int(r) for r in ModelGuardReason}
-    if theirs != ours:
-        raise UsageError(f"ModelGuardReason differs from the engine's: {ours} vs {theirs}")
-
-
 def feature_names(settings: Any, profile: FeatureProfile | None) -> tuple[str, ...]:
     """Returns the features the drift guard watches under `settings` and `profile`."""
     names = tuple(getattr(settings, "drift_features", ()) or ())
@@ -389,5 +375,5 @@ def feature_names(settings: Any, profile: FeatureProfile | None) -> tuple[str, .
     return profile.default_features if profile is not None else ()
 
 
-__all__ = ["ModelGuardMonitor", "ModelGuardReason", "SETTING_NAMES", "check_reasons_match_core",
+__all__ = ["ModelGuardMonitor", "ModelGuardReason", "SETTING_NAMES", "MEASURED_DEFAULTS",
            "feature_names"]

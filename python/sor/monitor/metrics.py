@@ -48,7 +48,7 @@ _BUY = int(_core.Side.BUY)
 def _guard_reason_names() -> dict[int, str]:
     from sor.monitor.guards import ModelGuardReason
 
-    return {int(r): r.name.lower() for r in ModelGuardReason}
+    return {int(v): k.lower() for k, v in ModelGuardReason.__members__.items()}
 
 
 class RollingWindow:
