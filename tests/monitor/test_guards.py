@@ -3,17 +3,14 @@ should not, matches a slow reference child by child, and re-arms on operator re-
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings, strategies as st
 
 from monitor_records import decisions, fills_for, guard_settings
-from sor import _core
+from sor.config import GuardrailSettings
 from sor.errors import ConfigError, FeatureProfileError, UsageError
 from sor.features import FEATURE_SCHEMA
-from sor.config import GuardrailSettings
 from sor.monitor.guards import MEASURED_DEFAULTS, ModelGuardMonitor, ModelGuardReason
 from sor.monitor.profile import FeatureProfile
 
@@ -401,3 +398,19 @@ def test_the_shipped_defaults_on_a_real_default_session() -> None:
     trips, _ = replay(scaled)
     assert trips.reasons == [ModelGuardReason.FEATURE_DRIFT]
     assert "venue.near_touch_shares" in trips.calls[0][1]
+
+
+def test_executions_read_before_their_decisions_still_count() -> None:
+    trips = Trips()
+    settings_ = only(fill_rate_enabled=True, fill_rate_min_children=40,
+                     fill_rate_window_children=100)
+    early = ModelGuardMonitor(settings_, None, trips)
+    d = decisions(40, fill_probability=0.8, quantity=200)
+    early.observe_audit(fills_for(d, 0.25))   # the audit ring was drained first
+    assert trips.calls == []
+    early.observe_decisions(d)
+    assert trips.reasons == [ModelGuardReason.FILL_RATE_COLLAPSE]
+    in_order = ModelGuardMonitor(settings_, None, Trips())
+    in_order.observe_decisions(d)
+    in_order.observe_audit(fills_for(d, 0.25))
+    assert early.status()["fill_rate"]["ratio"] == in_order.status()["fill_rate"]["ratio"]

@@ -277,8 +277,7 @@ def test_concurrent_writers_interleave_whole_frames(tmp_path: Path) -> None:
 
 
 WRITER = """
-import sys, time
-import numpy as np
+import sys
 sys.path.insert(0, sys.argv[2])
 from monitor_records import decisions
 from sor.monitor.journal import AuditJournal

@@ -19,8 +19,9 @@ until :meth:`ModelGuardMonitor.rearm`, which the router calls when an operator r
 model; rearming also empties the windows, so the model is judged on fresh data. A ``trip`` that
 raises leaves the guard armed (it fires again on the next records).
 
-Feed it on one thread (the gateway's reactor), decisions before audit records of the same
-poll, so a child's decision is known before its executions.
+Feed it from one thread (the gateway's reactor); the executions of a child whose decision
+record has not arrived yet are kept (bounded) and applied when it arrives, so the decision and
+audit rings may be drained on their own schedules.
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ class ModelGuardMonitor:
         self._trip = trip
         self._profile = profile
         self._children: OrderedDict[int, _Child] = OrderedDict()
+        self._early: OrderedDict[int, list[Any]] = OrderedDict()  # executions before decisions
         self._tripped: dict[str, dict[str, Any] | None] = {
             "fill_rate": None, "concentration": None, "drift": None}
         self._settings: Any = None
@@ -191,9 +193,14 @@ class ModelGuardMonitor:
                 sent["child_order_id"].tolist(), context["venue_id"].tolist(),
                 context["child_quantity"].tolist(), has_prediction.tolist(), predicted.tolist()):
             if with_p and math.isfinite(p):
-                self._children[child_id] = _Child(venue, quantity, p)
+                child = _Child(venue, quantity, p)
+                self._children[child_id] = child
                 if len(self._children) > _MAX_TRACKED_CHILDREN:
                     self._children.popitem(last=False)
+                early = self._early.pop(child_id, None)
+                if early is not None:
+                    child.filled = early[0]
+                    self._finish_if_done(child_id, child, ended=early[1])
             if not frozen:
                 if len(self._sent) == self._sent.maxlen:
                     old_venue, old_shares = self._sent[0]
@@ -227,24 +234,34 @@ class ModelGuardMonitor:
         if len(executions) == 0:
             return
         with self._lock:
-            frozen = self._tripped["fill_rate"] is not None
             for child_id, report, quantity in zip(executions["child_order_id"].tolist(),
                                                   executions["reference"].tolist(),
                                                   executions["value_b"].tolist()):
                 child = self._children.get(child_id)
                 if child is None:
+                    # its decision may come in a later batch (the decision ring is drained on
+                    # its own schedule): keep what happened to it, bounded
+                    early = self._early.setdefault(child_id, [0, False])
+                    if report == _FILL:
+                        early[0] += quantity
+                    elif report in _ENDED:
+                        early[1] = True
+                    if len(self._early) > _MAX_TRACKED_CHILDREN:
+                        self._early.popitem(last=False)
                     continue
                 if report == _FILL:
                     child.filled += quantity
-                    if child.filled < child.quantity:
-                        continue
                 elif report not in _ENDED:
                     continue
-                del self._children[child_id]
-                if not frozen:
-                    self._fill.append((child.predicted,
-                                       min(1.0, child.filled / max(child.quantity, 1))))
+                self._finish_if_done(child_id, child, ended=report in _ENDED)
         self._evaluate()
+
+    def _finish_if_done(self, child_id: int, child: _Child, *, ended: bool) -> None:
+        if not ended and child.filled < child.quantity:
+            return
+        del self._children[child_id]
+        if self._tripped["fill_rate"] is None:
+            self._fill.append((child.predicted, min(1.0, child.filled / max(child.quantity, 1))))
 
     # --- judging ------------------------------------------------------------------------
 
@@ -330,6 +347,7 @@ class ModelGuardMonitor:
             self._sent.clear()
             self._venue_shares = {}
             self._children.clear()
+            self._early.clear()
             self._drift_rows[:] = 0
             for counts in self._drift_counts:
                 counts[:] = 0

@@ -353,8 +353,9 @@ class RouterMetrics:
         sent = (records["flags"] & DECISION_CHILD_SENT) != 0
         rejected = records["risk_reason"] != 0
         with self._lock:
-            for outcome, count in (("sent", int(sent.sum())), ("risk_rejected", int(rejected.sum())),
-                                   ("not_sent", int((~sent & ~rejected).sum()))):
+            outcomes = (("sent", int(sent.sum())), ("risk_rejected", int(rejected.sum())),
+                        ("not_sent", int((~sent & ~rejected).sum())))
+            for outcome, count in outcomes:
                 if count:
                     self.decisions.labels(outcome).inc(count)
             routed = int(np.count_nonzero(records["model_mask"]))

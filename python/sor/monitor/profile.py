@@ -205,9 +205,9 @@ class FeatureProfile:
                   expected_schema_hash: str | None = None) -> FeatureProfile:
         """Returns the profile held in `data` (see to_json); refuses another format or feature
         schema (FeatureProfileError naming both hashes)."""
-        if not isinstance(data, Mapping) or data.get("format") != PROFILE_FORMAT:
-            raise FeatureProfileError(f"not a feature profile (format "
-                                      f"{data.get('format') if isinstance(data, Mapping) else None!r})",
+        found_format = data.get("format") if isinstance(data, Mapping) else None
+        if found_format != PROFILE_FORMAT:
+            raise FeatureProfileError(f"not a feature profile (format {found_format!r})",
                                       source=source)
         if data.get("format_version") != PROFILE_FORMAT_VERSION:
             raise FeatureProfileError(f"profile format version {data.get('format_version')}; "
@@ -233,7 +233,8 @@ class FeatureProfile:
                 summary = {k: float(entry[k]) for k in ("mean", "std", "min", "max") if k in entry}
                 features[name] = FeatureBins(name, edges, fractions, summary)
             ordered = {n: features[n] for n in FEATURE_SCHEMA.names if n in features}
-            return cls(ordered, schema_hash=found, default_features=data.get("default_features", ()),
+            return cls(ordered, schema_hash=found,
+                       default_features=data.get("default_features", ()),
                        rows=int(data.get("rows", 0)), source=data.get("source") or {})
         except FeatureProfileError as error:
             if error.source:
