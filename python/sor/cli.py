@@ -439,6 +439,62 @@ def _cmd_venues(args: argparse.Namespace) -> int:
     return 0
 
 
+def _format_table(table, limit: int) -> str:
+    """Returns a pyarrow table as aligned text (at most `limit` rows)."""
+    columns = table.column_names
+    rows = table.slice(0, limit).to_pylist()
+    cells = [[str(c) for c in columns]] + [["" if r[c] is None else
+                                            (f"{r[c]:.6g}" if isinstance(r[c], float) else str(r[c]))
+                                            for c in columns] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    if table.num_rows > limit:
+        lines.append(f"... {table.num_rows - limit} more rows (--limit)")
+    return "\n".join(lines)
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from sor.monitor.journal import read_journal
+
+    contents = read_journal(args.path, on_corrupt=args.on_corrupt)
+    if args.training_rows:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        rows = contents.training_rows(finished_only=not args.all_children)
+        pq.write_table(pa.table(rows), args.training_rows)
+        print(f"{len(rows['child_order_id'])} training rows written to {args.training_rows}",
+              file=sys.stderr)
+    if args.sql:
+        table = contents.query(args.sql)
+        if args.json:
+            print(json.dumps(table.to_pylist(), indent=2, default=str))
+        else:
+            print(_format_table(table, args.limit))
+        return 0
+    summary = contents.summary()
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+        return 0
+    print(f"{summary['runs']} run(s): {', '.join(summary['files'])}")
+    print(f"decisions {summary['decisions']} (children sent {summary['children_sent']}, risk "
+          f"rejected {summary['risk_rejected']}, model-routed {summary['model_routed']})")
+    print(f"engine audit records {summary['audit']}: " + ", ".join(
+        f"{k.lower()} {v}" for k, v in sorted(summary["audit_by_kind"].items())))
+    print(f"events {summary['events']}: " + ", ".join(
+        f"{k} {v}" for k, v in sorted(summary["events_by_kind"].items())))
+    if summary["first_ts_ns"] is not None:
+        span = (summary["last_ts_ns"] - summary["first_ts_ns"]) / 1e9
+        print(f"span {span:.3f} s")
+    if summary["torn_bytes"]:
+        print(f"torn last frames skipped: {summary['torn_bytes']} bytes in "
+              f"{summary['torn_runs']} run(s)")
+    for path, offset, size in summary["skipped"]:
+        print(f"damaged bytes skipped: {path} offset {offset}, {size} bytes")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sor", description="sor: an ML-driven smart order router for equities.")
@@ -828,6 +884,26 @@ def build_parser() -> argparse.ArgumentParser:
     venues.add_argument("--summary-s", type=float, default=10.0, metavar="S",
                         help="seconds between summary lines (default 10; 0 for none)")
     venues.set_defaults(handler=_cmd_venues)
+    audit = commands.add_parser(
+        "audit", help="read a router's audit journal: summary, SQL, retraining rows",
+        description="Reads an audit journal (one file, or a folder of runs such as "
+                    "<state-dir>/audit) and prints a summary, or runs --sql over the tables "
+                    "decisions (one row per decision: context, model outputs, risk verdict, one "
+                    "column per feature; quote dotted names: \"nbbo.spread_bps\"), audit "
+                    "(engine audit records) and events (operator actions, guard trips; JSON in "
+                    "data) with DuckDB. See docs/monitoring.md.")
+    audit.add_argument("path", metavar="PATH", help="journal file or folder of journal files")
+    audit.add_argument("--sql", metavar="QUERY", help="DuckDB SQL over decisions, audit, events")
+    audit.add_argument("--limit", type=int, default=50, help="rows printed (default 50)")
+    audit.add_argument("--json", action="store_true", help="print JSON")
+    audit.add_argument("--on-corrupt", choices=["error", "skip"], default="error",
+                       help="damage in the middle of a file: stop with an error naming the "
+                            "offset (default) or skip to the next valid frame")
+    audit.add_argument("--training-rows", metavar="FILE.parquet",
+                       help="also write the sent children with their outcome (retraining rows)")
+    audit.add_argument("--all-children", action="store_true",
+                       help="with --training-rows: include children still open")
+    audit.set_defaults(handler=_cmd_audit)
     return parser
 
 

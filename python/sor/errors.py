@@ -445,6 +445,61 @@ class OrderValidationError(GatewayError, ValueError):
 __all__ += ["JournalError", "JournalCorruptError", "GatewayError", "OrderValidationError"]
 
 
+class AuditJournalError(SorError):
+    """The audit journal (``sor.monitor.journal``) could not be written or read: a closed
+    journal, a file that is not an audit journal, a record of the wrong dtype."""
+
+
+class AuditJournalCorruptError(AuditJournalError):
+    """An audit journal is damaged in the middle (a bad frame followed by valid ones), not
+    merely torn at its end. ``path``, ``offset`` (of the first bad frame) and ``damaged_bytes``
+    (up to the next valid frame) locate it; ``read_journal(..., on_corrupt="skip")`` reads
+    around it."""
+
+    def __init__(self, path: str, offset: int, damaged_bytes: int) -> None:
+        self.path = path
+        self.offset = int(offset)
+        self.damaged_bytes = int(damaged_bytes)
+        super().__init__(f"audit journal {path} is damaged at offset {self.offset}: a frame "
+                         f"fails its length or CRC check and a valid frame follows "
+                         f"{self.damaged_bytes} bytes later; read it with on_corrupt='skip' to "
+                         f"skip the damaged bytes")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.path, self.offset, self.damaged_bytes))
+
+
+class AuditJournalLayoutError(AuditJournalError):
+    """An audit journal was written with another file format, record layout or feature
+    schema than this code reads; ``path`` names it and ``reason`` says what differs."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"audit journal {path}: {reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.path, self.reason))
+
+
+class FeatureProfileError(SorError):
+    """A feature profile (``sor.monitor.profile``) cannot be built, read or used: a bad file,
+    another feature schema, unknown feature names. ``source`` names the file when there is
+    one."""
+
+    def __init__(self, reason: str, *, source: str = "") -> None:
+        self.reason = reason
+        self.source = source
+        super().__init__(f"{source}: {reason}" if source else reason)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.reason,), {"source": self.source})
+
+
+__all__ += ["AuditJournalError", "AuditJournalCorruptError", "AuditJournalLayoutError",
+            "FeatureProfileError"]
+
+
 class OperatorActionError(GatewayError, ValueError):
     """An operator action on the router (risk state, model re-enable, configuration change)
     was refused before anything changed: no operator or reason given, an unknown risk state.

@@ -8,6 +8,7 @@ Layout::
     models/<name>-v<version>.card.json     metrics, schema hash, data seeds, code revision
     models/<name>-v<version>.card.md       the same card for people
     models/<name>-v<version>.reference.npy held-out rows checked against onnxruntime on load
+    models/feature_profile-v<version>.json training distribution of the features (drift guard)
 
 Publishing writes the files first and ``registry.json`` last (atomically, by rename), so a
 reader sees the old or the new model, never half of one. Older versions stay for rollback.
@@ -175,6 +176,55 @@ class ModelRegistry:
         _write_atomic(self.root / REGISTRY_FILE,
                       (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
         return self.entry(name)
+
+    def feature_profile_path(self) -> Path | None:
+        """Returns the feature profile file in use (``registry.json``'s ``feature_profile``),
+        None when the registry has none."""
+        entry = self._read().get("feature_profile")
+        return self.root / entry["file"] if entry else None
+
+    def feature_profile(self) -> Any:
+        """Returns the feature profile in use (``sor.monitor.FeatureProfile``), checked against
+        the registry's SHA-256 and the feature schema; None when the registry has none."""
+        from sor.monitor.profile import FeatureProfile
+
+        entry = self._read().get("feature_profile")
+        if not entry:
+            return None
+        path = self.root / entry["file"]
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError as exc:
+            raise ModelError(f"cannot read the feature profile {path}: {exc}") from exc
+        if digest != entry["sha256"]:
+            raise ModelError(f"feature profile {path} has SHA-256 {digest[:16]}..., the registry "
+                             f"expects {entry['sha256'][:16]}...: the file changed or is corrupt")
+        return FeatureProfile.load(path)
+
+    def publish_feature_profile(self, profile: Any) -> Path:
+        """Writes a feature profile (``sor.monitor.FeatureProfile``) as a new version and makes
+        it the one in use; the same bytes as the profile in use change nothing. Returns its
+        path."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        payload = profile.to_bytes()
+        digest = hashlib.sha256(payload).hexdigest()
+        data = self._read()
+        current = data.get("feature_profile")
+        if current and current["sha256"] == digest:
+            return self.root / current["file"]
+        versions = [int(current["version"])] if current else []
+        for path in self.root.glob("feature_profile-v*.json"):
+            tail = path.stem[len("feature_profile-v"):]
+            if tail.isdigit():
+                versions.append(int(tail))
+        version = max(versions, default=0) + 1
+        name = f"feature_profile-v{version}.json"
+        _write_atomic(self.root / name, payload)
+        data["feature_profile"] = {"version": version, "file": name, "sha256": digest,
+                                   "schema_hash": profile.schema_hash, "rows": profile.rows}
+        _write_atomic(self.root / REGISTRY_FILE,
+                      (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+        return self.root / name
 
     def _versions_on_disk(self, name: str) -> list[int]:
         versions = []

@@ -11,7 +11,9 @@ The three models share the one feature schema (``sor.features.FEATURE_SCHEMA``):
   impact of a take of that size; compared with the square-root law fitted on the same rows.
 
 Data split by seed: train seeds fit the trees, validation seeds stop the boosting, test seeds
-(never seen before) give the metrics in the model cards. Everything is seeded and single-
+(never seen before) give the metrics in the model cards. The feature profile of the training
+rows (``sor.monitor.FeatureProfile``: decile bins and fractions per feature, the reference of
+the drift guard) is published into the registry with the models. Everything is seeded and single-
 configuration (fixed thread count), so the same command reproduces the same ONNX bytes.
 """
 
@@ -221,7 +223,20 @@ def train_models(spec: TrainSpec, data_dir: str | Path, models_dir: str | Path, 
             entry = registry.publish(target.name, onnx_bytes, card, render_card, reference,
                                      extra_files={"png": plot} if plot else None)
             cards.append(registry.card(entry.name))
+        registry.publish_feature_profile(training_profile(train, spec))
     return cards
+
+
+def training_profile(train: dict[str, np.ndarray], spec: TrainSpec) -> Any:
+    """Returns the feature profile (``sor.monitor.FeatureProfile``) of the training rows: every
+    probe of the train seeds, every feature of the schema."""
+    from sor.monitor.profile import FeatureProfile
+
+    rows = _matrix(train, np.ones(len(train["seed"]), dtype=bool))
+    source = {"split": "train", "scenarios": sorted(set(train["scenario"].tolist())),
+              "seeds": sorted({int(s) for s in train["seed"].tolist()}),
+              "probe": asdict(spec.dataset.probe), "reproduce": "sor train"}
+    return FeatureProfile.from_rows(rows, FEATURE_SCHEMA.names, source=source)
 
 
 def _evaluate(target: Target, booster: Any, test_x: np.ndarray, test_y: np.ndarray,
