@@ -425,15 +425,16 @@ class LiveRouters:
         self.made: list[list[Any]] = []
 
     def make(self, policy: str | None = "ml_router", seed: int = 7,
+             changes: dict[str, Any] | None = None,
              **gateway_options: Any) -> tuple[Any, Any, Any]:
         """Returns (gateway, venues, oms) started: a hosted policy with the shipped models,
-        or the built-in taker when `policy` is None."""
+        or the built-in taker when `policy` is None; `changes` apply to the configuration."""
         from sor.fix.gateway import Gateway
         from sor.fix.oms import OmsClient
         from sor.fix.venue.server import VenueServer
         from sor.models.registry import default_models_dir
 
-        config = live_config(guard_engine_name())
+        config = with_changes(live_config(guard_engine_name()), changes or {})
         venues = VenueServer(router_config=config, fix_port=0, md_port=0, seed=seed).start()
         entry: list[Any] = [venues, None, None]
         self.made.append(entry)

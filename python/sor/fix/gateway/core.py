@@ -698,8 +698,10 @@ class GatewayCore:
                     self._on_model_guard(row)
                 elif kind == _RISK_STATE_AUDIT:
                     self._on_engine_risk_state(int(row[4]))
-            for listener in self.audit_listeners:
-                listener(batch.copy())
+            if self.audit_listeners:
+                records = batch.copy()  # one copy, shared: listeners only read it
+                for listener in self.audit_listeners:
+                    listener(records)
         return work
 
     def drain_decisions(self) -> int:
@@ -1748,6 +1750,22 @@ class GatewayCore:
     def reset_latency(self) -> None:
         """Forgets the recorded order-path latencies."""
         self._latency_count = 0
+
+    def latency_since(self, mark: int) -> tuple[np.ndarray, int]:
+        """Returns the order-path latencies (ns) recorded since `mark` (a count returned by
+        an earlier call; 0 at first) and the new mark; at most the buffer's length."""
+        count = self._latency_count
+        if count < mark:  # reset_latency() was called
+            mark = 0
+        new = min(count - mark, len(self._latency))
+        if new <= 0:
+            return self._latency[:0].copy(), count
+        start = (count - new) % len(self._latency)
+        end = start + new
+        if end <= len(self._latency):
+            return self._latency[start:end].copy(), count
+        return np.concatenate([self._latency[start:],
+                               self._latency[:end - len(self._latency)]]), count
 
     def status(self) -> dict[str, Any]:
         """Returns counters, live parents, open children and parents awaiting recovery."""

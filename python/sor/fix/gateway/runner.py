@@ -127,7 +127,11 @@ class Gateway:
                  busy_poll: bool = False, journal_sync: str = "write",
                  spin_limit_ns: int = 200_000,
                  market_data: Any = None, codec: Any = None,
-                 risk_report_interval_s: float = DEFAULT_RISK_REPORT_INTERVAL_S) -> None:
+                 risk_report_interval_s: float = DEFAULT_RISK_REPORT_INTERVAL_S,
+                 audit: bool = True, audit_dir: str | os.PathLike[str] | None = None,
+                 metrics: Any = True, model_guards: bool = True,
+                 console_port: int | None = None, console_host: str = "127.0.0.1",
+                 console_token: str | None = None) -> None:
         if router_config is None:
             config = default_config()
         elif isinstance(router_config, RouterConfig):
@@ -178,6 +182,22 @@ class Gateway:
         self.recovery: dict[str, int] = {}
         self.error: BaseException | None = None
         self._risk_report_interval_s = float(risk_report_interval_s)
+        self._audit = bool(audit)
+        self.audit_dir = os.path.abspath(os.fspath(audit_dir)) if audit_dir is not None else \
+            os.path.join(self.state_dir, "audit")
+        self._metrics_option = metrics
+        self._model_guards = bool(model_guards)
+        self._console_options = (console_port, console_host, console_token)
+        self.audit_journal: Any = None
+        """The run's sor.monitor.AuditJournal (decisions, engine audit, events), or None."""
+        self.metrics: Any = None
+        """The router's sor.monitor.RouterMetrics (Prometheus), or None."""
+        self.guard_monitor: Any = None
+        """The Python model guards (sor.monitor.ModelGuardMonitor), or None."""
+        self.console: Any = None
+        """The operator console (sor.monitor.console.ConsoleServer), or None."""
+        self._latency_mark = 0
+        self._drift_possible = False
         self._lock_fd = -1
         self._thread: threading.Thread | None = None
         self._loop_thread: threading.Thread | None = None
@@ -251,6 +271,7 @@ class Gateway:
         self.recovery = core.replay()
         if self.recovery["records"]:
             log.info("journal replayed: %s", self.recovery)
+        self._start_monitoring()
         self._restore_controls()
         core.begin_recovery()
         groups: dict[tuple[str, int], list[FixSession]] = {}
@@ -269,6 +290,7 @@ class Gateway:
         if self._market_data is not None:
             self.reactor.add_poller(self._market_data_poller(self._market_data))
         self.reactor.call_later(HOUSEKEEPING_INTERVAL_S, self._housekeeping)
+        self._start_console()
 
     def _market_data_poller(self, spec: Any) -> Callable[[], int]:
         if callable(spec):
@@ -308,6 +330,10 @@ class Gateway:
         self.core.flush_risk_reports()
         self.core.send_account_states()
         self.core.journal.flush()
+        try:
+            self._monitoring_tick()
+        except Exception:  # metrics or the audit file must not stop routing
+            log.exception("monitoring housekeeping failed")
         self.reactor.call_later(HOUSEKEEPING_INTERVAL_S, self._housekeeping)
 
     def add_poller(self, fn: Callable[[], int]) -> None:
@@ -372,6 +398,12 @@ class Gateway:
         self._release()
 
     def _release(self) -> None:
+        if self.console is not None:
+            try:
+                self.console.close()
+            except Exception:
+                log.exception("closing the console")
+            self.console = None
         if self.market_data_receiver is not None:
             self.market_data_receiver.close()
             self.market_data_receiver = None
@@ -384,6 +416,12 @@ class Gateway:
         if self.journal is not None:
             self.journal.close()
             self.journal = None
+        if self.audit_journal is not None:
+            try:
+                self.audit_journal.close()
+            except Exception:
+                log.exception("closing the audit journal %s", self.audit_journal.path)
+            self.audit_journal = None
         if self.engine is not None:
             self.engine.stop()
             self.engine = None
@@ -429,6 +467,106 @@ class Gateway:
                               for name, s in self.sessions.items()}
         status["recovery"] = dict(self.recovery)
         return status
+
+    # --- monitoring: audit journal, metrics, Python model guards, console ------------------
+
+    def _start_monitoring(self) -> None:
+        """Opens the run's audit journal and the metrics, and arms the Python model guards;
+        each is fed from the core's listeners on the reactor thread."""
+        core = self._require_core()
+        if self._audit:
+            from sor.monitor import AuditJournal
+
+            journal = AuditJournal.new_run(self.audit_dir, metadata={
+                "engine": self.engine.name, "state_dir": self.state_dir,
+                "incarnation": core.incarnation, "pid": os.getpid()})
+            self.audit_journal = journal
+            core.audit_listeners.append(journal.append_audit)
+            core.decision_listeners.append(journal.append_decisions)
+            self.event_sinks.append(lambda kind, fields: journal.append_event(kind, **fields))
+        if self._metrics_option is not False and self._metrics_option is not None:
+            if self._metrics_option is True:
+                from sor.monitor import RouterMetrics
+
+                self.metrics = RouterMetrics(venue_names={int(v.venue_id): v.name
+                                                          for v in self.config.venues})
+            else:
+                self.metrics = self._metrics_option
+            core.audit_listeners.append(self.metrics.observe_audit)
+            core.decision_listeners.append(self.metrics.observe_decisions)
+        if self._model_guards:
+            from sor.monitor import ModelGuardMonitor
+
+            profile = self._feature_profile()
+            self._drift_possible = profile is not None
+            self.guard_monitor = ModelGuardMonitor(self._guard_settings(self.config), profile,
+                                                   self._on_guard_trip)
+            core.decision_listeners.append(self.guard_monitor.observe_decisions)
+            core.audit_listeners.append(self.guard_monitor.observe_audit)
+            self.model_enable_listeners.append(self.guard_monitor.rearm)
+
+    def _guard_settings(self, config: RouterConfig) -> Any:
+        """Returns the configuration's guard settings, the drift guard off without a profile."""
+        settings = config.guardrails
+        if settings.drift_enabled and not self._drift_possible:
+            settings = settings.replace(drift_enabled=False)
+        return settings
+
+    def _feature_profile(self) -> Any:
+        """Returns the training feature profile of the models in use (the registry given, else
+        the shipped one), None (drift guard off, logged) when there is none."""
+        from sor.errors import FeatureProfileError, ModelError
+        from sor.models.registry import ModelRegistry
+
+        try:
+            models = self._models
+            registry = models if isinstance(models, ModelRegistry) else ModelRegistry(models)
+            return registry.feature_profile()
+        except (FeatureProfileError, ModelError, OSError) as error:
+            log.warning("no feature profile for the drift guard (%s): it is off", error)
+            return None
+
+    def _on_guard_trip(self, reason: Any, detail: str) -> None:
+        """A Python guard fired (inside a listener on the reactor): the fallback is forced
+        after the listener returns."""
+        if self.metrics is not None:
+            self.metrics.observe_guard_trip(reason)
+        value = int(reason)
+        if self.reactor is None:
+            return
+        self.reactor.call_soon_threadsafe(lambda: self._guard_trip(value, detail))
+
+    def _guard_trip(self, reason: int, detail: str) -> None:
+        try:
+            self._force_fallback(reason, detail)
+        except Exception as error:
+            log.exception("forcing the fallback for guard %s failed", reason)
+            self._event("model_guard", "error", f"the fallback for "
+                        f"{_GUARD_NAMES.get(reason, reason)} could not be forced: {error}")
+
+    def _monitoring_tick(self) -> None:
+        """Each housekeeping tick: new order-path latencies and the status to the metrics, the
+        audit journal flushed."""
+        core = self._require_core()
+        if self.metrics is not None:
+            samples, self._latency_mark = core.latency_since(self._latency_mark)
+            if len(samples):
+                self.metrics.observe_order_latency_ns(samples)
+            self.metrics.update_status({"engine": self.engine.status(),
+                                        "gateway": self._status()})
+        if self.audit_journal is not None:
+            self.audit_journal.flush()
+
+    def _start_console(self) -> None:
+        port, host, token = self._console_options
+        if port is None:
+            return
+        from sor.monitor.console import ConsoleServer
+
+        self.console = ConsoleServer(self, host=host, port=int(port), metrics=self.metrics,
+                                     token=token)
+        self.console.start()
+        log.info("operator console on %s", self.console.url)
 
     # --- operator control (thread-safe: each runs on the reactor thread) ------------------
 
@@ -645,6 +783,10 @@ class Gateway:
             change, operator=operator, reason=reason))
         core.set_config(self.engine.config)
         self.config = self.engine.config
+        if self.guard_monitor is not None:
+            settings = self._guard_settings(self.config)
+            if settings != self.guard_monitor.settings:
+                self.guard_monitor.update_settings(settings)
         if changes:
             listed = "; ".join(str(c) for c in changes)
             self._event("config", "warning", f"configuration changed by {operator}: {reason}: "
