@@ -403,10 +403,17 @@ def _cmd_router(args: argparse.Namespace) -> int:
               f"{recovery['orphans']} orphaned children recovered); listening: {listening}; "
               f"venues: {venues or 'none'}; state {gateway.state_dir}; SIGTERM or SIGINT stops it",
               flush=True)
+        if gateway.audit_journal is not None:
+            print(f"sor router: audit journal {gateway.audit_journal.path}", flush=True)
+        if gateway.console is not None:
+            print(f"sor router: operator console {gateway.console.url}", flush=True)
 
     market_data = None if args.market_data.lower() == "none" else args.market_data
+    token = args.console_token or os.environ.get("SOR_CONSOLE_TOKEN") or None
     run_router(args.config, args.fix, state_dir=args.state_dir, policy=args.policy,
-               models=models, busy_poll=args.busy_poll, market_data=market_data, on_ready=ready)
+               models=models, busy_poll=args.busy_poll, market_data=market_data,
+               audit_dir=args.audit_dir, console_port=args.console_port,
+               console_host=args.console_host, console_token=token, on_ready=ready)
     print("sor router: stopped", flush=True)
 def _cmd_venues(args: argparse.Namespace) -> int:
     import signal
@@ -851,6 +858,16 @@ def build_parser() -> argparse.ArgumentParser:
     router.add_argument("--busy-poll", action="store_true",
                         help="never sleep in the event loop (lowest latency, one core busy)")
     router.add_argument("--verbose", action="store_true", help="log sessions and orders (INFO)")
+    router.add_argument("--audit-dir", metavar="DIR",
+                        help="where the run's audit journal goes (default: STATE_DIR/audit)")
+    router.add_argument("--console-port", type=int, metavar="PORT",
+                        help="serve the operator console on this port (0: any free port; "
+                             "default: no console)")
+    router.add_argument("--console-host", default="127.0.0.1", metavar="HOST",
+                        help="the console's listening address (default 127.0.0.1)")
+    router.add_argument("--console-token", metavar="TOKEN",
+                        help="bearer token the console's actions need (default: "
+                             "$SOR_CONSOLE_TOKEN, else none)")
     router.set_defaults(handler=_cmd_router)
 
     venues = commands.add_parser(

@@ -887,13 +887,19 @@ class Gateway:
 
 def run_router(router_config: Any = None, session_configs: Any = None, *, state_dir: str,
                policy: str | None = None, models: Any = None, busy_poll: bool = False,
-               market_data: Any = None,
+               market_data: Any = None, audit_dir: str | None = None,
+               console_port: int | None = None, console_host: str = "127.0.0.1",
+               console_token: str | None = None,
                on_ready: Callable[[Gateway], None] | None = None) -> int:
-    """Runs a router in the foreground until SIGTERM or SIGINT (``sor router``); returns 0."""
+    """Runs a router in the foreground until SIGTERM or SIGINT (``sor router``); returns 0.
+    The audit journal goes to `audit_dir` (default ``<state_dir>/audit``); with a
+    `console_port` (0: any free port) the operator console is served there."""
     import signal
 
     gateway = Gateway(router_config, session_configs, state_dir=state_dir, policy=policy,
-                      models=models, busy_poll=busy_poll, market_data=market_data)
+                      models=models, busy_poll=busy_poll, market_data=market_data,
+                      audit_dir=audit_dir, console_port=console_port,
+                      console_host=console_host, console_token=console_token)
     previous = {}
 
     def on_signal(signum: int, frame: Any) -> None:
