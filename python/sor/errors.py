@@ -443,3 +443,11 @@ class OrderValidationError(GatewayError, ValueError):
 
 
 __all__ += ["JournalError", "JournalCorruptError", "GatewayError", "OrderValidationError"]
+
+
+class ConsoleError(SorError):
+    """The operator console (``sor.monitor.console``) cannot start (the address is taken or
+    cannot be bound) or its control object cannot serve it."""
+
+
+__all__ += ["ConsoleError"]
