@@ -175,7 +175,9 @@ class EngineConsoleControl:
                     continue
                 venue_id, parent_id = int(row["venue_id"]), int(row["parent_order_id"])
                 self._children[int(row["child_order_id"])] = (venue_id, parent_id)
-                self._venue(venue_id)["orders"] += 1
+                venue = self._venue(venue_id)
+                venue["orders"] += 1
+                venue["ordered_shares"] += int(row["quantity"])
                 parent = self._parent(parent_id, int(row["instrument_id"]), int(row["side"]))
                 parent["children"] += 1
                 self._totals["orders"] += 1
@@ -243,7 +245,8 @@ class EngineConsoleControl:
     def _venue(self, venue_id: int) -> dict[str, int]:
         venue = self._venues.get(venue_id)
         if venue is None:
-            venue = {"orders": 0, "fills": 0, "filled_shares": 0, "rejects": 0, "risk_rejects": 0}
+            venue = {"orders": 0, "ordered_shares": 0, "fills": 0, "filled_shares": 0,
+                     "rejects": 0, "risk_rejects": 0}
             self._venues[venue_id] = venue
         return venue
 
@@ -353,10 +356,11 @@ class EngineConsoleControl:
                 "enabled": bool(enabled_mask >> venue_id & 1),
             }
             if observed:
-                counts = counts or {"orders": 0, "fills": 0, "filled_shares": 0, "rejects": 0,
-                                    "risk_rejects": 0}
+                counts = dict(counts or {"orders": 0, "ordered_shares": 0, "fills": 0,
+                                         "filled_shares": 0, "rejects": 0, "risk_rejects": 0})
+                ordered = counts.pop("ordered_shares")
                 row.update(counts)
-                row["fill_rate"] = counts["fills"] / counts["orders"] if counts["orders"] else None
+                row["fill_rate"] = counts["filled_shares"] / ordered if ordered else None
                 row["route_share"] = counts["orders"] / total_orders if total_orders else None
             else:
                 row.update(orders=None, fills=None, filled_shares=None, rejects=None,

@@ -320,8 +320,13 @@
     body.replaceChildren(...rows);
   }
 
+  const SEVERITIES = { info: "info", notice: "info", warning: "warning", warn: "warning",
+                       error: "critical", critical: "critical", alert: "critical" };
+
   let eventsKey = null;
-  function renderEvents(events) {
+  function renderEvents(given) {
+    // newest first, whatever order the control object keeps them in
+    const events = given.slice().sort((a, b) => (b.ts_ns || 0) - (a.ts_ns || 0));
     const first = events[0];
     const key = `${events.length}|${first ? first.ts_ns + first.text : ""}`;
     if (key === eventsKey) return;
@@ -335,7 +340,7 @@
     }
     for (const event of events) {
       const item = document.createElement("li");
-      const severity = ["info", "warning", "critical"].includes(event.severity) ? event.severity : "info";
+      const severity = SEVERITIES[String(event.severity || "").toLowerCase()] || "info";
       item.className = `severity-${severity}`;
       item.dataset.kind = event.kind || "";
       const time = document.createElement("span");
