@@ -7,14 +7,17 @@ from hypothesis import strategies as st
 from sor.config import (
     ACCESS_FEE_CAP_USD_PER_SHARE,
     FIX_BEGIN_STRINGS,
+    Account,
     BookType,
     EngineSettings,
     FeeSchedule,
     FixEndpoint,
+    GuardrailSettings,
     IdleStrategy,
     Instrument,
     OverflowPolicy,
     RiskLimits,
+    RiskState,
     RouterConfig,
     RoutingRule,
     StaleSegmentPolicy,
@@ -63,6 +66,46 @@ def venues(draw: st.DrawFn, venue_id: int, name: str, lit: bool) -> Venue:
         enabled=draw(st.booleans()))
 
 
+accounts = st.builds(
+    Account,
+    name=st.from_regex(r"[!-~]{1,32}", fullmatch=True),
+    credit_limit_usd=st.floats(1e-3, 1e12),
+    max_position_shares=st.integers(1, 10**9))
+
+
+@st.composite
+def ranges(draw: st.DrawFn) -> tuple[float, float]:
+    """A [low, high] pair with low < high."""
+    low = draw(st.floats(-1e6, 1e6))
+    return (low, low + draw(st.floats(1e-3, 1e6)))
+
+
+@st.composite
+def guardrail_settings(draw: st.DrawFn) -> GuardrailSettings:
+    """Valid guardrail settings."""
+    fill_window = draw(st.integers(1, 10_000))
+    concentration_window = draw(st.integers(1, 10_000))
+    return GuardrailSettings(
+        fallback_policy=draw(st.sampled_from(["best_price", "twap", "vwap"])),
+        fill_probability_range=draw(ranges()),
+        adverse_move_bps_range=draw(ranges()),
+        market_impact_bps_range=draw(ranges()),
+        action_value_range=draw(ranges()),
+        latency_budget_us=draw(st.floats(0.0, 1e6)),
+        latency_breaches=draw(st.integers(1, 1000)),
+        fill_rate_enabled=draw(st.booleans()),
+        fill_rate_window_children=fill_window,
+        fill_rate_min_children=draw(st.integers(1, fill_window)),
+        fill_rate_floor_ratio=draw(st.floats(1e-6, 1.0)),
+        concentration_enabled=draw(st.booleans()),
+        concentration_window_children=concentration_window,
+        concentration_min_children=draw(st.integers(1, concentration_window)),
+        concentration_max_share=draw(st.floats(1e-6, 1.0)),
+        drift_enabled=draw(st.booleans()),
+        drift_window_decisions=draw(st.integers(1, 10**6)),
+        drift_psi_threshold=draw(st.floats(1e-6, 10.0)))
+
+
 @st.composite
 def risk_limits(draw: st.DrawFn) -> RiskLimits:
     """Valid risk limits."""
@@ -74,11 +117,18 @@ def risk_limits(draw: st.DrawFn) -> RiskLimits:
         max_parent_quantity_shares=parent,
         max_open_orders=draw(st.integers(1, 10**6)),
         max_orders_per_second=draw(st.integers(1, 10**6)),
-        max_cancels_per_second=draw(st.integers(1, 10**6)),
+        max_messages_per_second=draw(st.integers(1, 10**6)),
         price_band_bps=draw(st.floats(1e-6, 10_000.0)),
-        max_participation_rate=draw(st.floats(1e-6, 1.0)),
+        max_participation_rate=draw(st.floats(0.0, 1.0)),
+        participation_allowance_shares=draw(st.integers(0, 10**9)),
+        reference_collar_bps=draw(st.floats(0.0, 10_000.0)),
+        max_parent_notional_usd=draw(st.floats(1e-3, 1e12)),
         max_gross_notional_usd=gross,
-        kill_switch_engaged=draw(st.booleans()))
+        state=draw(st.sampled_from(list(RiskState.__members__.values()))),
+        default_credit_limit_usd=draw(st.floats(1e-3, 1e12)),
+        default_max_position_shares=draw(st.integers(1, 10**9)),
+        accounts=draw(st.lists(accounts, max_size=3, unique_by=lambda a: a.name)),
+        trading_day=draw(st.sampled_from([0, 20260102, 20261231])))
 
 
 powers_of_two = st.integers(4, 30).map(lambda exponent: 1 << exponent)
@@ -125,7 +175,9 @@ def router_configs(draw: st.DrawFn) -> RouterConfig:
                    tick_size_ticks=draw(st.integers(1, 10**6)),
                    lot_size_shares=draw(st.integers(1, 10**4)),
                    min_quantity_shares=draw(st.integers(1, 10**4)),
-                   venues=tuple(draw(st.lists(st.sampled_from(names), unique=True))))
+                   venues=tuple(draw(st.lists(st.sampled_from(names), unique=True))),
+                   reference_price_ticks=draw(st.integers(0, 10**9))
+                   if instrument_ids[i] < 4096 else 0)
         for i in range(instrument_count)]
 
     def rule(instrument: str, allowed: list[str]) -> RoutingRule:
@@ -143,7 +195,11 @@ def router_configs(draw: st.DrawFn) -> RouterConfig:
         if draw(st.booleans()):
             routing.append(rule(instrument.symbol, list(instrument.venues) or names))
     routing = draw(st.permutations(routing))
+    restrictable = [i.symbol for i in instruments if i.instrument_id < 4096]
+    risk = draw(risk_limits()).replace(
+        restricted_symbols=tuple(draw(st.lists(st.sampled_from(restrictable), unique=True)))
+        if restrictable else ())
     return RouterConfig(
         price_tick_usd=draw(st.sampled_from([10.0**-k for k in range(10)])),
         venues=tuple(venue_list), instruments=tuple(instruments), routing=tuple(routing),
-        risk=draw(risk_limits()), engine=draw(engine_settings))
+        risk=risk, engine=draw(engine_settings), guardrails=draw(guardrail_settings()))

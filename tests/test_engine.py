@@ -131,7 +131,7 @@ def test_parameters_reach_the_running_engine_and_bad_ones_are_refused(name: str)
         engine.wait_idle()
         assert engine.read_orders()["quantity"].tolist() == [100, 100, 50]
 
-        engine.update_config(lambda c: c.replace(risk=c.risk.replace(kill_switch_engaged=True)))
+        engine.update_config(lambda c: c.replace(risk=c.risk.replace(state="HALTED")))
         engine.read_audit()
         engine.submit_parent(2, "AAPL", "buy", 100)
         engine.wait_idle()
@@ -148,9 +148,11 @@ def test_commands_are_answered_in_the_audit_trail(name: str) -> None:
         engine.submit_parent(5, "AAPL", "sell", 100, limit_price_ticks=2_000_000)  # rests
         duplicate = engine.submit_parent(5, "AAPL", "sell", 100)
         too_big = engine.submit_parent(6, "AAPL", "sell", 10**9)
-        engine.halt()
+        engine.wait_idle()
+        engine.halt(operator="test", reason="the halted parent is refused")
         halted = engine.submit_parent(8, "AAPL", "buy", 100)
-        engine.resume()
+        engine.wait_idle()
+        engine.resume(operator="test", reason="back to routing")
         engine.amend_parent(5, 200, 2_000_000)
         engine.cancel_parent(5)
         engine.wait_idle()

@@ -16,24 +16,90 @@ namespace py = pybind11;
 namespace sor::bindings {
 namespace {
 
+// Returns d[key], or raises a usage error naming the missing key.
+py::object need(const py::dict& d, const char* key) {
+  if (!d.contains(key)) raise_usage_error(std::string("engine params: missing key '") + key + "'");
+  return d[key];
+}
+
+template <class T>
+T need_as(const py::dict& d, const char* key) {
+  try {
+    return need(d, key).cast<T>();
+  } catch (const py::cast_error&) {
+    raise_usage_error(std::string("engine params: key '") + key + "' has the wrong type");
+  }
+}
+
+template <class T, std::size_t N>
+void need_list(const py::dict& d, const char* key, T (&out)[N]) {
+  const auto values = need_as<std::vector<T>>(d, key);
+  if (values.size() > N) {
+    raise_usage_error(std::string("engine params: '") + key + "' has " +
+                      std::to_string(values.size()) + " entries, at most " + std::to_string(N));
+  }
+  for (std::size_t i = 0; i < values.size(); ++i) out[i] = values[i];
+}
+
 EngineParams params_from(const py::dict& d) {
   EngineParams p = default_engine_params();
-  p.max_order_quantity_shares = d["max_order_quantity_shares"].cast<std::int64_t>();
-  p.max_parent_quantity_shares = d["max_parent_quantity_shares"].cast<std::int64_t>();
-  p.max_open_orders = d["max_open_orders"].cast<std::int64_t>();
-  p.max_orders_per_second = d["max_orders_per_second"].cast<std::int64_t>();
-  p.price_band_bps = d["price_band_bps"].cast<double>();
-  p.idle_sleep_ns = d["idle_sleep_ns"].cast<std::int64_t>();
-  p.price_tick_usd = d["price_tick_usd"].cast<double>();
-  p.max_order_notional_usd = d["max_order_notional_usd"].cast<double>();
-  p.max_gross_notional_usd = d["max_gross_notional_usd"].cast<double>();
-  p.enabled_venue_mask = d["enabled_venue_mask"].cast<std::uint64_t>();
-  p.kill_switch = d["kill_switch"].cast<bool>() ? 1 : 0;
-  p.reduce_only = d["reduce_only"].cast<bool>() ? 1 : 0;
-  p.idle_strategy = d["idle_strategy"].cast<IdleStrategy>();
-  const auto fees = d["taker_fee_usd_per_share"].cast<std::vector<double>>();
-  if (fees.size() > kMaxEngineVenues) raise_usage_error("at most 64 venue fees");
-  for (std::size_t i = 0; i < fees.size(); ++i) p.taker_fee_usd_per_share[i] = fees[i];
+  p.max_order_quantity_shares = need_as<std::int64_t>(d, "max_order_quantity_shares");
+  p.max_parent_quantity_shares = need_as<std::int64_t>(d, "max_parent_quantity_shares");
+  p.max_open_orders = need_as<std::int64_t>(d, "max_open_orders");
+  p.max_orders_per_second = need_as<std::int64_t>(d, "max_orders_per_second");
+  p.price_band_bps = need_as<double>(d, "price_band_bps");
+  p.idle_sleep_ns = need_as<std::int64_t>(d, "idle_sleep_ns");
+  p.price_tick_usd = need_as<double>(d, "price_tick_usd");
+  p.max_order_notional_usd = need_as<double>(d, "max_order_notional_usd");
+  p.max_gross_notional_usd = need_as<double>(d, "max_gross_notional_usd");
+  p.enabled_venue_mask = need_as<std::uint64_t>(d, "enabled_venue_mask");
+  const py::object state = need(d, "risk_state");
+  const auto state_value = py::isinstance<RiskState>(state)
+                               ? static_cast<std::uint32_t>(state.cast<RiskState>())
+                               : state.cast<std::uint32_t>();
+  if (state_value > static_cast<std::uint32_t>(RiskState::kHalted)) {
+    raise_usage_error("engine params: risk_state must be 0 (ACTIVE), 1 (REDUCING) or 2 (HALTED), "
+                      "got " + std::to_string(state_value));
+  }
+  p.risk_state = static_cast<RiskState>(state_value);
+  p.idle_strategy = need_as<IdleStrategy>(d, "idle_strategy");
+  need_list(d, "taker_fee_usd_per_share", p.taker_fee_usd_per_share);
+  p.max_parent_notional_usd = need_as<double>(d, "max_parent_notional_usd");
+  p.max_messages_per_second = need_as<std::int64_t>(d, "max_messages_per_second");
+  p.max_participation_rate = need_as<double>(d, "max_participation_rate");
+  p.participation_allowance_shares = need_as<std::int64_t>(d, "participation_allowance_shares");
+  p.reference_collar_bps = need_as<double>(d, "reference_collar_bps");
+  for (const auto& [key, value] : need_as<py::dict>(d, "reference_price_ticks")) {
+    const auto instrument = key.cast<std::uint64_t>();
+    if (instrument >= kMaxRiskInstruments) {
+      raise_usage_error("engine params: reference_price_ticks names instrument " +
+                        std::to_string(instrument) + ", ids must be below " +
+                        std::to_string(kMaxRiskInstruments));
+    }
+    p.reference_price_ticks[instrument] = value.cast<std::int64_t>();
+  }
+  for (const auto& item : need_as<py::list>(d, "restricted_instruments")) {
+    const auto instrument = item.cast<std::uint64_t>();
+    if (instrument >= kMaxRiskInstruments) {
+      raise_usage_error("engine params: restricted_instruments names instrument " +
+                        std::to_string(instrument) + ", ids must be below " +
+                        std::to_string(kMaxRiskInstruments));
+    }
+    p.restricted_instruments[instrument / 64] |= std::uint64_t{1} << (instrument % 64);
+  }
+  p.account_enabled_mask = need_as<std::uint64_t>(d, "account_enabled_mask");
+  need_list(d, "account_credit_limit_usd", p.account_credit_limit_usd);
+  need_list(d, "account_max_position_shares", p.account_max_position_shares);
+  p.trading_day = need_as<std::uint32_t>(d, "trading_day");
+  need_list(d, "model_output_min", p.model_output_min);
+  need_list(d, "model_output_max", p.model_output_max);
+  p.model_latency_budget_ns = need_as<std::int64_t>(d, "model_latency_budget_ns");
+  p.model_latency_breaches = need_as<std::int64_t>(d, "model_latency_breaches");
+  const py::object reason = need(d, "model_fallback_reason");
+  p.model_fallback_reason = py::isinstance<ModelGuardReason>(reason)
+                                ? static_cast<std::uint32_t>(reason.cast<ModelGuardReason>())
+                                : reason.cast<std::uint32_t>();
+  p.model_enable_generation = need_as<std::uint64_t>(d, "model_enable_generation");
   return p;
 }
 
@@ -50,11 +116,37 @@ py::dict params_dict(const EngineParams& p) {
   d["max_order_notional_usd"] = p.max_order_notional_usd;
   d["max_gross_notional_usd"] = p.max_gross_notional_usd;
   d["enabled_venue_mask"] = p.enabled_venue_mask;
-  d["kill_switch"] = p.kill_switch != 0;
-  d["reduce_only"] = p.reduce_only != 0;
+  d["risk_state"] = p.risk_state;
   d["idle_strategy"] = p.idle_strategy;
   d["taker_fee_usd_per_share"] = std::vector<double>(
       p.taker_fee_usd_per_share, p.taker_fee_usd_per_share + kMaxEngineVenues);
+  d["max_parent_notional_usd"] = p.max_parent_notional_usd;
+  d["max_messages_per_second"] = p.max_messages_per_second;
+  d["max_participation_rate"] = p.max_participation_rate;
+  d["participation_allowance_shares"] = p.participation_allowance_shares;
+  d["reference_collar_bps"] = p.reference_collar_bps;
+  py::dict references;
+  for (std::size_t i = 0; i < kMaxRiskInstruments; ++i) {
+    if (p.reference_price_ticks[i] != 0) references[py::int_(i)] = p.reference_price_ticks[i];
+  }
+  d["reference_price_ticks"] = references;
+  py::list restricted;
+  for (std::size_t i = 0; i < kMaxRiskInstruments; ++i) {
+    if ((p.restricted_instruments[i / 64] >> (i % 64)) & 1U) restricted.append(i);
+  }
+  d["restricted_instruments"] = restricted;
+  d["account_enabled_mask"] = p.account_enabled_mask;
+  d["account_credit_limit_usd"] =
+      std::vector<double>(p.account_credit_limit_usd, p.account_credit_limit_usd + kMaxAccounts);
+  d["account_max_position_shares"] = std::vector<std::int64_t>(
+      p.account_max_position_shares, p.account_max_position_shares + kMaxAccounts);
+  d["trading_day"] = p.trading_day;
+  d["model_output_min"] = std::vector<double>(p.model_output_min, p.model_output_min + kModelSlots);
+  d["model_output_max"] = std::vector<double>(p.model_output_max, p.model_output_max + kModelSlots);
+  d["model_latency_budget_ns"] = p.model_latency_budget_ns;
+  d["model_latency_breaches"] = p.model_latency_breaches;
+  d["model_fallback_reason"] = static_cast<ModelGuardReason>(p.model_fallback_reason);
+  d["model_enable_generation"] = p.model_enable_generation;
   return d;
 }
 
@@ -88,6 +180,13 @@ py::dict counters_dict(const EngineCounters& c) {
   py::list generations;
   for (const auto& g : c.model_generation) generations.append(get(g));
   d["model_generation"] = generations;
+  d["model_mode"] = static_cast<ModelMode>(get(c.model_mode));
+  d["model_guard_reason"] = static_cast<ModelGuardReason>(get(c.model_guard_reason));
+  d["model_guard_trips"] = get(c.model_guard_trips);
+  d["messages"] = get(c.messages);
+  py::list by_reason;
+  for (const auto& r : c.risk_rejects_by_reason) by_reason.append(get(r));
+  d["risk_rejects_by_reason"] = by_reason;
   return d;
 }
 
@@ -142,6 +241,17 @@ std::unique_ptr<Engine> make_engine(const py::dict& o) {
       }
     }
   }
+  if (o.contains("fallback_policy") && !o["fallback_policy"].is_none()) {
+    options.fallback_policy = o["fallback_policy"].cast<std::string>();
+    if (o.contains("fallback_policy_params")) {
+      for (const auto& [key, value] : o["fallback_policy_params"].cast<py::dict>()) {
+        options.fallback_policy_params[py::str(key).cast<std::string>()] = value.cast<double>();
+      }
+    }
+  }
+  if (o.contains("client_order_capacity")) {
+    options.client_order_capacity = o["client_order_capacity"].cast<std::uint32_t>();
+  }
   if (o.contains("decision_interval_ns")) {
     options.decision_interval_ns = o["decision_interval_ns"].cast<std::int64_t>();
   }
@@ -181,7 +291,13 @@ void bind_engine(py::module_& m) {
       .value("ACTIVE", RiskState::kActive)
       .value("REDUCING", RiskState::kReducing)
       .value("HALTED", RiskState::kHalted);
+  py::enum_<ModelMode>(m, "ModelMode")
+      .value("MODEL", ModelMode::kModel)
+      .value("FALLBACK", ModelMode::kFallback)
+      .value("NONE", ModelMode::kNone);
   m.attr("ENGINE_LAYOUT_VERSION") = kEngineLayoutVersion;
+  m.attr("MAX_ACCOUNTS") = kMaxAccounts;
+  m.attr("MAX_RISK_INSTRUMENTS") = kMaxRiskInstruments;
   m.def("default_engine_params", [] { return params_dict(default_engine_params()); });
   m.def("engine_segment_names", [](const std::string& name) {
     const EngineSegmentNames n = engine_segment_names(name);

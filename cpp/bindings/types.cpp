@@ -20,7 +20,9 @@ void bind_types(py::module_& m) {
   PYBIND11_NUMPY_DTYPE(ProtectedQuote, venue_id, bid_price_ticks, bid_quantity, ask_price_ticks,
                        ask_quantity);
   PYBIND11_NUMPY_DTYPE(Command, ts_ns, command_id, parent_order_id, quantity, limit_price_ticks,
-                       end_time_ns, venue_mask, instrument_id, kind, side, urgency, flags);
+                       end_time_ns, venue_mask, instrument_id, kind, side, urgency, flags,
+                       client_order_hash, notional_usd, position_shares, account_id, pad,
+                       reserved);
   PYBIND11_NUMPY_DTYPE(ExecReport, ts_event, ts_recv, child_order_id, parent_order_id,
                        last_price_ticks, last_quantity, leaves_quantity, instrument_id, venue_id,
                        kind, side, liquidity);
@@ -107,8 +109,7 @@ void bind_types(py::module_& m) {
       .value("NEW_PARENT", CommandKind::kNewParent)
       .value("CANCEL_PARENT", CommandKind::kCancelParent)
       .value("AMEND_PARENT", CommandKind::kAmendParent)
-      .value("HALT", CommandKind::kHalt)
-      .value("RESUME", CommandKind::kResume);
+      .value("ACCOUNT_STATE", CommandKind::kAccountState);
   py::enum_<ExecKind>(m, "ExecKind")
       .value("NONE", ExecKind::kNone)
       .value("ACK", ExecKind::kAck)
@@ -135,7 +136,9 @@ void bind_types(py::module_& m) {
       .value("PARAMS_APPLIED", AuditKind::kParamsApplied)
       .value("BOOK_ERROR", AuditKind::kBookError)
       .value("RISK_STATE", AuditKind::kRiskState)
-      .value("RING_OVERFLOW", AuditKind::kRingOverflow);
+      .value("RING_OVERFLOW", AuditKind::kRingOverflow)
+      .value("MODEL_GUARD", AuditKind::kModelGuard)
+      .value("ACCOUNT_STATE", AuditKind::kAccountState);
   py::enum_<RejectReason>(m, "RejectReason")
       .value("NONE", RejectReason::kNone)
       .value("HALTED", RejectReason::kHalted)
@@ -150,7 +153,29 @@ void bind_types(py::module_& m) {
       .value("CAPACITY", RejectReason::kCapacity)
       .value("MAX_PARENT_QUANTITY", RejectReason::kMaxParentQuantity)
       .value("VENUE_DISABLED", RejectReason::kVenueDisabled)
-      .value("GROSS_NOTIONAL", RejectReason::kGrossNotional);
+      .value("GROSS_NOTIONAL", RejectReason::kGrossNotional)
+      .value("RESTRICTED", RejectReason::kRestricted)
+      .value("CREDIT_LIMIT", RejectReason::kCreditLimit)
+      .value("POSITION_LIMIT", RejectReason::kPositionLimit)
+      .value("PARTICIPATION", RejectReason::kParticipation)
+      .value("MESSAGE_RATE", RejectReason::kMessageRate)
+      .value("REFERENCE_COLLAR", RejectReason::kReferenceCollar)
+      .value("MAX_PARENT_NOTIONAL", RejectReason::kMaxParentNotional)
+      .value("DUPLICATE_CLIENT_ORDER_ID", RejectReason::kDuplicateClientOrderId)
+      .value("REDUCING", RejectReason::kReducing)
+      .value("MODEL_GUARD", RejectReason::kModelGuard)
+      .value("UNKNOWN_ACCOUNT", RejectReason::kUnknownAccount)
+      .value("INVALID_INSTRUMENT", RejectReason::kInvalidInstrument);
+  py::enum_<ModelGuardReason>(m, "ModelGuardReason")
+      .value("NONE", ModelGuardReason::kNone)
+      .value("NON_FINITE_OUTPUT", ModelGuardReason::kNonFiniteOutput)
+      .value("OUTPUT_OUT_OF_RANGE", ModelGuardReason::kOutputOutOfRange)
+      .value("NON_FINITE_INPUT", ModelGuardReason::kNonFiniteInput)
+      .value("LATENCY_BUDGET", ModelGuardReason::kLatencyBudget)
+      .value("FILL_RATE_COLLAPSE", ModelGuardReason::kFillRateCollapse)
+      .value("VENUE_CONCENTRATION", ModelGuardReason::kVenueConcentration)
+      .value("FEATURE_DRIFT", ModelGuardReason::kFeatureDrift)
+      .value("OPERATOR", ModelGuardReason::kOperator);
   m.attr("FLAG_PRINTABLE") = static_cast<int>(kFlagPrintable);
   m.attr("FLAG_CROSS") = static_cast<int>(kFlagCross);
   m.attr("FLAG_SNAPSHOT") = static_cast<int>(kFlagSnapshot);

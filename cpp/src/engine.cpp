@@ -76,9 +76,27 @@ EngineParams default_engine_params() noexcept {
   p.max_order_notional_usd = 1'000'000.0;
   p.max_gross_notional_usd = 50'000'000.0;
   p.enabled_venue_mask = 0;
-  p.kill_switch = 0;
-  p.reduce_only = 0;
+  p.risk_state = RiskState::kActive;
   p.idle_strategy = IdleStrategy::kSpin;
+  p.max_parent_notional_usd = 100'000'000.0;
+  p.max_messages_per_second = 2'000;
+  p.max_participation_rate = 0.0;
+  p.participation_allowance_shares = 0;
+  p.reference_collar_bps = 0.0;
+  p.account_enabled_mask = 1;  // the default account
+  for (std::size_t a = 0; a < kMaxAccounts; ++a) {
+    p.account_credit_limit_usd[a] = 1e12;
+    p.account_max_position_shares[a] = std::numeric_limits<std::int64_t>::max() / 4;
+  }
+  p.trading_day = 0;
+  p.model_fallback_reason = 0;
+  for (std::size_t s = 0; s < kModelSlots; ++s) {
+    p.model_output_min[s] = -std::numeric_limits<double>::infinity();
+    p.model_output_max[s] = std::numeric_limits<double>::infinity();
+  }
+  p.model_latency_budget_ns = 0;
+  p.model_latency_breaches = 1;
+  p.model_enable_generation = 0;
   return p;
 }
 
@@ -408,9 +426,11 @@ struct Engine::Impl {
 
   void set_risk_state(RiskState state) noexcept {
     if (state == risk_state) return;
+    const RiskState previous = risk_state;
     risk_state = state;
     counters->risk_state.store(static_cast<std::uint32_t>(state), std::memory_order_relaxed);
-    audit_record(AuditKind::kRiskState, 0, 0, static_cast<std::int64_t>(state), 0, 0, 0, 0, 0);
+    audit_record(AuditKind::kRiskState, 0, 0, static_cast<std::int64_t>(state),
+                 static_cast<std::int64_t>(previous), params.version, 0, 0, 0);
   }
 
   void refresh_params(EngineControlHandle& control) noexcept {
@@ -421,13 +441,9 @@ struct Engine::Impl {
     counters->params_version.store(params.version, std::memory_order_relaxed);
     audit_record(AuditKind::kParamsApplied, 0, 0, static_cast<std::int64_t>(params.version), 0,
                  0, 0, 0, 0);
-    if (params.kill_switch != 0) {
-      set_risk_state(RiskState::kHalted);
-    } else if (params.reduce_only != 0) {
-      set_risk_state(RiskState::kReducing);
-    } else if (risk_state != RiskState::kHalted) {
-      set_risk_state(RiskState::kActive);
-    }
+    const auto state = static_cast<std::uint32_t>(params.risk_state);
+    set_risk_state(state <= static_cast<std::uint32_t>(RiskState::kHalted) ? params.risk_state
+                                                                         : RiskState::kHalted);
   }
 
   Parent* find_parent(std::uint64_t id, std::uint32_t* slot) noexcept {
@@ -450,7 +466,7 @@ struct Engine::Impl {
       }
       price = (q.bid_price_ticks + q.ask_price_ticks) / 2;
     }
-    if (risk_state == RiskState::kHalted || params.kill_switch != 0) return RejectReason::kHalted;
+    if (risk_state == RiskState::kHalted) return RejectReason::kHalted;
     if (venue >= kMaxEngineVenues || !((params.enabled_venue_mask >> venue) & 1U)) {
       return RejectReason::kVenueDisabled;
     }
@@ -885,13 +901,7 @@ struct Engine::Impl {
         if (risk_state == RiskState::kActive) sweep(slot);
         return;
       }
-      case CommandKind::kHalt:
-        audit_record(AuditKind::kCommandAccepted, 0, 0, 0, 0, c.command_id, 0, 0, 0);
-        return set_risk_state(RiskState::kHalted);
-      case CommandKind::kResume:
-        if (params.kill_switch != 0) return reject_command(c, RejectReason::kHalted);
-        audit_record(AuditKind::kCommandAccepted, 0, 0, 0, 0, c.command_id, 0, 0, 0);
-        return set_risk_state(params.reduce_only ? RiskState::kReducing : RiskState::kActive);
+      case CommandKind::kAccountState:
       case CommandKind::kNone:
         break;
     }
@@ -1133,7 +1143,9 @@ EngineResult Engine::create(const EngineOptions& options, std::unique_ptr<Engine
     RingOptions o;
     o.name = *s.name;
     o.capacity_records = s.settings->capacity_records;
-    o.record_size = s.type == RecordType::kDecisionRecord ? sizeof(DecisionRecord) : 64;
+    o.record_size = s.type == RecordType::kDecisionRecord ? sizeof(DecisionRecord)
+                    : s.type == RecordType::kCommand      ? sizeof(Command)
+                                                          : 64;
     o.record_type = s.type;
     o.overflow_policy = s.settings->overflow;
     o.overflow_spin_limit_ns = s.settings->spin_limit_ns;

@@ -12,8 +12,10 @@ gateway the executions).
 
 from __future__ import annotations
 
+import datetime
 import itertools
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -40,6 +42,11 @@ CommandKind = _core.CommandKind
 ExecKind = _core.ExecKind
 AuditKind = _core.AuditKind
 RejectReason = _core.RejectReason
+ModelGuardReason = _core.ModelGuardReason
+ModelMode = _core.ModelMode
+
+OperatorListener = Callable[[dict[str, Any]], None]
+"""``listener(event)`` with event ``{ts_ns, operator, action, reason, detail}``."""
 
 # ring key -> (segment key, dtype, role the control plane takes)
 _RINGS: dict[str, tuple[str, np.dtype, str]] = {
@@ -60,16 +67,40 @@ _IDLE = {"spin": _core.IdleStrategy.SPIN, "yield": _core.IdleStrategy.YIELD,
          "sleep": _core.IdleStrategy.SLEEP, "backoff": _core.IdleStrategy.BACKOFF}
 
 
-def engine_params(config: RouterConfig) -> dict[str, Any]:
-    """Returns the engine parameter block for `config` (risk limits, fees, idle strategy)."""
+def today_utc() -> int:
+    """Returns today's UTC date as yyyymmdd (the trading day a configured 0 stands for)."""
+    today = datetime.datetime.now(datetime.timezone.utc).date()
+    return today.year * 10_000 + today.month * 100 + today.day
+
+
+def engine_params(config: RouterConfig, *, trading_day: int | None = None,
+                  model_fallback_reason: int = 0, model_enable_generation: int = 0,
+                  ) -> dict[str, Any]:
+    """Returns the engine parameter block for `config` (risk limits, accounts, model guard,
+    fees, idle strategy). `trading_day` is used when the configuration says 0 (default: today's
+    UTC date); the two model_* values are the engine handle's, not the configuration's."""
     risk = config.risk
+    guard = config.guardrails
     fees = [0.0] * 64
     enabled = 0
     for venue in config.venues:
         fees[venue.venue_id] = venue.fees.taker_fee_usd_per_share + venue.fees.routing_fee_usd_per_share
         if venue.enabled:
             enabled |= 1 << venue.venue_id
+    credit = [0.0] * _core.MAX_ACCOUNTS
+    position = [0] * _core.MAX_ACCOUNTS
+    credit[0] = risk.default_credit_limit_usd
+    position[0] = risk.default_max_position_shares
+    accounts = 1
+    for account_id, account in enumerate(risk.accounts, start=1):
+        credit[account_id] = account.credit_limit_usd
+        position[account_id] = account.max_position_shares
+        accounts |= 1 << account_id
+    ranges = (guard.fill_probability_range, guard.adverse_move_bps_range,
+              guard.market_impact_bps_range, guard.action_value_range)
+    day = risk.trading_day or (trading_day if trading_day else today_utc())
     return {
+        "risk_state": risk.state,
         "max_order_quantity_shares": risk.max_order_quantity_shares,
         "max_parent_quantity_shares": risk.max_parent_quantity_shares,
         "max_open_orders": risk.max_open_orders,
@@ -80,10 +111,27 @@ def engine_params(config: RouterConfig) -> dict[str, Any]:
         "max_order_notional_usd": risk.max_order_notional_usd,
         "max_gross_notional_usd": risk.max_gross_notional_usd,
         "enabled_venue_mask": enabled,
-        "kill_switch": risk.kill_switch_engaged,
-        "reduce_only": False,
         "idle_strategy": _IDLE[config.engine.idle_strategy.value],
         "taker_fee_usd_per_share": fees,
+        "max_parent_notional_usd": risk.max_parent_notional_usd,
+        "max_messages_per_second": risk.max_messages_per_second,
+        "max_participation_rate": risk.max_participation_rate,
+        "participation_allowance_shares": risk.participation_allowance_shares,
+        "reference_collar_bps": risk.reference_collar_bps,
+        "reference_price_ticks": {i.instrument_id: i.reference_price_ticks
+                                  for i in config.instruments if i.reference_price_ticks > 0},
+        "restricted_instruments": sorted(config.instrument(symbol).instrument_id
+                                         for symbol in risk.restricted_symbols),
+        "account_enabled_mask": accounts,
+        "account_credit_limit_usd": credit,
+        "account_max_position_shares": position,
+        "trading_day": int(day),
+        "model_output_min": [float(low) for low, _ in ranges],
+        "model_output_max": [float(high) for _, high in ranges],
+        "model_latency_budget_ns": int(round(guard.latency_budget_us * 1_000)),
+        "model_latency_breaches": guard.latency_breaches,
+        "model_fallback_reason": ModelGuardReason(int(model_fallback_reason)),
+        "model_enable_generation": int(model_enable_generation),
     }
 
 
@@ -112,8 +160,11 @@ def engine_options(config: RouterConfig, *, cpu: int | None = None, name: str | 
                    reserve_orders: int = 1 << 16, max_parents: int = 4096,
                    drain_timeout_s: float = 2.0, feature_settings: Any = None,
                    policy: str | None = None, policy_params: dict[str, float] | None = None,
-                   decision_interval_s: float = 1.0) -> dict[str, Any]:
-    """Returns the engine creation options for `config` (`cpu`/`name` override the file)."""
+                   decision_interval_s: float = 1.0, trading_day: int | None = None,
+                   client_order_capacity: int = 1 << 20) -> dict[str, Any]:
+    """Returns the engine creation options for `config` (`cpu`/`name` override the file).
+
+    With a hosted `policy`, the model guard's fallback policy comes from ``[guardrails]``."""
     settings = config.engine
     pin = settings.cpu if cpu is None else cpu
     rings = {}
@@ -139,6 +190,10 @@ def engine_options(config: RouterConfig, *, cpu: int | None = None, name: str | 
                         for i in config.instruments],
         "policy": policy,
         "policy_params": {str(k): float(v) for k, v in (policy_params or {}).items()},
+        "fallback_policy": config.guardrails.fallback_policy if policy else None,
+        "fallback_policy_params": {str(k): float(v)
+                                   for k, v in config.guardrails.fallback_policy_params},
+        "client_order_capacity": int(client_order_capacity),
         "decision_interval_ns": int(round(decision_interval_s * 1e9)),
         "takeover_stale": settings.stale_segment_policy is StaleSegmentPolicy.TAKEOVER,
         "cpu": -1 if pin is None else int(pin),
@@ -146,7 +201,7 @@ def engine_options(config: RouterConfig, *, cpu: int | None = None, name: str | 
         "sched_priority": settings.sched_priority,
         "lock_memory": settings.mlockall,
         "drain_timeout_ns": int(drain_timeout_s * 1e9),
-        "params": engine_params(config),
+        "params": engine_params(config, trading_day=trading_day),
     }
 
 
@@ -196,6 +251,11 @@ class Engine:
             self._models = {name: registry.load(name) for name in registry.names()
                             if name in MODEL_SLOTS}
         self._command_ids = itertools.count(1)
+        self._trading_day: int | None = None
+        self._params_lock = threading.RLock()
+        self.on_operator_event: list[OperatorListener] = []
+        """Listeners called with ``{ts_ns, operator, action, reason, detail}`` for every
+        operator action (risk state, model re-enable, forced fallback, configuration change)."""
         self._store.add_listener(self._publish_update)
 
     @classmethod
@@ -230,11 +290,13 @@ class Engine:
         return self._store
 
     def _create(self) -> None:
+        self._trading_day = self._store.current.risk.trading_day or today_utc()
         options = engine_options(self._store.current, cpu=self._cpu, name=self._name,
                                  reserve_orders=self._reserve_orders, max_parents=self._max_parents,
                                  feature_settings=self._feature_settings, policy=self._policy,
                                  policy_params=self._policy_params,
-                                 decision_interval_s=self._decision_interval_s)
+                                 decision_interval_s=self._decision_interval_s,
+                                 trading_day=self._trading_day)
         self._core = _core.EngineCore(options)
         self._control = _core.EngineControl.attach(self._name)
         for name, model in self._models.items():
@@ -364,6 +426,8 @@ class Engine:
         control = self._require_control()
         counters = control.counters()
         counters["risk_state"] = counters["risk_state"].name.lower()
+        counters["model_mode"] = counters["model_mode"].name.lower()
+        counters["model_guard_reason"] = counters["model_guard_reason"].name
         return {
             "name": self._name,
             "state": control.state.name.lower(),
@@ -393,19 +457,112 @@ class Engine:
 
     def _publish_update(self, new: RouterConfig, changes: list[ConfigChange], version: int) -> None:
         if self._control is not None:
-            self._control.write_params(engine_params(new))
+            with self._params_lock:
+                running = self._control.params()
+                self._control.write_params(engine_params(
+                    new, trading_day=running["trading_day"],
+                    model_fallback_reason=int(running["model_fallback_reason"]),
+                    model_enable_generation=running["model_enable_generation"]))
+
+    def _publish_params(self, wait_s: float, **overrides: Any) -> None:
+        control = self._require_control()
+        with self._params_lock:
+            params = control.params()
+            params.update(overrides)
+            control.write_params(params)
+        if wait_s > 0:
+            self.wait_params_applied(timeout_s=wait_s)
+
+    def _operator_event(self, operator: str, action: str, reason: str, detail: str) -> None:
+        event = {"ts_ns": time.time_ns(), "operator": operator, "action": action,
+                 "reason": reason, "detail": detail}
+        for listener in list(self.on_operator_event):
+            listener(event)
+
+    @staticmethod
+    def _who_and_why(operator: Any, reason: Any) -> tuple[str, str]:
+        for name, value in (("operator", operator), ("reason", reason)):
+            if not isinstance(value, str) or not value.strip():
+                raise UsageError(f"{name} must be a non-empty string (who acted and why are "
+                                 f"audited), got {value!r}")
+        return operator.strip(), reason.strip()
 
     def update_config(self, change: RouterConfig | Callable[[RouterConfig], RouterConfig],
-                      *, wait_s: float = 1.0) -> list[ConfigChange]:
+                      *, operator: str | None = None, reason: str | None = None,
+                      wait_s: float = 1.0) -> list[ConfigChange]:
         """Validates and applies a new configuration to the running engine; returns the changes.
 
         A refused change (bad value, restart-only key) raises ConfigError and the engine keeps
-        its parameters. When the engine runs, waits up to `wait_s` for it to apply them.
+        its parameters. When the engine runs, waits up to `wait_s` for it to apply them. With
+        an `operator`, the change is reported to the :attr:`on_operator_event` listeners.
         """
         changes = self._store.update(change)
         if changes and self._control is not None and wait_s > 0:
             self.wait_params_applied(timeout_s=wait_s)
+        if changes and operator is not None:
+            self._operator_event(str(operator), "update_config", str(reason or ""),
+                                 "; ".join(str(item) for item in changes))
         return changes
+
+    # --- operator control ---------------------------------------------------------------
+
+    def set_risk_state(self, state: Any, *, operator: str, reason: str,
+                       wait_s: float = 1.0) -> None:
+        """Sets the risk state (RiskState, its name or its number): ACTIVE, REDUCING or
+        HALTED; publishes it and waits until the loop applied it. Who and why go to the
+        :attr:`on_operator_event` listeners."""
+        operator, reason = self._who_and_why(operator, reason)
+        new_state = _risk_state(state)
+        previous = self._store.current.risk.state
+        self._store.update(lambda c: c.replace(risk=c.risk.replace(state=new_state)))
+        if self._control is not None and wait_s > 0:
+            self.wait_params_applied(timeout_s=wait_s)
+        self._operator_event(operator, "risk_state", reason, f"{previous.name} -> {new_state.name}")
+
+    def halt(self, *, operator: str, reason: str) -> None:
+        """HALTED: cancels every open child of every parent and refuses anything new."""
+        self.set_risk_state(RiskState.HALTED, operator=operator, reason=reason)
+
+    def reduce(self, *, operator: str, reason: str) -> None:
+        """REDUCING: only orders that reduce an account's position go out."""
+        self.set_risk_state(RiskState.REDUCING, operator=operator, reason=reason)
+
+    def resume(self, *, operator: str, reason: str) -> None:
+        """ACTIVE: normal routing; halted parents resume."""
+        self.set_risk_state(RiskState.ACTIVE, operator=operator, reason=reason)
+
+    def enable_model(self, *, operator: str, reason: str, wait_s: float = 1.0) -> None:
+        """Clears the model guard's latched trip and any forced fallback, so the hosted
+        policy's models route again; waits until the loop applied it."""
+        operator, reason = self._who_and_why(operator, reason)
+        generation = self._require_control().params()["model_enable_generation"]
+        self._publish_params(wait_s, model_fallback_reason=0,
+                             model_enable_generation=generation + 1)
+        self._operator_event(operator, "enable_model", reason, "")
+
+    def force_fallback(self, reason: Any, detail: str = "", *, operator: str = "model_guard",
+                       wait_s: float = 1.0) -> None:
+        """Switches routing to the fallback policy for `reason` (a non-zero ModelGuardReason,
+        its name or number) until :meth:`enable_model`; waits until the loop applied it."""
+        code = _guard_reason(reason)
+        if code == ModelGuardReason.NONE:
+            raise UsageError("force_fallback needs a reason other than NONE")
+        self._publish_params(wait_s, model_fallback_reason=int(code))
+        self._operator_event(str(operator), "force_fallback", code.name, str(detail))
+
+    def model_status(self) -> dict[str, Any]:
+        """Returns ``{"mode", "reason", "trips", "policy", "fallback_policy"}``: mode
+        ``"model"``, ``"fallback"`` or ``"none"`` (the hosted policy uses no model), reason a
+        ModelGuardReason name ("NONE" when routing on the models)."""
+        counters = self._require_control().counters()
+        return {
+            "mode": counters["model_mode"].name.lower(),
+            "reason": counters["model_guard_reason"].name,
+            "trips": int(counters["model_guard_trips"]),
+            "policy": self._policy,
+            "fallback_policy": self._store.current.guardrails.fallback_policy
+            if self._policy else None,
+        }
 
     def wait_params_applied(self, timeout_s: float = 1.0) -> int:
         """Waits until the loop runs on the latest parameter version; returns it."""
@@ -472,8 +629,12 @@ class Engine:
     def submit_parent(self, parent_order_id: int, instrument: str | int, side: str,
                       quantity_shares: int, *, limit_price_ticks: int = 0,
                       venues: Iterable[str | int] | None = None, urgency: int = 0,
-                      end_time_ns: int = 0) -> int:
-        """Sends a new parent order; returns the command id echoed in the audit trail."""
+                      end_time_ns: int = 0, account_id: int = 0,
+                      client_order_hash: int = 0) -> int:
+        """Sends a new parent order; returns the command id echoed in the audit trail.
+
+        `account_id` selects the account's limits (0: the default account) and a non-zero
+        `client_order_hash` is checked against the day's set of ClOrdID hashes."""
         config = self._store.current
         instrument_id = config.instrument(instrument).instrument_id
         side_value = {"buy": 1, "sell": 2}.get(str(side).lower())
@@ -485,7 +646,8 @@ class Engine:
         return self._command(CommandKind.NEW_PARENT, parent_order_id=parent_order_id,
                              instrument_id=instrument_id, side=side_value,
                              quantity=quantity_shares, limit_price_ticks=limit_price_ticks,
-                             venue_mask=mask, urgency=urgency, end_time_ns=end_time_ns)
+                             venue_mask=mask, urgency=urgency, end_time_ns=end_time_ns,
+                             account_id=account_id, client_order_hash=client_order_hash)
 
     def cancel_parent(self, parent_order_id: int) -> int:
         """Stops working a parent order; returns the command id."""
@@ -497,13 +659,15 @@ class Engine:
         return self._command(CommandKind.AMEND_PARENT, parent_order_id=parent_order_id,
                              quantity=quantity_shares, limit_price_ticks=limit_price_ticks)
 
-    def halt(self) -> int:
-        """Engages the kill switch in the engine (no child orders); returns the command id."""
-        return self._command(CommandKind.HALT)
-
-    def resume(self) -> int:
-        """Releases a halt sent by halt(); returns the command id."""
-        return self._command(CommandKind.RESUME)
+    def set_account_state(self, account_id: int, instrument: str | int, position_shares: int,
+                          filled_notional_usd: float) -> int:
+        """Sets (not adds) an account's position in an instrument and its filled notional
+        today (ACCOUNT_STATE, e.g. restored from a journal after a restart); returns the
+        command id."""
+        instrument_id = self._store.current.instrument(instrument).instrument_id
+        return self._command(CommandKind.ACCOUNT_STATE, account_id=int(account_id),
+                             instrument_id=instrument_id, position_shares=int(position_shares),
+                             notional_usd=float(filled_notional_usd))
 
     def read_orders(self, max_records: int = 1 << 16) -> np.ndarray:
         """Reads child-order intents (ORDER_INTENT_DTYPE) from the order ring."""
@@ -573,5 +737,28 @@ class Engine:
         return f"<sor.Engine {self._name!r} {state}>"
 
 
-__all__ = ["Engine", "engine_options", "engine_params", "EngineState", "RiskState",
-           "CommandKind", "ExecKind", "AuditKind", "RejectReason"]
+def _risk_state(state: Any) -> Any:
+    if isinstance(state, RiskState):
+        return state
+    if isinstance(state, str) and state.upper() in RiskState.__members__:
+        return RiskState.__members__[state.upper()]
+    if isinstance(state, int) and not isinstance(state, bool) and 0 <= state <= 2:
+        return RiskState(state)
+    raise UsageError(f"risk state must be one of {', '.join(RiskState.__members__)} (or 0-2), "
+                     f"got {state!r}")
+
+
+def _guard_reason(reason: Any) -> Any:
+    if isinstance(reason, ModelGuardReason):
+        return reason
+    if isinstance(reason, str) and reason.upper() in ModelGuardReason.__members__:
+        return ModelGuardReason.__members__[reason.upper()]
+    if isinstance(reason, int) and not isinstance(reason, bool) and 0 <= reason <= 8:
+        return ModelGuardReason(reason)
+    raise UsageError(f"model guard reason must be one of "
+                     f"{', '.join(ModelGuardReason.__members__)}, got {reason!r}")
+
+
+__all__ = ["Engine", "engine_options", "engine_params", "today_utc", "EngineState", "RiskState",
+           "CommandKind", "ExecKind", "AuditKind", "RejectReason", "ModelGuardReason",
+           "ModelMode", "OperatorListener"]

@@ -107,12 +107,16 @@ def test_every_key_has_a_unit_or_is_unitless_by_nature():
     unitless = {"price_tick_usd", "venue_id", "name", "kind", "book_type", "enabled", "host",
                 "port", "sender_comp_id", "target_comp_id", "begin_string", "instrument_id",
                 "symbol", "venues", "instrument", "venue_weights", "dark_first", "max_open_orders",
-                "max_orders_per_second", "max_cancels_per_second", "max_participation_rate",
-                "kill_switch_engaged", "cpu", "sched_fifo", "sched_priority", "mlockall",
+                "max_orders_per_second", "max_messages_per_second", "max_participation_rate",
+                "state", "restricted_symbols", "accounts", "trading_day", "guardrails",
+                "fallback_policy", "fallback_policy_params", "latency_breaches",
+                "fill_rate_enabled", "fill_rate_floor_ratio", "concentration_enabled",
+                "concentration_max_share", "drift_enabled", "drift_psi_threshold",
+                "drift_features", "cpu", "sched_fifo", "sched_priority", "mlockall",
                 "idle_strategy", "stale_segment_policy", "max_venues_per_order", "fees", "fix",
                 "instruments", "routing", "risk", "engine", "policy", "policy_params"}
     units = ("_ns", "_ms", "_s", "_usd", "_usd_per_share", "_shares", "_ticks", "_bps",
-             "_records", "_policy", "_annual")
+             "_records", "_policy", "_annual", "_range", "_us", "_children", "_decisions")
 
     def keys(table):
         for key, value in table.items():

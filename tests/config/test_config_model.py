@@ -16,6 +16,7 @@ from sor.config import (
     IdleStrategy,
     Instrument,
     RiskLimits,
+    RiskState,
     RouterConfig,
     RoutingRule,
     Venue,
@@ -52,7 +53,7 @@ def test_defaults_are_explicit_and_valid():
     assert not engine.sched_fifo and not engine.mlockall
     risk = RiskLimits()
     assert risk.max_order_quantity_shares <= risk.max_parent_quantity_shares
-    assert not risk.kill_switch_engaged and 0 < risk.max_participation_rate <= 1
+    assert risk.state is RiskState.ACTIVE and risk.max_participation_rate == 0.0  # 0: off
     instrument = Instrument(instrument_id=7, symbol="MSFT")
     assert (instrument.tick_size_ticks, instrument.lot_size_shares, instrument.venues) == (100, 100, ())
 
@@ -131,13 +132,13 @@ def test_the_access_fee_cap_binds_lit_venues_only():
     (RiskLimits, {"max_order_quantity_shares": 0}, "max_order_quantity_shares", ">= 1 shares"),
     (RiskLimits, {"max_order_notional_usd": 0.0}, "max_order_notional_usd", "> 0 USD"),
     (RiskLimits, {"max_participation_rate": 1.5}, "max_participation_rate", "<= 1"),
-    (RiskLimits, {"max_participation_rate": 0}, "max_participation_rate", "> 0"),
+    (RiskLimits, {"max_participation_rate": -0.1}, "max_participation_rate", ">= 0"),
     (RiskLimits, {"price_band_bps": 20_000.0}, "price_band_bps", "<= 10000 bps"),
     (RiskLimits, {"max_order_quantity_shares": 10, "max_parent_quantity_shares": 5},
      "max_order_quantity_shares", "max_parent_quantity_shares"),
     (RiskLimits, {"max_order_notional_usd": 10.0, "max_gross_notional_usd": 5.0},
      "max_order_notional_usd", "max_gross_notional_usd"),
-    (RiskLimits, {"kill_switch_engaged": "no"}, "kill_switch_engaged", "true or false"),
+    (RiskLimits, {"state": "STOPPED"}, "state", "'ACTIVE', 'REDUCING', 'HALTED'"),
     (EngineSettings, {"name": "sor/x"}, "name", "shared-memory"),
     (EngineSettings, {"cpu": -1}, "cpu", ">= 0"),
     (EngineSettings, {"sched_priority": 100}, "sched_priority", "<= 99"),

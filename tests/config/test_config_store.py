@@ -9,6 +9,7 @@ import pytest
 from sor.config import (
     ConfigError,
     ConfigStore,
+    RiskState,
     Venue,
     VenueKind,
     default_config,
@@ -25,9 +26,9 @@ def bump_open_orders(config):
 def test_an_update_swaps_bumps_the_version_and_returns_the_changes():
     store = ConfigStore(default_config())
     assert store.version == 0 and store.current is default_config()
-    changes = store.update(with_changes(default_config(), "risk.kill_switch_engaged", True))
-    assert [str(c) for c in changes] == ["risk.kill_switch_engaged: false -> true"]
-    assert store.version == 1 and store.current.risk.kill_switch_engaged
+    changes = store.update(with_changes(default_config(), "risk.state", "HALTED"))
+    assert [str(c) for c in changes] == ['risk.state: "ACTIVE" -> "HALTED"']
+    assert store.version == 1 and store.current.risk.state is RiskState.HALTED
     assert store.snapshot() == (1, store.current)
     assert store.update(store.current) == [] and store.version == 1   # nothing changed
 

@@ -23,6 +23,19 @@ enum class ModelSlot : std::uint32_t {
 // Number of model slots.
 inline constexpr std::size_t kModelSlots = 4;
 
+// Why the model guard sent routing to the fallback policy.
+enum class ModelGuardReason : std::uint8_t {
+  kNone = 0,                // Not tripped.
+  kNonFiniteOutput = 1,     // A model returned NaN or infinity.
+  kOutputOutOfRange = 2,    // A model output left [model_output_min, model_output_max].
+  kNonFiniteInput = 3,      // A feature row offered to a model held NaN or infinity.
+  kLatencyBudget = 4,       // Consecutive policy decisions over the latency budget.
+  kFillRateCollapse = 5,    // Realised fill rate far below the predicted one (Python guard).
+  kVenueConcentration = 6,  // Routing concentrated on one venue (Python guard).
+  kFeatureDrift = 7,        // Feature population drifted from training (Python guard).
+  kOperator = 8,            // Forced by an operator.
+};
+
 // Flags of DecisionRecord::flags.
 enum DecisionFlag : std::uint8_t {
   kDecisionRowRefused = 1,      // build_row refused the context (status in row_status).

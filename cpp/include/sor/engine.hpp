@@ -23,7 +23,7 @@
 namespace sor {
 
 // Bumped whenever the control segment layout or EngineParams changes.
-inline constexpr std::uint32_t kEngineLayoutVersion = 3;
+inline constexpr std::uint32_t kEngineLayoutVersion = 4;
 // "SORCTRL1" as a little-endian integer.
 inline constexpr std::uint64_t kControlMagic = 0x314c525443524f53ULL;
 // Most venues the parameter block describes (venue ids index 64-bit masks).
@@ -47,14 +47,25 @@ enum class IdleStrategy : std::uint32_t {
   kBackoff = 3,  // Spin, then yield, then sleep as idle passes accumulate.
 };
 
-// Risk state of the engine.
+// Risk state of the engine (EngineParams::risk_state, the one source of truth).
 enum class RiskState : std::uint32_t {
   kActive = 0,    // Normal operation.
-  kReducing = 1,  // No new parents; working parents continue within limits.
-  kHalted = 2,    // Kill switch: no child orders at all.
+  kReducing = 1,  // Only orders that reduce the account's position in the instrument.
+  kHalted = 2,    // Kill switch: every open child cancelled, no new child or parent.
 };
 
+// How the hosted policy's decisions are made (EngineCounters::model_mode).
+enum class ModelMode : std::uint32_t {
+  kModel = 0,     // The hosted policy with its models.
+  kFallback = 1,  // The model guard tripped (or was forced): the fallback policy routes.
+  kNone = 2,      // The hosted policy uses no model (or there is none).
+};
+
+// Words of the restricted-instrument bitset.
+inline constexpr std::size_t kRestrictedWords = kMaxRiskInstruments / 64;
+
 // Parameters and limits set by the control plane (versioned, read by the loop via seqlock).
+// Layout version 4 (docs/guardrails.md); USD limits are doubles, share limits int64.
 struct EngineParams {
   std::uint64_t version;                       // Increases with every publication.
   std::int64_t max_order_quantity_shares;      // Per child order.
@@ -67,14 +78,30 @@ struct EngineParams {
   double max_order_notional_usd;               // Per child order.
   double max_gross_notional_usd;               // Sum of child notional since start.
   std::uint64_t enabled_venue_mask;            // Venues the engine may route to.
-  std::uint32_t kill_switch;                   // Non-zero halts all child orders.
-  std::uint32_t reduce_only;                   // Non-zero refuses new parents.
+  RiskState risk_state;                        // ACTIVE, REDUCING or HALTED.
   IdleStrategy idle_strategy;                  // Idle behaviour.
-  std::uint32_t pad_;
   double taker_fee_usd_per_share[kMaxEngineVenues];  // By venue id; used for all-in price.
+  double max_parent_notional_usd;              // Parent quantity x (limit, else far touch).
+  std::int64_t max_messages_per_second;        // New + cancel messages per rolling second.
+  double max_participation_rate;               // Share of market volume since start (0: off).
+  std::int64_t participation_allowance_shares; // Shares a parent may trade before volume.
+  double reference_collar_bps;                 // Aggressive price vs the reference price.
+  std::int64_t reference_price_ticks[kMaxRiskInstruments];  // By instrument (0: last trade).
+  std::uint64_t restricted_instruments[kRestrictedWords];   // Bit i: instrument i restricted.
+  std::uint64_t account_enabled_mask;          // Bit a: account a configured.
+  double account_credit_limit_usd[kMaxAccounts];           // Filled + open notional per day.
+  std::int64_t account_max_position_shares[kMaxAccounts];  // |position| per instrument.
+  std::uint32_t trading_day;                   // yyyymmdd; a change resets the day's state.
+  std::uint32_t model_fallback_reason;         // Non-zero ModelGuardReason forces fallback.
+  double model_output_min[kModelSlots];        // Valid output range by ModelSlot.
+  double model_output_max[kModelSlots];
+  std::int64_t model_latency_budget_ns;        // One policy decision (0: no budget).
+  std::int64_t model_latency_breaches;         // Consecutive breaches that trip the guard.
+  std::uint64_t model_enable_generation;       // A new value clears the latched trip.
 };
 
 static_assert(std::is_trivially_copyable_v<EngineParams>);
+static_assert(std::is_standard_layout_v<EngineParams>);
 
 // Returns parameters with conservative defaults (no venue enabled, tick 0.0001 USD).
 EngineParams default_engine_params() noexcept;
@@ -106,6 +133,11 @@ struct EngineCounters {
   std::atomic<std::uint64_t> policy_decisions;    // decide() calls of the hosted policy.
   std::atomic<std::uint64_t> policy_requests_refused;  // Requests it made that were not sent.
   std::atomic<std::uint32_t> model_generation[kModelSlots];  // Per-slot swap generation.
+  std::atomic<std::uint32_t> model_mode;          // ModelMode.
+  std::atomic<std::uint32_t> model_guard_reason;  // ModelGuardReason in force (0: none).
+  std::atomic<std::uint64_t> model_guard_trips;   // Times the guard engaged the fallback.
+  std::atomic<std::uint64_t> messages;            // New + cancel intents written.
+  std::atomic<std::uint64_t> risk_rejects_by_reason[kRejectReasonCount];  // By RejectReason.
 };
 
 // The shared control segment `<name>.control`.
@@ -204,6 +236,11 @@ struct EngineOptions {
   PolicyParams policy_params;                // Parameters of `policy`.
   std::vector<PolicyVenue> policy_venues;    // Venues the policy sees (empty: from features).
   std::int64_t decision_interval_ns = 1'000'000'000;  // Policy decision grid (feature clock).
+  std::string fallback_policy = "best_price";  // Policy the model guard falls back to (no
+                                             // models); used only with a hosted policy.
+  PolicyParams fallback_policy_params;       // Parameters of `fallback_policy`.
+  std::uint32_t client_order_capacity = 1u << 20;  // ClOrdID hashes remembered per trading
+                                             // day (a power of two; the set refuses when full).
   bool takeover_stale = false;               // Replace segments left by a dead engine.
   int cpu = -1;                              // Core to pin the loop to (-1: do not pin).
   bool sched_fifo = false;                   // Run the loop SCHED_FIFO.

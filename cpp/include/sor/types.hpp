@@ -110,15 +110,21 @@ enum class CommandKind : std::uint8_t {
   kNewParent = 1,     // Starts working a parent order.
   kCancelParent = 2,  // Stops a parent order and cancels its open children.
   kAmendParent = 3,   // Changes a parent order's quantity and limit price.
-  kHalt = 4,          // Engages the kill switch: no new child orders, cancel open ones.
-  kResume = 5,        // Releases the kill switch.
+  // 4 and 5 (the old halt/resume) are retired and refused as INVALID_COMMAND: the risk state
+  // lives in the parameter block (EngineParams::risk_state).
+  kAccountState = 6,  // Sets account_id's position and filled notional in instrument_id.
 };
 
-// One command from the control plane to the engine (command ring): 64 bytes.
+// Most accounts the engine keeps risk state for (ids 0..63; 0 is the default account).
+inline constexpr std::size_t kMaxAccounts = 64;
+// Instrument ids the risk stage covers (restricted list, reference prices, positions).
+inline constexpr std::size_t kMaxRiskInstruments = 4096;
+
+// One command from the control plane to the engine (command ring): 128 bytes.
 struct Command {
   std::int64_t ts_ns;              // Nanoseconds since the epoch when it was sent.
   std::uint64_t command_id;        // Caller's id, echoed in the audit record that answers it.
-  std::uint64_t parent_order_id;   // Parent order the command is about (0 for halt/resume).
+  std::uint64_t parent_order_id;   // Parent order the command is about (0: none).
   std::int64_t quantity;           // Parent quantity in shares (new, amend).
   std::int64_t limit_price_ticks;  // Limit price; 0 means no limit.
   std::int64_t end_time_ns;        // Deadline (epoch ns, feature clock); 0: none. At it the
@@ -129,10 +135,26 @@ struct Command {
   Side side;                       // Parent side.
   std::uint8_t urgency;            // 0 (passive) .. 255 (aggressive); used by the policy.
   std::uint8_t flags;              // Reserved; 0.
+  std::uint64_t client_order_hash; // Hash of the OMS's ClOrdID (0: no duplicate check).
+  double notional_usd;             // ACCOUNT_STATE: filled notional of the account today.
+  std::int64_t position_shares;    // ACCOUNT_STATE: signed position of the account.
+  std::uint32_t account_id;        // Account (0: the default account); below kMaxAccounts.
+  std::uint32_t pad;               // 0.
+  std::uint8_t reserved[32];       // 0.
 };
 
-static_assert(sizeof(Command) == 64);
+static_assert(sizeof(Command) == 128);
+static_assert(alignof(Command) == 8);
 static_assert(std::is_trivially_copyable_v<Command>);
+static_assert(std::is_standard_layout_v<Command>);
+static_assert(offsetof(Command, instrument_id) == 56);
+static_assert(offsetof(Command, flags) == 63);
+static_assert(offsetof(Command, client_order_hash) == 64);
+static_assert(offsetof(Command, notional_usd) == 72);
+static_assert(offsetof(Command, position_shares) == 80);
+static_assert(offsetof(Command, account_id) == 88);
+static_assert(offsetof(Command, pad) == 92);
+static_assert(offsetof(Command, reserved) == 96);
 
 // What an execution report says happened to a child order.
 enum class ExecKind : std::uint8_t {
@@ -205,17 +227,23 @@ enum class AuditKind : std::uint8_t {
   kRiskReject = 4,       // The risk stage refused a child; reason = RejectReason.
   kExecution = 5,        // An execution report was applied; value_a = price, value_b = qty.
   kParentDone = 6,       // A parent finished; value_a = filled shares, value_b = 0 filled,
-                         // 1 cancelled, 2 expired (end time passed); sent once no child is open.
+                         // 1 cancelled, 2 expired (end time passed), 3 stopped by risk
+                         // (reason = RejectReason); sent once no child is open.
   kParamsApplied = 7,    // A new parameter block version took effect; value_a = version.
   kBookError = 8,        // A market-data event was refused; reason = Status, reference = seq.
-  kRiskState = 9,        // The risk state changed; value_a = new RiskState.
+  kRiskState = 9,        // The risk state changed; value_a = new RiskState, value_b = previous,
+                         // reference = parameter version.
   kRingOverflow = 10,    // A record could not be written to an output ring; value_a = ring.
+  kModelGuard = 11,      // value_a 1 = tripped (fallback), 2 = re-enabled; value_b =
+                         // ModelGuardReason; reference = model slot for output reasons, else 0.
+  kAccountState = 12,    // An ACCOUNT_STATE command applied; value_a = position, value_b =
+                         // filled notional in USD cents; reference = command id.
 };
 
 // Why a command or a child order was refused.
 enum class RejectReason : std::uint8_t {
   kNone = 0,
-  kHalted = 1,               // The kill switch is engaged.
+  kHalted = 1,               // The risk state is HALTED.
   kMaxOrderQuantity = 2,     // Child above the per-order share limit.
   kMaxOrderNotional = 3,     // Child above the per-order notional limit.
   kPriceBand = 4,            // Child price outside the band around the reference price.
@@ -228,7 +256,22 @@ enum class RejectReason : std::uint8_t {
   kMaxParentQuantity = 11,   // Parent above the parent share limit.
   kVenueDisabled = 12,       // The venue is disabled in the parameter block.
   kGrossNotional = 13,       // Daily gross notional limit reached.
+  kRestricted = 14,          // The instrument is on the restricted list.
+  kCreditLimit = 15,         // The account's credit (filled + open notional) would be exceeded.
+  kPositionLimit = 16,       // The account's position in the instrument would be exceeded.
+  kParticipation = 17,       // The parent would trade above its share of market volume.
+  kMessageRate = 18,         // New + cancel message rate limit reached.
+  kReferenceCollar = 19,     // Aggressive price beyond the collar around the reference price.
+  kMaxParentNotional = 20,   // Parent above the parent notional limit.
+  kDuplicateClientOrderId = 21,  // The ClOrdID hash was seen before today.
+  kReducing = 22,            // REDUCING: the order would not reduce the account's position.
+  kModelGuard = 23,          // The model guard tripped on this decision.
+  kUnknownAccount = 24,      // The account is not configured.
+  kInvalidInstrument = 25,   // Instrument id beyond kMaxRiskInstruments.
 };
+
+// Number of RejectReason values the per-reason counters cover.
+inline constexpr std::size_t kRejectReasonCount = 32;
 
 // One record of the engine's audit trail (audit ring): 64 bytes.
 struct AuditRecord {

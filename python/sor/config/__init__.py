@@ -4,17 +4,21 @@ and out), ``sor.config.changes`` (diff and edit by key path) and ``sor.config.st
 configuration of a running router).
 """
 
-from sor._core import BookType
+from sor._core import BookType, RiskState
 from sor.config.changes import ConfigChange, diff, with_changes
 from sor.config.codec import default_config, dump, from_dict, load, loads, save, to_dict
 from sor.config.model import (
     ACCESS_FEE_CAP_USD_PER_SHARE,
     FIX_BEGIN_STRINGS,
     RING_NAMES,
+    MAX_ACCOUNTS,
+    MAX_RISK_INSTRUMENTS,
     WILDCARD,
+    Account,
     EngineSettings,
     FeeSchedule,
     FixEndpoint,
+    GuardrailSettings,
     IdleStrategy,
     Instrument,
     OverflowPolicy,
@@ -30,7 +34,8 @@ from sor.errors import ConfigError
 
 __all__ = [
     "RouterConfig", "Venue", "VenueKind", "BookType", "FeeSchedule", "FixEndpoint", "Instrument",
-    "RoutingRule", "RiskLimits", "EngineSettings", "IdleStrategy", "OverflowPolicy",
+    "RoutingRule", "RiskLimits", "Account", "GuardrailSettings", "RiskState", "MAX_ACCOUNTS",
+    "MAX_RISK_INSTRUMENTS", "EngineSettings", "IdleStrategy", "OverflowPolicy",
     "StaleSegmentPolicy", "ACCESS_FEE_CAP_USD_PER_SHARE", "FIX_BEGIN_STRINGS", "RING_NAMES",
     "WILDCARD", "load", "loads", "dump", "save", "to_dict", "from_dict", "default_config",
     "ConfigChange", "diff", "with_changes", "ConfigStore", "RESTART_ONLY_KEYS",

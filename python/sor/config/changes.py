@@ -18,8 +18,11 @@ from sor.config.codec import _plain, format_value, from_dict, to_dict
 from sor.config.model import RouterConfig, toml_field_names
 from sor.errors import ConfigError
 
-IDENTITY_FIELDS = {"venues": "name", "instruments": "symbol", "routing": "instrument"}
-"""The field that names an entry of each list in a key path."""
+IDENTITY_FIELDS = {"venues": "name", "instruments": "symbol", "routing": "instrument",
+                   "accounts": "name"}
+"""The field that names an entry of each list in a key path (``risk.accounts[NAME]`` too)."""
+
+_NESTED_LISTS = {("risk", "accounts")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +74,7 @@ def _diff_objects(old: Any, new: Any, prefix: str, out: list[ConfigChange]) -> N
         key = _join(prefix, name)
         if before == after:
             continue
-        if name in IDENTITY_FIELDS and prefix == "":
+        if (name in IDENTITY_FIELDS and prefix == "") or (prefix, name) in _NESTED_LISTS:
             _diff_entries(before, after, key, IDENTITY_FIELDS[name], out)
         elif name == "venue_weights":
             _diff_pairs(dict(before), dict(after), key, out)

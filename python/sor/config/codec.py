@@ -19,9 +19,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sor._core import BookType
+from sor._core import BookType, RiskState
 from sor.config.model import (
+    Account,
     EngineSettings,
+    GuardrailSettings,
     FeeSchedule,
     FixEndpoint,
     Instrument,
@@ -39,13 +41,14 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 _TABLES: dict[type, dict[str, type]] = {
-    RouterConfig: {"risk": RiskLimits, "engine": EngineSettings},
+    RouterConfig: {"risk": RiskLimits, "engine": EngineSettings, "guardrails": GuardrailSettings},
     Venue: {"fees": FeeSchedule, "fix": FixEndpoint},
 }
 _ARRAYS: dict[type, dict[str, type]] = {
     RouterConfig: {"venues": Venue, "instruments": Instrument, "routing": RoutingRule},
+    RiskLimits: {"accounts": Account},
 }
-_INLINE_TABLES = frozenset({"venue_weights", "policy_params"})
+_INLINE_TABLES = frozenset({"venue_weights", "policy_params", "fallback_policy_params"})
 
 
 def _join(prefix: str, name: str) -> str:
@@ -120,7 +123,7 @@ def _plain(value: Any) -> Any:
         return to_dict(value)
     if isinstance(value, Enum):
         return value.value
-    if isinstance(value, BookType):
+    if isinstance(value, (BookType, RiskState)):
         return value.name
     if isinstance(value, Mapping):
         return {str(key): _plain(item) for key, item in value.items()}

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any
 
-from sor._core import BookType
+from sor._core import BookType, RiskState
 from sor.errors import ConfigError
 
 ACCESS_FEE_CAP_USD_PER_SHARE = 0.0030
@@ -40,8 +40,17 @@ _SYMBOL = re.compile(r"[A-Z][A-Z0-9.]{0,7}")
 _ENGINE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,23}")
 _HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.:-]{0,252}[A-Za-z0-9])?")
 _COMP_ID = re.compile(r"[!-~]{1,64}")   # printable ASCII: a space or an SOH would break the session
+_ACCOUNT_NAME = re.compile(r"[!-~]{1,32}")   # FIX Account (1): printable ASCII, no spaces
 _UINT32_MAX = 2**32 - 1
 _NS_PER_S = 1_000_000_000
+
+MAX_ACCOUNTS = 64
+"""Accounts the engine keeps risk state for: 0 (orders without an Account) and 1..63."""
+
+MAX_RISK_INSTRUMENTS = 4096
+"""Instrument ids the engine's risk stage covers (restricted list, reference prices)."""
+
+_CORE_ENUMS = (BookType, RiskState)   # pybind11 enums, written by member name
 
 
 class VenueKind(Enum):
@@ -82,7 +91,7 @@ def _refuse(key: str, reason: str) -> ConfigError:
 def _describe(value: Any) -> str:
     if isinstance(value, Enum):
         return repr(value.value)
-    if isinstance(value, BookType):
+    if isinstance(value, _CORE_ENUMS):
         return repr(value.name)
     return f"{type(value).__name__} {value!r}"
 
@@ -144,10 +153,10 @@ def _check_str(instance: Any, name: str, pattern: re.Pattern[str], rule: str) ->
 def _coerce_enum(key: str, value: Any, enum_type: Any) -> Any:
     if isinstance(value, enum_type):
         return value
-    if enum_type is BookType:
-        choices = list(BookType.__members__)
-        if isinstance(value, str) and value in BookType.__members__:
-            return BookType.__members__[value]
+    if enum_type in _CORE_ENUMS:
+        choices = list(enum_type.__members__)
+        if isinstance(value, str) and value in enum_type.__members__:
+            return enum_type.__members__[value]
     else:
         choices = [member.value for member in enum_type]
         if isinstance(value, str) and value in choices:
@@ -183,6 +192,69 @@ def _check_tuple(instance: Any, name: str, item_type: type) -> tuple[Any, ...]:
 
 def _type_word(item_type: type) -> str:
     return {str: "string"}.get(item_type, item_type.__name__)
+
+
+def _check_range(instance: Any, name: str) -> tuple[float, float]:
+    value = getattr(instance, name)
+    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise _refuse(name, f"must be an array [low, high] of two numbers, got {_describe(value)}")
+    bounds = []
+    for position, bound in enumerate(value):
+        if isinstance(bound, bool) or not isinstance(bound, (int, float)):
+            raise _refuse(f"{name}[{position}]", f"must be a number, got {_describe(bound)}")
+        if not math.isfinite(bound):
+            raise _refuse(f"{name}[{position}]", f"must be a finite number, got {bound}")
+        bounds.append(float(bound))
+    if bounds[0] >= bounds[1]:
+        raise _refuse(name, f"must have low < high, got [{bounds[0]:g}, {bounds[1]:g}]")
+    _set(instance, name, (bounds[0], bounds[1]))
+    return bounds[0], bounds[1]
+
+
+def _check_params(instance: Any, name: str) -> tuple[tuple[str, float], ...]:
+    params = getattr(instance, name)
+    if isinstance(params, Mapping):
+        params = tuple(params.items())
+    if isinstance(params, (str, bytes)) or not isinstance(params, (tuple, list)):
+        raise _refuse(name, f"must be a table of name = number, got {_describe(params)}")
+    normalized = []
+    for entry in params:
+        if not (isinstance(entry, (tuple, list)) and len(entry) == 2):
+            raise _refuse(name, f"must hold (name, number) pairs, got {entry!r}")
+        key, value = entry
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _refuse(f"{name}.{key}", f"must be a number, got {_describe(value)}")
+        normalized.append((str(key), float(value)))
+    result = tuple(normalized)
+    _set(instance, name, result)
+    return result
+
+
+def _check_policy(instance: Any, name: str, params_name: str) -> None:
+    """Refuses an unknown policy or a parameter it does not take, naming the key."""
+    from sor import _core
+    from sor.errors import PolicyConfigError
+
+    try:
+        _core.make_policy(getattr(instance, name), dict(getattr(instance, params_name)))
+    except PolicyConfigError as error:
+        key = name if "unknown policy" in str(error) else params_name
+        raise _refuse(key, str(error)) from None
+
+
+def _check_trading_day(instance: Any, name: str) -> int:
+    value = _check_int(instance, name, 0, 99_991_231)
+    if value != 0:
+        import datetime
+
+        try:
+            datetime.date(value // 10_000, value // 100 % 100, value % 100)
+        except ValueError:
+            raise _refuse(name, f"must be 0 (today's UTC date at start) or a date as yyyymmdd, "
+                                f"got {value}") from None
+        if value < 19_700_101:
+            raise _refuse(name, f"must be 0 or a date from 19700101 on, got {value}")
+    return value
 
 
 # --- the types ---
@@ -318,7 +390,8 @@ class Instrument(_Replaceable):
     the default price tick of 0.0001 USD). ``venues`` lists the venue names it may trade on;
     empty means every venue. ``average_daily_volume_shares`` scales the order-size features of
     the models (parent and child size as a fraction of ADV); ``implied_volatility_annual`` is
-    given to the models when set (0 means none).
+    given to the models when set (0 means none). ``reference_price_ticks`` is the reference
+    price of the risk stage's collar (0: the last trade the engine saw on any venue).
     """
 
     instrument_id: int
@@ -329,9 +402,11 @@ class Instrument(_Replaceable):
     venues: tuple[str, ...] = ()
     average_daily_volume_shares: int = 5_000_000
     implied_volatility_annual: float = 0.0
+    reference_price_ticks: int = 0
 
     def __post_init__(self) -> None:
         _check_int(self, "instrument_id", 0, _UINT32_MAX)
+        _check_int(self, "reference_price_ticks", 0, unit="ticks")
         _check_str(self, "symbol", _SYMBOL,
                    "1 to 8 uppercase letters, digits or '.' starting with a letter (as in ITCH)")
         _check_int(self, "tick_size_ticks", 1, unit="ticks")
@@ -396,31 +471,88 @@ class RoutingRule(_Replaceable):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RiskLimits(_Replaceable):
-    """Hard limits the engine enforces on every child order, whatever the model says."""
+class Account(_Replaceable):
+    """One trading account (FIX Account, tag 1) with its own credit and position limits.
 
+    ``credit_limit_usd`` caps filled plus open child notional per trading day,
+    ``max_position_shares`` the absolute position per instrument. Accounts get engine ids
+    1, 2, ... in the order they are listed; orders without an Account use account 0 and the
+    ``default_*`` limits of :class:`RiskLimits`.
+    """
+
+    name: str
+    credit_limit_usd: float
+    max_position_shares: int
+
+    def __post_init__(self) -> None:
+        _check_str(self, "name", _ACCOUNT_NAME,
+                   "1 to 32 printable ASCII characters without spaces (a FIX Account value)")
+        _check_float(self, "credit_limit_usd", 0.0, unit="USD", exclusive_minimum=True)
+        _check_int(self, "max_position_shares", 1, unit="shares")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RiskLimits(_Replaceable):
+    """Hard limits the engine enforces on every parent and child order, whatever the model says.
+
+    ``state`` is the risk state (``"ACTIVE"``, ``"REDUCING"``: only position-reducing orders,
+    ``"HALTED"``: every open child cancelled, nothing new). ``max_participation_rate`` holds a
+    parent's filled + working + new shares within that share of the market volume printed
+    since it started, plus ``participation_allowance_shares`` (0 turns it off).
+    ``reference_collar_bps`` bounds the aggressive side of children and parent limits around
+    the reference price (each instrument's ``reference_price_ticks``, else the last trade; 0
+    turns it off). ``trading_day`` (yyyymmdd, 0: today's UTC date at start) scopes credit,
+    positions and the duplicate ClOrdID set: a new day resets them. Units and checks:
+    docs/guardrails.md.
+    """
+
+    state: RiskState = RiskState.ACTIVE
     max_order_quantity_shares: int = 10_000
     max_order_notional_usd: float = 500_000.0
     max_parent_quantity_shares: int = 1_000_000
+    max_parent_notional_usd: float = 50_000_000.0
     max_open_orders: int = 500
     max_orders_per_second: int = 200
-    max_cancels_per_second: int = 400
+    max_messages_per_second: int = 500
     price_band_bps: float = 100.0
-    max_participation_rate: float = 0.10
+    reference_collar_bps: float = 1_000.0
+    max_participation_rate: float = 0.0
+    participation_allowance_shares: int = 0
     max_gross_notional_usd: float = 50_000_000.0
-    kill_switch_engaged: bool = False
+    restricted_symbols: tuple[str, ...] = ()
+    default_credit_limit_usd: float = 50_000_000.0
+    default_max_position_shares: int = 5_000_000
+    accounts: tuple[Account, ...] = ()
+    trading_day: int = 0
 
     def __post_init__(self) -> None:
+        _check_enum(self, "state", RiskState)
         _check_int(self, "max_order_quantity_shares", 1, unit="shares")
         _check_float(self, "max_order_notional_usd", 0.0, unit="USD", exclusive_minimum=True)
         _check_int(self, "max_parent_quantity_shares", 1, unit="shares")
+        _check_float(self, "max_parent_notional_usd", 0.0, unit="USD", exclusive_minimum=True)
         _check_int(self, "max_open_orders", 1)
         _check_int(self, "max_orders_per_second", 1)
-        _check_int(self, "max_cancels_per_second", 1)
+        _check_int(self, "max_messages_per_second", 1)
         _check_float(self, "price_band_bps", 0.0, 10_000.0, unit="bps", exclusive_minimum=True)
-        _check_float(self, "max_participation_rate", 0.0, 1.0, exclusive_minimum=True)
+        _check_float(self, "reference_collar_bps", 0.0, 10_000.0, unit="bps")
+        _check_float(self, "max_participation_rate", 0.0, 1.0)
+        _check_int(self, "participation_allowance_shares", 0, unit="shares")
         _check_float(self, "max_gross_notional_usd", 0.0, unit="USD", exclusive_minimum=True)
-        _check_bool(self, "kill_switch_engaged")
+        symbols = _check_tuple(self, "restricted_symbols", str)
+        for position, symbol in enumerate(symbols):
+            if not _SYMBOL.fullmatch(symbol):
+                raise _refuse(f"restricted_symbols[{position}]",
+                              f"must be an instrument symbol, got {symbol!r}")
+        _check_unique(symbols, "restricted_symbols", "symbol")
+        _check_float(self, "default_credit_limit_usd", 0.0, unit="USD", exclusive_minimum=True)
+        _check_int(self, "default_max_position_shares", 1, unit="shares")
+        accounts = _check_tuple(self, "accounts", Account)
+        if len(accounts) > MAX_ACCOUNTS - 1:
+            raise _refuse("accounts", f"must hold at most {MAX_ACCOUNTS - 1} accounts (ids 1.."
+                                      f"{MAX_ACCOUNTS - 1}; 0 is the default), got {len(accounts)}")
+        _check_unique([a.name for a in accounts], "accounts", "account name", "name")
+        _check_trading_day(self, "trading_day")
         if self.max_order_quantity_shares > self.max_parent_quantity_shares:
             raise _refuse("max_order_quantity_shares",
                           f"must be <= max_parent_quantity_shares "
@@ -431,6 +563,91 @@ class RiskLimits(_Replaceable):
             raise _refuse("max_order_notional_usd",
                           f"must be <= max_gross_notional_usd ({self.max_gross_notional_usd:g} USD)"
                           f", got {self.max_order_notional_usd:g}")
+
+    def account_id(self, name: str) -> int:
+        """Returns the engine id of account `name` ("" is the default account 0)."""
+        if name == "":
+            return 0
+        for position, account in enumerate(self.accounts):
+            if account.name == name:
+                return position + 1
+        raise KeyError(f"no account {name!r}")
+
+
+_MODEL_POLICIES = ("ml_router", "rl")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GuardrailSettings(_Replaceable):
+    """The model guard: the fallback policy, valid model outputs, the latency budget, and the
+    Python guards on fill rate, venue concentration and feature drift (docs/guardrails.md).
+
+    ``fallback_policy`` is the rule-based policy (no models) that routes while the guard is
+    tripped; the ``*_range`` pairs are the valid outputs of each model slot; a policy decision
+    slower than ``latency_budget_us`` counts as a breach and ``latency_breaches`` in a row trip
+    the guard (0 turns the budget off). ``drift_features`` empty means the feature profile's
+    default set.
+    """
+
+    fallback_policy: str = "best_price"
+    fallback_policy_params: tuple[tuple[str, float], ...] = ()
+    fill_probability_range: tuple[float, float] = (0.0, 1.0)
+    adverse_move_bps_range: tuple[float, float] = (-1_000.0, 1_000.0)
+    market_impact_bps_range: tuple[float, float] = (-1_000.0, 1_000.0)
+    action_value_range: tuple[float, float] = (-1_000_000.0, 1_000_000.0)
+    latency_budget_us: float = 1_000.0
+    latency_breaches: int = 5
+    fill_rate_enabled: bool = True
+    fill_rate_window_children: int = 200
+    fill_rate_min_children: int = 50
+    fill_rate_floor_ratio: float = 0.3
+    concentration_enabled: bool = True
+    concentration_window_children: int = 200
+    concentration_min_children: int = 50
+    concentration_max_share: float = 0.9
+    drift_enabled: bool = True
+    drift_window_decisions: int = 2_000
+    drift_psi_threshold: float = 0.25
+    drift_features: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.fallback_policy, str) or not self.fallback_policy:
+            raise _refuse("fallback_policy", f"must be a policy name, got "
+                                             f"{_describe(self.fallback_policy)}")
+        if self.fallback_policy in _MODEL_POLICIES:
+            raise _refuse("fallback_policy", f"must be a rule-based policy that uses no model "
+                                             f"(the guard falls back to it when a model "
+                                             f"misbehaves), got {self.fallback_policy!r}")
+        _check_params(self, "fallback_policy_params")
+        _check_policy(self, "fallback_policy", "fallback_policy_params")
+        for name in ("fill_probability_range", "adverse_move_bps_range",
+                     "market_impact_bps_range", "action_value_range"):
+            _check_range(self, name)
+        _check_float(self, "latency_budget_us", 0.0, 60_000_000.0, unit="us")
+        _check_int(self, "latency_breaches", 1, 1_000_000)
+        for prefix in ("fill_rate", "concentration"):
+            _check_bool(self, f"{prefix}_enabled")
+            window = _check_int(self, f"{prefix}_window_children", 1, 1_000_000)
+            minimum = _check_int(self, f"{prefix}_min_children", 1, 1_000_000)
+            if minimum > window:
+                raise _refuse(f"{prefix}_min_children",
+                              f"must be <= {prefix}_window_children ({window}), got {minimum}")
+        _check_float(self, "fill_rate_floor_ratio", 0.0, 1.0, exclusive_minimum=True)
+        _check_float(self, "concentration_max_share", 0.0, 1.0, exclusive_minimum=True)
+        _check_bool(self, "drift_enabled")
+        _check_int(self, "drift_window_decisions", 1, 100_000_000)
+        _check_float(self, "drift_psi_threshold", 0.0, unit="", exclusive_minimum=True)
+        names = _check_tuple(self, "drift_features", str)
+        _check_unique(names, "drift_features", "feature")
+        if names:
+            from sor import _core
+
+            known = [entry[0] for entry in _core.feature_schema()]
+            for position, feature in enumerate(names):
+                if feature not in known:
+                    raise _refuse(f"drift_features[{position}]",
+                                  f"names no feature of the schema: {feature!r}"
+                                  f"{_suggest(feature, known)}")
 
 
 RING_NAMES = ("md", "order", "command", "exec", "audit")
@@ -541,6 +758,7 @@ class RouterConfig(_Replaceable):
     routing: tuple[RoutingRule, ...]
     risk: RiskLimits = field(default_factory=RiskLimits)
     engine: EngineSettings = field(default_factory=EngineSettings)
+    guardrails: GuardrailSettings = field(default_factory=GuardrailSettings)
     source: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -557,8 +775,9 @@ class RouterConfig(_Replaceable):
         venues = _check_tuple(self, "venues", Venue)
         instruments = _check_tuple(self, "instruments", Instrument)
         routing = _check_tuple(self, "routing", RoutingRule)
-        _check_instance(self, "risk", RiskLimits)
+        risk = _check_instance(self, "risk", RiskLimits)
         _check_instance(self, "engine", EngineSettings)
+        _check_instance(self, "guardrails", GuardrailSettings)
         if self.source is not None and not isinstance(self.source, str):
             raise _refuse("source", f"must be a string, got {_describe(self.source)}")
 
@@ -573,6 +792,10 @@ class RouterConfig(_Replaceable):
             raise _refuse("instruments", "must include at least one instrument")
         venue_by_name = {v.name: v for v in venues}
         for position, instrument in enumerate(instruments):
+            if instrument.reference_price_ticks and instrument.instrument_id >= MAX_RISK_INSTRUMENTS:
+                raise _refuse(f"instruments[{position}].reference_price_ticks",
+                              f"needs an instrument_id below {MAX_RISK_INSTRUMENTS} (the risk "
+                              f"stage's instruments), got id {instrument.instrument_id}")
             for index, name in enumerate(instrument.venues):
                 if name not in venue_by_name:
                     raise _refuse(f"instruments[{position}].venues[{index}]",
@@ -582,6 +805,15 @@ class RouterConfig(_Replaceable):
         _check_unique([r.instrument for r in routing], "routing", "rule for instrument",
                       "instrument")
         symbols = {i.symbol: i for i in instruments}
+        for position, symbol in enumerate(risk.restricted_symbols):
+            if symbol not in symbols:
+                raise _refuse(f"risk.restricted_symbols[{position}]",
+                              f"names no configured instrument: {symbol!r}"
+                              f"{_suggest(symbol, symbols)}")
+            if symbols[symbol].instrument_id >= MAX_RISK_INSTRUMENTS:
+                raise _refuse(f"risk.restricted_symbols[{position}]",
+                              f"{symbol!r} has instrument_id {symbols[symbol].instrument_id}; the "
+                              f"risk stage covers ids below {MAX_RISK_INSTRUMENTS}")
         for position, rule in enumerate(routing):
             key = f"routing[{position}]"
             if rule.instrument != WILDCARD and rule.instrument not in symbols:

@@ -27,6 +27,8 @@ RESTART_ONLY_KEYS: tuple[tuple[str, str], ...] = (
     (rf"venues{_ENTRY}\.(venue_id|kind|book_type)",
      "the engine builds one book per venue at start"),
     (rf"instruments{_ENTRY}\.instrument_id", "books and orders are keyed by instrument id"),
+    (r"guardrails\.fallback_policy(_params)?",
+     "the engine makes one fallback policy instance per parent slot at start"),
 )
 """Key paths (regular expressions) that a running store refuses to change, and why."""
 
@@ -131,6 +133,13 @@ class ConfigStore:
                 if reason is not None:
                     raise ConfigError(f"restart-only, cannot change while the router runs "
                                       f"({reason}): {item}", source=new.source, key=item.key)
+            old_accounts = [a.name for a in current.risk.accounts]
+            new_accounts = [a.name for a in new.risk.accounts]
+            if new_accounts[:len(old_accounts)] != old_accounts:
+                raise ConfigError(f"restart-only, cannot remove or reorder accounts while the "
+                                  f"router runs (an account's engine id is its position; "
+                                  f"append new accounts at the end): {old_accounts} -> "
+                                  f"{new_accounts}", source=new.source, key="risk.accounts")
         for check in self._checks:
             check(current, new, changes)
         self._state = (version + 1, new)
