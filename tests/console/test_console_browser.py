@@ -13,9 +13,12 @@ import os
 
 import numpy as np
 import pytest
+from conftest import engine_config
 from test_console_control import book_events, fills_for
 
-from sor.engine import AuditKind, RejectReason
+from sor.engine import AuditKind, Engine, RejectReason
+from sor.models.registry import default_models_dir
+from sor.monitor.console import EngineConsoleControl
 
 
 def risk_state(engine) -> str:
@@ -140,3 +143,41 @@ def test_a_lost_server_is_shown(engine, control, open_console) -> None:
     page.server.close()
     page.wait(lambda: "STALE" in page.text("connection"), "the page never noticed", timeout_s=6)
     assert page.text("risk-state") == "ACTIVE"  # the last known state stays on screen
+
+
+@pytest.fixture
+def model_engine(engine_name):
+    """A running engine hosting the ML router with the shipped models."""
+    engine = Engine(engine_config(engine_name), models=default_models_dir(),
+                    policy="ml_router").start()
+    try:
+        yield engine
+    finally:
+        engine.stop()
+
+
+def test_a_fallback_is_shown_and_the_model_re_enabled_from_the_page(model_engine,
+                                                                    open_console) -> None:
+    with EngineConsoleControl(model_engine) as control:
+        page = open_console(control)
+        page.wait_text("model-mode", "MODEL")
+        assert "policy ml_router" in page.text("model-reason")
+        assert page.element("enable-model").get_attribute("disabled") == "true"
+        model_engine.force_fallback("FEATURE_DRIFT", "PSI 0.31 on spread_bps",
+                                    operator="drift_guard")
+        page.wait_text("model-mode", "FALLBACK")
+        assert "badge-fallback" in page.element("model-mode").get_attribute("class")
+        reason = page.text("model-reason")
+        assert "FEATURE_DRIFT: PSI 0.31 on spread_bps" in reason
+        assert f"on {model_engine.model_status()['fallback_policy']}" in reason
+        page.wait(lambda: any("drift_guard" in text for _, text in page.events()),
+                  "no fallback event")
+        severity, text = next(e for e in page.events() if "drift_guard" in e[1])
+        assert severity == "warning" and "FEATURE_DRIFT" in text
+
+        page.press("enable-model", "alice", "drift was a feed glitch")
+        page.wait_text("model-mode", "MODEL")
+        assert model_engine.model_status()["mode"] == "model"
+        page.wait(lambda: "drift was a feed glitch" in page.events()[0][1], "no re-enable event")
+        assert page.element("enable-model").get_attribute("disabled") == "true"
+        assert page.browser_errors() == []

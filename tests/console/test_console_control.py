@@ -116,10 +116,33 @@ def test_actions_through_the_control_reach_the_engine_with_who_and_why(engine, c
     assert (state["risk"]["operator"], state["risk"]["reason"]) == ("alice", "runaway algo")
     assert state["events"][0]["severity"] == "critical"
     assert "alice" in state["events"][0]["text"] and "runaway algo" in state["events"][0]["text"]
+    assert "(was ACTIVE)" in state["events"][0]["text"]
     control.set_risk_state("ACTIVE", operator="alice", reason="fixed")
     state = control.console_state()
     assert state["risk"]["state"] == "ACTIVE"
     assert [e["severity"] for e in state["events"]] == ["info", "critical"]  # newest first
+    # the engine's own records of the changes, as the audit ring's reader passes them
+    control.observe_audit(engine.read_audit())
+    texts = [e["text"] for e in control.console_state()["events"]]
+    assert texts[:2] == ["engine applied risk state ACTIVE (was HALTED)",
+                         "engine applied risk state HALTED (was ACTIVE)"]
+
+
+def test_a_change_made_through_another_handle_is_noticed(engine, control) -> None:
+    from sor.engine import Engine
+
+    assert control.console_state()["risk"]["state"] == "ACTIVE"
+    other = Engine.attach(engine.name, engine.config)
+    try:
+        other.set_risk_state("HALTED", operator="zed", reason="from another process")
+    finally:
+        other.close()
+    state = control.console_state()
+    assert state["risk"]["state"] == "HALTED"
+    assert state["risk"]["operator"] is None
+    assert state["risk"]["reason"] == "changed outside this console"
+    assert state["events"][0]["severity"] == "critical"
+    assert state["events"][0]["text"] == "risk state HALTED (changed outside this console)"
 
 
 def test_actions_on_the_engine_itself_are_seen_with_who_and_why(engine, control) -> None:

@@ -118,9 +118,11 @@ class EngineConsoleControl:
     def _on_operator_event(self, event: dict[str, Any]) -> None:
         ts_ns = int(event.get("ts_ns") or time.time_ns())
         action = str(event.get("action", "operator"))
-        operator = event.get("operator")
-        reason = event.get("reason")
+        operator = event.get("operator") or None
+        reason = event.get("reason") or None
         detail = event.get("detail")
+        detail = "" if detail is None else str(detail)
+        who = f" by {operator}" if operator else ""
         state = _risk_state_of(action, detail)
         with self._lock:
             if state is not None:
@@ -128,19 +130,27 @@ class EngineConsoleControl:
                                   changed_ns=ts_ns)
                 self._engine_risk_seen = state
                 severity = _SEVERITY_OF_STATE[state]
-                text = f"risk state {state}"
+                text = f"risk state {state}{who}: {reason}"
+                if "->" in detail:
+                    text = f"risk state {state} (was {detail.split('->')[0].strip()}){who}: {reason}"
+            elif action == "enable_model":
+                severity = "info"
+                text = f"model routing re-enabled{who}: {reason}"
+            elif action == "force_fallback":
+                # the engine passes the ModelGuardReason name as the reason
+                severity = "warning"
+                self._model["detail"] = detail or None
+                text = f"routing forced to the fallback policy ({reason}){who}" + \
+                    (f": {detail}" if detail else "")
+            elif action == "update_config":
+                severity = "warning"
+                text = f"configuration changed{who}: {reason}" + (f" ({detail})" if detail else "")
             else:
-                severity = "warning" if "fallback" in action.lower() else "info"
-                text = action.replace("_", " ")
-                if detail not in (None, "", {}):
-                    text += f" {detail}" if not isinstance(detail, dict) else \
-                        " " + ", ".join(f"{k}={v}" for k, v in detail.items())
-                if "fallback" in action.lower() or "model" in action.lower():
-                    self._model["detail"] = reason if reason else detail
-            who = f" by {operator}" if operator else ""
-            why = f": {reason}" if reason else ""
+                severity = "info"
+                text = f"{action.replace('_', ' ')}{who}" + (f": {reason}" if reason else "") + \
+                    (f" ({detail})" if detail else "")
             self._events.append({"ts_ns": ts_ns, "kind": action, "severity": severity,
-                                 "text": f"{text}{who}{why}"})
+                                 "text": text})
 
     # --- actions ------------------------------------------------------------------------
 
@@ -148,10 +158,10 @@ class EngineConsoleControl:
         """Sets the engine's risk state (ACTIVE, REDUCING, HALTED) for `operator` and
         `reason`; returns what the engine returns."""
         result = self.engine.set_risk_state(state, operator=operator, reason=reason)
-        name = enum_name(state, RISK_STATE_NAMES)
         if not self._listening:  # an engine without listeners: record the action here
             self._on_operator_event({"ts_ns": time.time_ns(), "operator": operator,
-                                     "action": "risk_state", "reason": reason, "detail": name})
+                                     "action": "risk_state", "reason": reason,
+                                     "detail": f"-> {enum_name(state, RISK_STATE_NAMES)}"})
         return result
 
     def enable_model(self, *, operator: str, reason: str) -> Any:
@@ -377,16 +387,15 @@ class EngineConsoleControl:
                 "ord_status": None, "is_bps": None, "children": parent["children"]}
 
 
-def _risk_state_of(action: str, detail: Any) -> str | None:
-    """Returns the risk state an operator event set (None when it set none)."""
+def _risk_state_of(action: str, detail: str) -> str | None:
+    """Returns the risk state an operator event set (None when it set none): the engine's
+    ``risk_state`` events carry ``"PREVIOUS -> NEW"`` as their detail."""
     lowered = action.lower()
     named = {"halt": "HALTED", "reduce": "REDUCING", "resume": "ACTIVE"}
     if lowered in named:
         return named[lowered]
-    if "risk" in lowered:
-        if isinstance(detail, dict):
-            detail = detail.get("state", detail.get("risk_state"))
-        name = enum_name(detail, RISK_STATE_NAMES)
+    if lowered in ("risk_state", "set_risk_state"):
+        name = detail.rsplit("->", 1)[-1].strip().upper()
         if name in RISK_STATE_NAMES.values():
             return name
     return None
