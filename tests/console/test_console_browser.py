@@ -68,7 +68,6 @@ def test_page_shows_the_running_engine_its_venues_and_live_charts(engine, contro
     assert page.browser_errors() == []
 
 
-@pytest.mark.slow
 def test_kill_switch_in_the_browser_halts_the_engine_and_resume_restarts_it(
         engine, control, open_console) -> None:
     children = working_parent(engine, control)

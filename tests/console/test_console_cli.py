@@ -12,7 +12,6 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-import pytest
 
 from sor.config import dump
 
@@ -42,7 +41,6 @@ def post(url: str, body: dict[str, Any], token: str | None = None) -> tuple[int,
         return error.code, json.loads(error.read())
 
 
-@pytest.mark.slow
 def test_console_process_halts_an_engine_attached_by_name(engine, tmp_path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text("t0ken\n")

@@ -8,6 +8,7 @@
   const WINDOW_MS = 10 * 60 * 1000;
   const REQUEST_TIMEOUT_MS = 3000;
   const STALE_MS = 2000;
+  const RATE_WINDOW_MS = 5000;
   const OPERATOR_KEY = "sor-console-operator";
   const TOKEN_KEY = "sor-console-token";
 
@@ -155,17 +156,23 @@
       rejectsRate: null,
     };
     const previous = model.history.length ? model.history[model.history.length - 1] : null;
-    if (previous && t > previous.t) {
-      const seconds = (t - previous.t) / 1000;
-      // a counter that went down is a restarted router: no rate for that step
-      if (point.orders !== null && previous.orders !== null && point.orders >= previous.orders) {
-        point.ordersRate = (point.orders - previous.orders) / seconds;
-      }
-      if (point.rejects !== null && previous.rejects !== null && point.rejects >= previous.rejects) {
-        point.rejectsRate = (point.rejects - previous.rejects) / seconds;
-      }
-    } else if (previous && t <= previous.t) {
+    if (previous && t <= previous.t) {
       return; // an answer older than the last one (out of order): keep the series monotonic
+    }
+    // rates over the trailing RATE_WINDOW_MS (from the oldest point inside it, else the last)
+    let base = previous;
+    for (let i = model.history.length - 1; i >= 0 && model.history[i].t >= t - RATE_WINDOW_MS; i -= 1) {
+      base = model.history[i];
+    }
+    if (base) {
+      const seconds = (t - base.t) / 1000;
+      // a counter that went down is a restarted router: no rate until the window is past it
+      if (point.orders !== null && base.orders !== null && point.orders >= base.orders) {
+        point.ordersRate = (point.orders - base.orders) / seconds;
+      }
+      if (point.rejects !== null && base.rejects !== null && point.rejects >= base.rejects) {
+        point.rejectsRate = (point.rejects - base.rejects) / seconds;
+      }
     }
     model.history.push(point);
     while (model.history.length && model.history[0].t < t - WINDOW_MS) model.history.shift();
