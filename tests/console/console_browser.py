@@ -57,10 +57,15 @@ def _find(names: tuple[str, ...]) -> str | None:
 
 def find_browser() -> tuple[str | None, str | None]:
     """Returns the paths of chromium and chromedriver (None for a missing one); the
-    environment variables SOR_CHROMIUM and SOR_CHROMEDRIVER override the search."""
-    chromium = os.environ.get("SOR_CHROMIUM") or _find(_CHROMIUM_NAMES)
-    driver = os.environ.get("SOR_CHROMEDRIVER") or _find(_DRIVER_NAMES)
-    return chromium, driver
+    environment variables SOR_CHROMIUM and SOR_CHROMEDRIVER override the search (an override
+    that is not executable raises BrowserUnavailable)."""
+    found = []
+    for variable, names in (("SOR_CHROMIUM", _CHROMIUM_NAMES), ("SOR_CHROMEDRIVER", _DRIVER_NAMES)):
+        given = os.environ.get(variable)
+        if given and not os.access(given, os.X_OK):
+            raise BrowserUnavailable(f"{variable}={given} is not an executable file")
+        found.append(given or _find(names))
+    return found[0], found[1]
 
 
 def _run(command: list[str], log: list[str]) -> subprocess.CompletedProcess[str]:
