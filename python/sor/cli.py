@@ -892,8 +892,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="router configuration TOML the engine runs (default: embedded)")
     console.add_argument("--host", default="127.0.0.1",
                          help="address to listen on (default 127.0.0.1: this host only)")
-    console.add_argument("--port", type=int, default=9890,
-                         help="port to listen on (default 9890; 0 picks a free one)")
+    console.add_argument("--port", type=int, default=9891,
+                         help="port to listen on (default 9891, beside the router's own console "
+                              "on 9890; 0 picks a free one)")
     console.add_argument("--token-file", metavar="FILE",
                          help="file whose first line is the bearer token actions must carry "
                               "(default: $SOR_CONSOLE_TOKEN, else no token)")

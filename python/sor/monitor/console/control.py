@@ -132,7 +132,8 @@ class EngineConsoleControl:
                 severity = _SEVERITY_OF_STATE[state]
                 text = f"risk state {state}{who}: {reason}"
                 if "->" in detail:
-                    text = f"risk state {state} (was {detail.split('->')[0].strip()}){who}: {reason}"
+                    before = detail.split("->")[0].strip()
+                    text = f"risk state {state} (was {before}){who}: {reason}"
             elif action == "enable_model":
                 severity = "info"
                 text = f"model routing re-enabled{who}: {reason}"

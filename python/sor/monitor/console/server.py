@@ -352,8 +352,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             length = int(length_header)
         except ValueError:
-            raise RequestRefused(HTTPStatus.BAD_REQUEST,
-                                 f"Content-Length must be a number, got {length_header!r}") from None
+            raise RequestRefused(
+                HTTPStatus.BAD_REQUEST,
+                f"Content-Length must be a number, got {length_header!r}") from None
         if length < 0 or length > MAX_BODY_BYTES:
             raise RequestRefused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                                  f"the body is {length} bytes, at most {MAX_BODY_BYTES} allowed")
