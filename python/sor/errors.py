@@ -498,3 +498,11 @@ class FeatureProfileError(SorError):
 
 __all__ += ["AuditJournalError", "AuditJournalCorruptError", "AuditJournalLayoutError",
             "FeatureProfileError"]
+
+
+class ConsoleError(SorError):
+    """The operator console (``sor.monitor.console``) cannot start (the address is taken or
+    cannot be bound) or its control object cannot serve it."""
+
+
+__all__ += ["ConsoleError"]
