@@ -499,6 +499,54 @@ def _cmd_audit(args: argparse.Namespace) -> int:
               f"{summary['torn_runs']} run(s)")
     for path, offset, size in summary["skipped"]:
         print(f"damaged bytes skipped: {path} offset {offset}, {size} bytes")
+
+def _console_token(args: argparse.Namespace) -> str | None:
+    """Returns the console token from --token-file or SOR_CONSOLE_TOKEN (None: no token)."""
+    if args.token_file:
+        try:
+            with open(args.token_file, encoding="utf-8") as f:
+                token = f.readline().strip()
+        except OSError as error:
+            raise sor.UsageError(f"cannot read the console token file {args.token_file}: "
+                                 f"{error.strerror}") from None
+        if not token:
+            raise sor.UsageError(f"the console token file {args.token_file} is empty")
+        return token
+    return os.environ.get("SOR_CONSOLE_TOKEN") or None
+
+
+def _cmd_console(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from sor.config import default_config, load
+    from sor.engine import Engine
+    from sor.monitor.console import ConsoleServer, EngineConsoleControl
+
+    config = load(args.config) if args.config else default_config()
+    token = _console_token(args)
+    engine = Engine.attach(args.engine, config)
+    stop = threading.Event()
+    previous = {}
+    try:
+        with EngineConsoleControl(engine) as control, \
+                ConsoleServer(control, host=args.host, port=args.port, token=token) as server:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                previous[signum] = signal.signal(signum, lambda *_: stop.set())
+            pid = engine.status()["engine_pid"]
+            print(f"sor console: engine {engine.name} (process {pid}) on {server.url} "
+                  f"({'token required' if token else 'no token'}); SIGTERM or SIGINT stops it",
+                  flush=True)
+            if token is None and args.host not in ("127.0.0.1", "localhost", "::1"):
+                print(f"sor console: warning: {args.host} is reachable from other hosts and no "
+                      f"token is set: anyone there can halt routing", file=sys.stderr, flush=True)
+            while not stop.wait(0.5):
+                pass
+    finally:
+        for signum, previous_handler in previous.items():
+            signal.signal(signum, previous_handler)
+        engine.close()
+    print("sor console: stopped", flush=True)
     return 0
 
 
@@ -921,6 +969,28 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--all-children", action="store_true",
                        help="with --training-rows: include children still open")
     audit.set_defaults(handler=_cmd_audit)
+
+
+    console = commands.add_parser(
+        "console", help="serve the operator console for an engine running elsewhere",
+        description="Attaches to the engine NAME (started by sor engine or another process) "
+                    "and serves the operator console for it until SIGTERM or SIGINT: its state, "
+                    "risk state and model mode, live charts, the event log of the actions made "
+                    "here and the kill switch (see docs/console.md). The router serves its own "
+                    "console (sor router prints the URL). Pass the --config the engine runs: "
+                    "an action publishes the engine's parameters from it.")
+    console.add_argument("--engine", required=True, metavar="NAME", help="engine name")
+    console.add_argument("--config", metavar="FILE",
+                         help="router configuration TOML the engine runs (default: embedded)")
+    console.add_argument("--host", default="127.0.0.1",
+                         help="address to listen on (default 127.0.0.1: this host only)")
+    console.add_argument("--port", type=int, default=9891,
+                         help="port to listen on (default 9891, beside the router's own console "
+                              "on 9890; 0 picks a free one)")
+    console.add_argument("--token-file", metavar="FILE",
+                         help="file whose first line is the bearer token actions must carry "
+                              "(default: $SOR_CONSOLE_TOKEN, else no token)")
+    console.set_defaults(handler=_cmd_console)
     return parser
 
 

@@ -500,6 +500,14 @@ __all__ += ["AuditJournalError", "AuditJournalCorruptError", "AuditJournalLayout
             "FeatureProfileError"]
 
 
+class ConsoleError(SorError):
+    """The operator console (``sor.monitor.console``) cannot start (the address is taken or
+    cannot be bound) or its control object cannot serve it."""
+
+
+__all__ += ["ConsoleError"]
+
+
 class OperatorActionError(GatewayError, ValueError):
     """An operator action on the router (risk state, model re-enable, configuration change)
     was refused before anything changed: no operator or reason given, an unknown risk state.

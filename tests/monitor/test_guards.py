@@ -332,8 +332,6 @@ def test_settings_are_checked_and_update_live(profile: FeatureProfile) -> None:
     assert trips.reasons == [ModelGuardReason.VENUE_CONCENTRATION]
 
 
-@pytest.mark.xfail(strict=True, reason="the integrator sets GuardrailSettings' guard defaults to "
-                   "the measured ones (MEASURED_DEFAULTS, docs/monitoring.md); then drop this mark")
 def test_the_configuration_defaults_are_the_measured_ones() -> None:
     defaults = GuardrailSettings()
     assert {k: getattr(defaults, k) for k in MEASURED_DEFAULTS} == MEASURED_DEFAULTS

@@ -599,15 +599,15 @@ class GuardrailSettings(_Replaceable):
     latency_breaches: int = 5
     fill_rate_enabled: bool = True
     fill_rate_window_children: int = 200
-    fill_rate_min_children: int = 50
-    fill_rate_floor_ratio: float = 0.3
+    fill_rate_min_children: int = 100
+    fill_rate_floor_ratio: float = 0.5
     concentration_enabled: bool = True
     concentration_window_children: int = 200
-    concentration_min_children: int = 50
-    concentration_max_share: float = 0.9
+    concentration_min_children: int = 200
+    concentration_max_share: float = 0.8
     drift_enabled: bool = True
-    drift_window_decisions: int = 2_000
-    drift_psi_threshold: float = 0.25
+    drift_window_decisions: int = 1_000
+    drift_psi_threshold: float = 1.0
     drift_features: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
