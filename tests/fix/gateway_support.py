@@ -313,7 +313,8 @@ class GuardRouter:
                  venue_session_changes: dict[str, Any] | None = None,
                  policy: str | None = None, policy_params: dict[str, float] | None = None,
                  models: Any = None, risk_report_interval_s: float = 5.0,
-                 oms_store: str | None = None, start_oms: bool = True) -> None:
+                 oms_store: str | None = None, start_oms: bool = True,
+                 gateway_options: dict[str, Any] | None = None) -> None:
         from sor.fix.gateway import Gateway
 
         self.tmp_path = tmp_path
@@ -331,7 +332,8 @@ class GuardRouter:
         self.engine_name = guard_engine_name()
         self.config = with_changes(router_config(self.engine_name), changes or {})
         self.options = {"policy": policy, "policy_params": policy_params, "models": models,
-                        "risk_report_interval_s": risk_report_interval_s}
+                        "risk_report_interval_s": risk_report_interval_s,
+                        **(gateway_options or {})}
         self.gateway = Gateway(self.config, self.sessions, state_dir=self.state_dir,
                                **self.options)
         self.gateway.start_thread()

@@ -59,7 +59,7 @@ def test_a_non_finite_model_output_switches_to_the_fallback_and_enable_model_res
     assert event["severity"] == "error" and "NON_FINITE_OUTPUT" in event["text"]
     assert "adverse_move" in event["text"]
     state = gateway.console_state()
-    assert state["model"]["mode"] == "fallback"
+    assert state["model"]["mode"] == "FALLBACK"
     assert state["model"]["reason"] == "NON_FINITE_OUTPUT"
     # routing goes on under the fallback policy
     sent = gateway.status()["counters"]["children_sent"]
@@ -69,7 +69,7 @@ def test_a_non_finite_model_output_switches_to_the_fallback_and_enable_model_res
     # the operator puts a good model back and re-enables model routing
     engine.set_model("adverse_move", good)
     status = gateway.enable_model(operator="dave", reason="model replaced")
-    assert status["mode"] == "model"
+    assert status["mode"] == "MODEL"
     events = [e for e in gateway.events() if e["kind"] == "model_guard"]
     assert events[-1]["operator"] == "dave" and events[-1]["reason"] == "model replaced"
     records, _ = read(f"{gateway.state_dir}/journal")

@@ -68,7 +68,7 @@ def test_a_halt_and_a_tripped_model_guard_come_back_after_a_restart(make_router)
     assert gateway.engine.params()["risk_state"].name == "HALTED"
     state = gateway.console_state()
     assert state["risk"]["operator"] == "carol" and state["risk"]["reason"] == "venue outage"
-    assert state["model"]["mode"] == "fallback"
+    assert state["model"]["mode"] == "FALLBACK"
     router.book([(0, 1_000_100, 100)])
     refused = router.oms.new_order("AAPL", "buy", 100, price="100.05")
     report = _rejected(router, refused)
@@ -77,10 +77,10 @@ def test_a_halt_and_a_tripped_model_guard_come_back_after_a_restart(make_router)
     assert any("restored from the journal" in text for text in restored)
     gateway.resume(operator="carol", reason="venue back")
     gateway.enable_model(operator="carol", reason="model reviewed")
-    assert gateway.console_state()["model"]["mode"] in ("model", "none")
+    assert gateway.console_state()["model"]["mode"] in ("MODEL", "NONE")
     router.restart()
     assert router.gateway.status()["risk_state"] == "ACTIVE"
-    assert router.gateway.console_state()["model"]["mode"] in ("model", "none")
+    assert router.gateway.console_state()["model"]["mode"] in ("MODEL", "NONE")
 
 
 @pytest.mark.slow

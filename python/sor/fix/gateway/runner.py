@@ -86,7 +86,7 @@ def default_sessions() -> list[SessionConfig]:
     return loads_sessions(resource.read_text(encoding="utf-8"), source=str(resource))
 
 
-_SIDE_NAMES = {"1": "buy", "2": "sell", "5": "sell_short", "6": "sell_short_exempt"}
+_SIDE_NAMES = {"1": "buy", "2": "sell", "5": "sell", "6": "sell"}  # short sales are sells
 _ORD_STATUS_NAMES = {"0": "new", "1": "partially_filled", "2": "filled", "3": "done_for_day",
                      "4": "canceled", "6": "pending_cancel", "8": "rejected", "A": "pending_new",
                      "C": "expired"}
@@ -803,7 +803,8 @@ class Gateway:
     def _model_status(self) -> dict[str, Any]:
         core = self._require_core()
         status = dict(self.engine.model_status())
-        return {"mode": _enum_name(status.get("mode"), {0: "model", 1: "fallback", 2: "none"}),
+        return {"mode": _enum_name(status.get("mode"),
+                                   {0: "MODEL", 1: "FALLBACK", 2: "NONE"}).upper(),
                 "reason": _enum_name(status.get("reason", 0), _GUARD_NAMES),
                 "detail": core.model_detail, "since_ns": core.model_since_ns,
                 "policy": status.get("policy"), "fallback_policy": status.get("fallback_policy"),
