@@ -379,6 +379,20 @@ def _cmd_config_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def _console_port(text: str) -> int | None:
+    """Returns a console port argument: a port number, or None for 'none'."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a port number or 'none', got {text!r}") \
+            from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0..65535 or 'none', got {port}")
+    return port
+
+
 def _cmd_router(args: argparse.Namespace) -> int:
     import logging
 
@@ -908,9 +922,9 @@ def build_parser() -> argparse.ArgumentParser:
     router.add_argument("--verbose", action="store_true", help="log sessions and orders (INFO)")
     router.add_argument("--audit-dir", metavar="DIR",
                         help="where the run's audit journal goes (default: STATE_DIR/audit)")
-    router.add_argument("--console-port", type=int, metavar="PORT",
-                        help="serve the operator console on this port (0: any free port; "
-                             "default: no console)")
+    router.add_argument("--console-port", type=_console_port, default=9890, metavar="PORT",
+                        help="the operator console's port (default 9890; 0: any free port; "
+                             "'none': no console)")
     router.add_argument("--console-host", default="127.0.0.1", metavar="HOST",
                         help="the console's listening address (default 127.0.0.1)")
     router.add_argument("--console-token", metavar="TOKEN",

@@ -156,7 +156,7 @@ def test_kill_9_with_the_ml_router_working_children_at_the_simulated_venues(tmp_
         host, port = venues.md_address
         args = ["--config", str(tmp_path / "router.toml"), "--fix", str(tmp_path / "sessions.toml"),
                 "--state-dir", str(tmp_path / "state"), "--policy", "ml_router",
-                "--market-data", f"{host}:{port}"]
+                "--market-data", f"{host}:{port}", "--console-port", "0"]
         router = _start_router(args, str(tmp_path / "router.log"))
         oms = OmsClient(port=oms_port, store_dir=str(tmp_path / "oms"), reconnect_interval_s=0.1)
         try:

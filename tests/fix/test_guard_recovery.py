@@ -7,8 +7,12 @@ crash)."""
 
 from __future__ import annotations
 
+import json
 import os
+import select
 import signal
+import time
+import urllib.request
 
 import pytest
 
@@ -83,8 +87,10 @@ def test_a_halt_and_a_tripped_model_guard_come_back_after_a_restart(make_router)
     assert router.gateway.console_state()["model"]["mode"] in ("MODEL", "NONE")
 
 
-@pytest.mark.slow
-def test_credit_used_before_a_kill_9_still_counts_after_the_restart(tmp_path):
+@pytest.fixture
+def killable(tmp_path):
+    """`sor router` as a subprocess (console on a free port) with ACCT1 configured, one test
+    venue (fills at once) and an OMS client; yields (router, oms, publish)."""
     from gateway_support import book_events
     from sor.config import default_config
     from sor.engine import Engine
@@ -102,36 +108,83 @@ def test_credit_used_before_a_kill_9_still_counts_after_the_restart(tmp_path):
     (tmp_path / "sessions.toml").write_text(_sessions_toml(oms_port, venues))
     router = RouterProcess(["--config", str(tmp_path / "router.toml"),
                             "--fix", str(tmp_path / "sessions.toml"),
-                            "--state-dir", str(tmp_path / "state"), "--market-data", "none"],
+                            "--state-dir", str(tmp_path / "state"), "--market-data", "none",
+                            "--console-port", "0"],
                            str(tmp_path / "router.log"))
     oms = OmsClient(port=oms_port, store_dir=str(tmp_path / "oms"), reconnect_interval_s=0.1)
-    handles: list[Engine] = []
 
-    def publish(events) -> None:
+    def publish(asks, first_order_id: int = 1) -> None:
         handle = Engine.attach(engine_name, config)
-        handles.append(handle)
-        assert handle.publish_market_data(events) == len(events)
-        ring = handle.ring("market_data")
-        wait_until(lambda: len(ring) == 0, 10, "the engine to apply the market data")
-        handle.close()
+        try:
+            events = book_events(asks, first_order_id=first_order_id)
+            assert handle.publish_market_data(events) == len(events)
+            ring = handle.ring("market_data")
+            wait_until(lambda: len(ring) == 0, 10, "the engine to apply the market data")
+        finally:
+            handle.close()
 
     try:
         router.start()
         oms.start().wait_logged_on(30)
         wait_until(lambda: venues.venues["XNAS"].session.is_logged_on, 10, "the venue logon")
-        publish(book_events([(0, 1_000_100, 300)]))
-        first = oms.new_order("AAPL", "buy", 150, price="100.05", extra=[(1, "ACCT1")])
-        assert oms.wait_done(first, 10).cum_quantity == 150
-        router.process.send_signal(signal.SIGKILL)
-        router.process.wait(10)
-        router.process.stdout.close()
-        router.start()
-        publish(book_events([(0, 1_000_100, 300)], first_order_id=20))
-        second = oms.new_order("AAPL", "buy", 100, price="100.05", extra=[(1, "ACCT1")])
-        report = oms.wait_done(second, 10).reports[-1]
-        assert parse(report.raw).get(7929) == "CREDIT_LIMIT", report.text
-        assert report.ord_status == "8"
+        yield router, oms, publish
     finally:
         oms.close()
         router.stop()
         venues.close()
+
+
+def _kill_9_and_restart(router) -> None:
+    router.process.send_signal(signal.SIGKILL)
+    router.process.wait(10)
+    router.process.stdout.close()
+    router.start()
+
+
+@pytest.mark.slow
+def test_credit_used_before_a_kill_9_still_counts_after_the_restart(killable):
+    router, oms, publish = killable
+    publish([(0, 1_000_100, 300)])
+    first = oms.new_order("AAPL", "buy", 150, price="100.05", extra=[(1, "ACCT1")])
+    assert oms.wait_done(first, 10).cum_quantity == 150
+    _kill_9_and_restart(router)
+    publish([(0, 1_000_100, 300)], first_order_id=20)
+    second = oms.new_order("AAPL", "buy", 100, price="100.05", extra=[(1, "ACCT1")])
+    report = oms.wait_done(second, 10).reports[-1]
+    assert parse(report.raw).get(7929) == "CREDIT_LIMIT", report.text
+    assert report.ord_status == "8"
+
+
+@pytest.mark.slow
+def test_a_halt_from_the_console_survives_a_kill_9(killable):
+    router, oms, publish = killable
+    answer = _post(_console_url(router) + "api/risk-state",
+                   {"state": "HALTED", "operator": "alice", "reason": "before the crash"})
+    assert answer["ok"], answer
+    _kill_9_and_restart(router)
+    state = json.loads(urllib.request.urlopen(_console_url(router) + "api/state",
+                                              timeout=10).read())
+    assert state["risk"]["state"] == "HALTED" and state["risk"]["operator"] == "alice"
+    publish([(0, 1_000_100, 300)])
+    refused = oms.new_order("AAPL", "buy", 10, price="100.05")
+    assert oms.wait_done(refused, 10).reports[-1].text == \
+        "HALTED: routing HALTED by alice: before the crash"
+
+
+def _console_url(router) -> str:
+    """Returns the console URL `sor router` printed after its ready line."""
+    text = router.ready_line
+    deadline = time.monotonic() + 10
+    while "operator console " not in text or "\n" not in text.split("operator console ", 1)[1]:
+        assert time.monotonic() < deadline, text
+        ready, _, _ = select.select([router.process.stdout], [], [], 0.5)
+        if ready:
+            text += os.read(router.process.stdout.fileno(), 4096).decode()
+    return text.split("operator console ", 1)[1].split()[0]
+
+
+def _post(url: str, body: dict) -> dict:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())

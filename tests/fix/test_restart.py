@@ -101,7 +101,8 @@ def harness(tmp_path):
     (tmp_path / "sessions.toml").write_text(_sessions_toml(oms_port, venues))
     router = RouterProcess(["--config", str(tmp_path / "router.toml"),
                             "--fix", str(tmp_path / "sessions.toml"),
-                            "--state-dir", str(tmp_path / "state"), "--market-data", "none"],
+                            "--state-dir", str(tmp_path / "state"), "--market-data", "none",
+                            "--console-port", "0"],
                            str(tmp_path / "router.log"))
     oms = OmsClient(port=oms_port, store_dir=str(tmp_path / "oms"), reconnect_interval_s=0.1)
     handles: list[Engine] = []
