@@ -89,3 +89,100 @@ def test_the_order_throttle_refuses_the_second_child_in_the_same_second(make_rou
     assert _reason(report) == "ORDER_RATE" and "(orders/s)" in report.text
     router.oms.wait_for(lambda: router.oms.order(cl_ord_id).cum_quantity == 100, 5, "a fill")
     assert router.oms.order(cl_ord_id).ord_status == "1"
+
+
+def test_a_hosted_policys_child_over_the_order_quantity_is_refused(make_router):
+    # best_price asks for what a venue displays; the engine caps nothing for it
+    router = make_router(changes={"risk.max_order_quantity_shares": 500},
+                         policy="best_price")
+    router.book([(0, 1_000_100, 600)], bids=[(0, 999_900, 100)])
+    cl_ord_id = router.oms.new_order("AAPL", "buy", 600, price="100.05")
+    router.oms.wait_for(lambda: len(_restated(router, cl_ord_id)) >= 1, 5, "the report")
+    report = _restated(router, cl_ord_id)[0]
+    assert _reason(report) == "MAX_ORDER_QUANTITY"
+    assert report.text.startswith("MAX_ORDER_QUANTITY: 600 > limit 500 (shares)")
+
+
+def test_the_message_throttle_counts_new_orders_and_cancels(make_router):
+    router = make_router(changes={"risk.max_messages_per_second": 1})
+    router.book([(0, 1_000_100, 100), (1, 1_000_200, 100)])
+    cl_ord_id = router.oms.new_order("AAPL", "buy", 200, price="100.05")
+    router.oms.wait_for(lambda: len(_restated(router, cl_ord_id)) == 1, 5, "the report")
+    report = _restated(router, cl_ord_id)[0]
+    assert _reason(report) == "MESSAGE_RATE" and "(messages/s)" in report.text
+
+
+def test_participation_refuses_children_before_the_market_trades(make_router):
+    router = make_router(changes={"risk.max_participation_rate": 0.1,
+                                  "risk.participation_allowance_shares": 50})
+    router.book([(0, 1_000_100, 300)], bids=[(0, 999_900, 100)])
+    cl_ord_id = router.oms.new_order("AAPL", "buy", 300, price="100.05")
+    router.oms.wait_for(lambda: len(_restated(router, cl_ord_id)) == 1, 5, "the report")
+    report = _restated(router, cl_ord_id)[0]
+    assert _reason(report) == "PARTICIPATION"
+    assert report.text.startswith("PARTICIPATION: 300 > limit 50 (shares)")
+
+
+def test_a_child_beyond_the_reference_collar_is_refused(make_router):
+    router = make_router(changes={"risk.reference_collar_bps": 50.0,
+                                  "instruments[AAPL].reference_price_ticks": 1_000_000})
+    # a market order: no limit to collar at entry; the ask is 100 bps over the reference
+    router.book([(0, 1_010_000, 100)], bids=[(0, 1_009_900, 100)])
+    cl_ord_id = router.oms.new_order("AAPL", "buy", 100)
+    router.oms.wait_for(lambda: len(_restated(router, cl_ord_id)) == 1, 5, "the report")
+    report = _restated(router, cl_ord_id)[0]
+    assert _reason(report) == "REFERENCE_COLLAR"
+    assert report.text.startswith("REFERENCE_COLLAR: 100.00 > limit 50.00 (bps)")
+
+
+def test_reducing_refuses_a_child_that_would_grow_the_position(make_router):
+    router = make_router(mode="rest")
+    router.book([(0, 1_000_100, 100)], bids=[(0, 999_900, 100)])
+    cl_ord_id = router.oms.new_order("AAPL", "buy", 500, price="100.05")
+    wait_until(lambda: len(router.venues.venues["XNAS"].orders) == 1, 5, "a child")
+    router.gateway.reduce(operator="bob", reason="into the close")
+    router.book([(1, 1_000_100, 100)], first_order_id=10)
+    router.oms.wait_for(lambda: any(_reason(r) == "REDUCING" for r in
+                                    _restated(router, cl_ord_id)), 5, "the refusal")
+    refusal = [r for r in _restated(router, cl_ord_id) if _reason(r) == "REDUCING"
+               and "refused" in r.text][0]
+    assert refusal.text.startswith("REDUCING: routing REDUCING by bob: into the close")
+    assert len(router.venues.venues["BATS"].orders) == 0
+
+
+def test_a_restricted_symbol_stops_a_working_parent(make_router):
+    router = make_router(mode="rest")
+    router.book([(0, 1_000_100, 100)])
+    cl_ord_id = router.oms.new_order("AAPL", "buy", 500, price="100.05")
+    xnas = router.venues.venues["XNAS"]
+    wait_until(lambda: len(xnas.orders) == 1, 5, "a child")
+    router.gateway.update_config(
+        lambda c: c.replace(risk=c.risk.replace(restricted_symbols=("AAPL",))),
+        operator="carol", reason="news pending")
+    router.book([(1, 1_000_100, 100)], first_order_id=10)
+    view = router.oms.wait_done(cl_ord_id)
+    last = view.reports[-1]
+    assert last.exec_type == "4" and last.ord_status == "4"
+    assert _reason(last) == "RESTRICTED"
+    assert last.text == "RESTRICTED: the instrument is on the restricted list"
+    assert all(o.status == "4" for o in xnas.orders.values())  # its children went too
+    assert router.gateway.status()["counters"]["parents_stopped_by_risk"] == 1
+    assert any(e["kind"] == "risk_stop" for e in router.gateway.events())
+
+
+ACCOUNTS = [{"name": "ACCT1", "credit_limit_usd": 25_000.0, "max_position_shares": 150}]
+
+
+def test_a_position_limit_stops_the_parent_whose_child_would_pass_it(make_router):
+    router = make_router(mode="rest", changes={"risk.accounts": ACCOUNTS})
+    router.book([(0, 1_000_100, 100)])
+    first = router.oms.new_order("AAPL", "buy", 100, price="100.05", extra=[(1, "ACCT1")])
+    xnas = router.venues.venues["XNAS"]
+    wait_until(lambda: len(xnas.orders) == 1, 5, "the first child")
+    second = router.oms.new_order("AAPL", "buy", 100, price="100.05", extra=[(1, "ACCT1")])
+    router.book([(1, 1_000_100, 100)], first_order_id=10)
+    view = router.oms.wait_done(second)
+    last = view.reports[-1]
+    assert _reason(last) == "POSITION_LIMIT" and last.ord_status in ("4", "8"), last.text
+    assert last.text.startswith("POSITION_LIMIT: 200 > limit 150 (shares)")
+    assert not router.oms.order(first).done

@@ -63,7 +63,11 @@ def test_credit_and_position_used_before_a_restart_still_count(make_router):
 
 
 def test_a_halt_and_a_tripped_model_guard_come_back_after_a_restart(make_router):
-    router = make_router(venue_names=("XNAS",))
+    from sor.models.registry import default_models_dir
+
+    # a policy with models (with the built-in taker there is no model to fall back from)
+    router = make_router(venue_names=("XNAS",), policy="ml_router",
+                         models=default_models_dir())
     router.gateway.halt(operator="carol", reason="venue outage")
     router.gateway.force_fallback("OPERATOR", "carol: model under review")
     router.restart()
@@ -81,10 +85,10 @@ def test_a_halt_and_a_tripped_model_guard_come_back_after_a_restart(make_router)
     assert any("restored from the journal" in text for text in restored)
     gateway.resume(operator="carol", reason="venue back")
     gateway.enable_model(operator="carol", reason="model reviewed")
-    assert gateway.console_state()["model"]["mode"] in ("MODEL", "NONE")
+    assert gateway.console_state()["model"]["mode"] == "MODEL"
     router.restart()
     assert router.gateway.status()["risk_state"] == "ACTIVE"
-    assert router.gateway.console_state()["model"]["mode"] in ("MODEL", "NONE")
+    assert router.gateway.console_state()["model"]["mode"] == "MODEL"
 
 
 @pytest.fixture

@@ -939,11 +939,12 @@ class GatewayCore:
                 for (d, account, instrument), v in self._account_totals.items() if d == day}
 
     def send_account_states(self, initial: bool = False) -> int:
-        """Sends ACCOUNT_STATE commands (set the engine's position and filled notional of an
-        account in an instrument). `initial`: every pair of the trading day (after a restart,
-        before parents resume); else the pairs that fills of orphans changed, once the engine
-        has consumed every execution (a set must not race a fill still in the ring). Returns
-        how many were sent."""
+        """Sends ACCOUNT_STATE commands: each sets an account's position in one instrument
+        and its filled notional (the account's, across instruments: the engine's credit is
+        per account). `initial`: every pair of the trading day (after a restart, before
+        parents resume); else the pairs that fills of orphans changed, once the engine has
+        consumed every execution (a set must not race a fill still in the ring). Returns how
+        many were sent."""
         if initial:
             keys = set(self._account_totals)
         else:
@@ -952,6 +953,10 @@ class GatewayCore:
             keys = set(self._account_dirty)
         self._account_dirty.clear()
         day = self.trading_day()
+        notional_by_account: dict[str, float] = {}
+        for (d, account, _), (_, notional) in self._account_totals.items():
+            if d == day:
+                notional_by_account[account] = notional_by_account.get(account, 0.0) + notional
         sent = 0
         for key in sorted(keys):
             if key[0] != day:
@@ -962,9 +967,10 @@ class GatewayCore:
                 log.warning("fills of account %r (not configured any more) are not sent to the "
                             "engine", account)
                 continue
-            position, notional = self._account_totals[key]
+            position = self._account_totals[key][0]
             self._write_command(_CMD_ACCOUNT_STATE, 0, 0, 0, 0, instrument_id, 0, 0,
-                                account_id, 0, float(notional), int(position))
+                                account_id, 0, float(notional_by_account[account]),
+                                int(position))
             sent += 1
         self.counters["account_states_sent"] += sent
         return sent
