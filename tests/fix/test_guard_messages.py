@@ -43,6 +43,8 @@ def test_reasons_without_numbers_say_what_they_mean_or_who_caused_them():
     assert m.risk_text("RESTRICTED") == "RESTRICTED: the instrument is on the restricted list"
     assert m.risk_text("HALTED", detail="routing HALTED by alice: fat finger") == \
         "HALTED: routing HALTED by alice: fat finger"
+    assert m.risk_text("REDUCING", 200, 150, detail="routing REDUCING by bob: close") == \
+        "REDUCING: 200 > limit 150 (shares); routing REDUCING by bob: close"
     for reason in REASONS:  # every engine reason reads "<REASON>: ..." even with 0/0
         text = m.risk_text(reason)
         assert text.startswith(f"{reason}: ") and len(text) > len(reason) + 4

@@ -71,7 +71,7 @@ _REASON_UNITS: dict[str, tuple[str, int]] = {
     "CREDIT_LIMIT": ("USD", 100), "MAX_PARENT_NOTIONAL": ("USD", 100),
     "PRICE_BAND": ("bps", 100), "REFERENCE_COLLAR": ("bps", 100),
     "ORDER_RATE": ("orders/s", 1), "MESSAGE_RATE": ("messages/s", 1),
-    "MAX_OPEN_ORDERS": ("orders", 1),
+    "MAX_OPEN_ORDERS": ("orders", 1), "REDUCING": ("shares", 1), "CAPACITY": ("entries", 1),
 }
 
 # what a reason without numbers means, for Text
@@ -97,14 +97,17 @@ def risk_text(reason_name: str, measured: int = 0, limit: int = 0,
     """Returns the Text (58) for a risk refusal: ``"<REASON>: <measured> > limit <limit>
     (<unit>)"`` from an audit record's value_a/value_b in the reason's unit (USD cents shown as
     USD, bps x 100 as bps), or ``"<REASON>: <what it means>"`` for a reason without numbers;
-    `detail` (e.g. who halted routing) replaces the meaning."""
+    `detail` (e.g. who put routing in REDUCING) follows the numbers after "; " or replaces
+    the meaning."""
     unit = _REASON_UNITS.get(reason_name)
     if unit is not None and (measured or limit):
         name, divisor = unit
         if divisor == 1:
-            return f"{reason_name}: {measured} > limit {limit} ({name})"
-        return (f"{reason_name}: {measured / divisor:.2f} > limit {limit / divisor:.2f} "
-                f"({name})")
+            numbers = f"{measured} > limit {limit} ({name})"
+        else:
+            numbers = f"{measured / divisor:.2f} > limit {limit / divisor:.2f} ({name})"
+        return f"{reason_name}: {numbers}; {detail}" if detail else \
+            f"{reason_name}: {numbers}"
     return f"{reason_name}: {detail or _REASON_TEXTS.get(reason_name, 'refused by risk')}"
 
 
