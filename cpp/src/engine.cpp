@@ -850,6 +850,25 @@ struct Engine::Impl {
     return p.side == Side::kBuy ? q.ask_price_ticks : q.bid_price_ticks;
   }
 
+  // Returns `quantity` cut to the per-order share and notional limits, in whole lots when
+  // cut (policies do not see the limits; what is cut is theirs to ask for again). The risk
+  // stage still checks the child; a quantity that cannot fit is returned as it is, so the
+  // refusal names the limit.
+  std::int64_t fit_order_limits(const Parent& p, std::int64_t quantity,
+                                std::int64_t price) const noexcept {
+    std::int64_t fitted = std::min(quantity, params.max_order_quantity_shares);
+    const std::int64_t valued = valued_price(p, price);
+    if (valued > 0 && params.price_tick_usd > 0) {
+      const double per_share = static_cast<double>(valued) * params.price_tick_usd;
+      const double most = std::floor(params.max_order_notional_usd / per_share);
+      if (most < static_cast<double>(fitted)) fitted = static_cast<std::int64_t>(std::max(0.0, most));
+    }
+    if (fitted >= quantity) return quantity;
+    const std::int64_t lot = lot_by_instrument[p.instrument_id];
+    fitted -= fitted % lot;
+    return fitted > 0 ? fitted : quantity;
+  }
+
   // Returns a parent as the policy sees it.
   ParentState parent_state(const Parent& p) const noexcept {
     ParentState state{};
@@ -931,8 +950,8 @@ struct Engine::Impl {
     for (std::size_t i = 0; i < out.child_count; ++i) {
       const ChildRequest& r = out.children[i];
       const std::int64_t free = p.quantity - p.filled - p.working;
-      const std::int64_t quantity = std::min(r.quantity, free);
       const std::int64_t price = request_price(p, r);
+      const std::int64_t quantity = fit_order_limits(p, std::min(r.quantity, free), price);
       if (quantity <= 0 || !venue_allowed(p, r.venue_id) ||
           (r.type != ChildOrderType::kMidpoint && !price_acceptable(p, price)) ||
           p.open_count >= kMaxOpenChildrenPerParent ||
