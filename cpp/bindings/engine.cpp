@@ -10,6 +10,7 @@
 
 #include "sor/engine.hpp"
 #include "sor/engine_bench.hpp"
+#include "sor/risk.hpp"
 
 namespace py = pybind11;
 
@@ -299,6 +300,66 @@ void bind_engine(py::module_& m) {
   m.attr("MAX_ACCOUNTS") = kMaxAccounts;
   m.attr("MAX_RISK_INSTRUMENTS") = kMaxRiskInstruments;
   m.def("default_engine_params", [] { return params_dict(default_engine_params()); });
+
+  py::class_<ChildRiskInput>(m, "ChildRiskInput",
+                             "What the risk stage knows about one candidate child order.")
+      .def(py::init<>())
+      .def_readwrite("risk_state", &ChildRiskInput::risk_state)
+      .def_readwrite("instrument_id", &ChildRiskInput::instrument_id)
+      .def_readwrite("account_id", &ChildRiskInput::account_id)
+      .def_readwrite("side", &ChildRiskInput::side)
+      .def_readwrite("venue_id", &ChildRiskInput::venue_id)
+      .def_readwrite("price_ticks", &ChildRiskInput::price_ticks)
+      .def_readwrite("quantity", &ChildRiskInput::quantity)
+      .def_readwrite("bid_price_ticks", &ChildRiskInput::bid_price_ticks)
+      .def_readwrite("ask_price_ticks", &ChildRiskInput::ask_price_ticks)
+      .def_readwrite("reference_price_ticks", &ChildRiskInput::reference_price_ticks)
+      .def_readwrite("gross_notional_usd", &ChildRiskInput::gross_notional_usd)
+      .def_readwrite("open_orders", &ChildRiskInput::open_orders)
+      .def_readwrite("order_tokens", &ChildRiskInput::order_tokens)
+      .def_readwrite("message_tokens", &ChildRiskInput::message_tokens)
+      .def_readwrite("parent_traded_shares", &ChildRiskInput::parent_traded_shares)
+      .def_readwrite("market_volume_shares", &ChildRiskInput::market_volume_shares)
+      .def_readwrite("account_filled_notional_usd", &ChildRiskInput::account_filled_notional_usd)
+      .def_readwrite("account_open_notional_usd", &ChildRiskInput::account_open_notional_usd)
+      .def_readwrite("position_shares", &ChildRiskInput::position_shares)
+      .def_readwrite("open_same_side_shares", &ChildRiskInput::open_same_side_shares)
+      .def_readwrite("model_refused", &ChildRiskInput::model_refused);
+  py::class_<ParentRiskInput>(m, "ParentRiskInput",
+                              "What the risk stage knows about one new parent order.")
+      .def(py::init<>())
+      .def_readwrite("risk_state", &ParentRiskInput::risk_state)
+      .def_readwrite("instrument_id", &ParentRiskInput::instrument_id)
+      .def_readwrite("account_id", &ParentRiskInput::account_id)
+      .def_readwrite("side", &ParentRiskInput::side)
+      .def_readwrite("quantity", &ParentRiskInput::quantity)
+      .def_readwrite("limit_price_ticks", &ParentRiskInput::limit_price_ticks)
+      .def_readwrite("notional_usd", &ParentRiskInput::notional_usd)
+      .def_readwrite("reference_price_ticks", &ParentRiskInput::reference_price_ticks)
+      .def_readwrite("duplicate_parent", &ParentRiskInput::duplicate_parent)
+      .def_readwrite("duplicate_client_order", &ParentRiskInput::duplicate_client_order)
+      .def_readwrite("client_orders_full", &ParentRiskInput::client_orders_full)
+      .def_readwrite("client_orders_count", &ParentRiskInput::client_orders_count)
+      .def_readwrite("client_orders_limit", &ParentRiskInput::client_orders_limit)
+      .def_readwrite("account_filled_notional_usd", &ParentRiskInput::account_filled_notional_usd)
+      .def_readwrite("account_open_notional_usd", &ParentRiskInput::account_open_notional_usd)
+      .def_readwrite("position_shares", &ParentRiskInput::position_shares)
+      .def_readwrite("open_same_side_shares", &ParentRiskInput::open_same_side_shares);
+  auto verdict = [](const RiskVerdict& v) {
+    return py::make_tuple(v.reason, v.measured, v.limit);
+  };
+  m.def("check_child_risk",
+        [verdict](const ChildRiskInput& in, const py::dict& params) {
+          return verdict(check_child(in, params_from(params)));
+        },
+        py::arg("child"), py::arg("params"),
+        "Returns (RejectReason, measured, limit) of the engine's risk stage for one child.");
+  m.def("check_parent_risk",
+        [verdict](const ParentRiskInput& in, const py::dict& params) {
+          return verdict(check_parent(in, params_from(params)));
+        },
+        py::arg("parent"), py::arg("params"),
+        "Returns (RejectReason, measured, limit) of the engine's entry checks for one parent.");
   m.def("engine_segment_names", [](const std::string& name) {
     const EngineSegmentNames n = engine_segment_names(name);
     py::dict d;

@@ -1,4 +1,5 @@
 #include "sor/engine.hpp"
+#include "sor/risk.hpp"
 
 #include "shm.hpp"
 
@@ -14,6 +15,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <stdexcept>
 #include <cstring>
@@ -27,7 +29,7 @@
 namespace sor {
 namespace {
 
-constexpr std::size_t kChildTableSize = 1u << 16;  // in-flight children (direct-mapped by id)
+constexpr std::size_t kChildTableSize = kMaxInFlightChildren;  // direct-mapped by child id
 constexpr std::size_t kMaxOpenChildrenPerParent = 64;  // open children a hosted policy tracks
 constexpr std::uint64_t kBatch = 256;             // records taken from a ring per pass
 
@@ -221,6 +223,11 @@ std::uint64_t EngineControlHandle::write_params(const EngineParams& params) noex
 
 EngineParams EngineControlHandle::read_params() const noexcept {
   EngineParams out{};
+  read_params_into(out);
+  return out;
+}
+
+void EngineControlHandle::read_params_into(EngineParams& out) const noexcept {
   const EngineControl* c = control_;
   for (;;) {
     const std::uint64_t before = c->params_sequence.load(std::memory_order_acquire);
@@ -228,9 +235,9 @@ EngineParams EngineControlHandle::read_params() const noexcept {
       cpu_relax();
       continue;
     }
-    std::memcpy(&out, static_cast<const void*>(&c->params), sizeof(EngineParams));
+    std::memcpy(static_cast<void*>(&out), static_cast<const void*>(&c->params), sizeof(EngineParams));
     std::atomic_thread_fence(std::memory_order_acquire);
-    if (c->params_sequence.load(std::memory_order_relaxed) == before) return out;
+    if (c->params_sequence.load(std::memory_order_relaxed) == before) return;
   }
 }
 
@@ -245,19 +252,25 @@ enum Winding : std::uint8_t {
   kCancelling = 1,   // cancelled: children being cancelled, then kParentDone 1
   kExpiring = 2,     // end time passed: passive children being cancelled before the sweep
   kFinalSweep = 3,   // end time passed: the remainder taken within the limit, then done (0 or 2)
+  kStopping = 4,     // stopped by risk: children being cancelled, then kParentDone 3
 };
 
 struct Parent {
   std::uint64_t id = 0;
   std::uint64_t command_id = 0;
   std::uint64_t venue_mask = 0;
+  std::uint64_t client_order_hash = 0;
   std::int64_t quantity = 0;
   std::int64_t filled = 0;
   std::int64_t working = 0;
   std::int64_t limit_price_ticks = 0;
+  std::int64_t volume_at_start = 0;   // the instrument's printed volume when it arrived
   std::uint32_t instrument_id = 0;
+  std::uint32_t account_id = 0;
   Side side = Side::kNone;
   bool active = false;
+  bool on_fallback = false;           // the model guard's fallback policy routes it
+  std::uint8_t stop_reason = 0;       // RejectReason that stopped it (kStopping)
   std::int64_t start_ns = 0;          // feature clock at arrival
   std::int64_t end_ns = 0;            // deadline on the feature clock
   double arrival_mid_ticks = 0;       // NBBO mid at arrival (0: none)
@@ -282,7 +295,81 @@ struct Child {
   ChildOrderType type = ChildOrderType::kTake;
   bool cancel_sent = false;
   std::int64_t decided_ns = 0;  // feature clock when decided (the policy's clock)
+  // what the risk stage accounts for, kept here because a parent slot can be reused while a
+  // finished parent's child is still open
+  std::int64_t valued_ticks = 0;  // price its open notional is counted at
+  std::uint32_t account_id = 0;
+  std::uint32_t instrument_id = 0;
+  Side side = Side::kNone;
 };
+
+// One account's exposure in one instrument.
+struct Exposure {
+  std::int64_t position = 0;   // signed filled shares (buys positive) this trading day
+  std::int64_t open_buy = 0;   // shares in open buy children
+  std::int64_t open_sell = 0;  // shares in open sell children
+};
+
+// One account's credit use this trading day.
+struct AccountCredit {
+  double filled_notional_usd = 0;
+  double open_notional_usd = 0;
+};
+
+// The day's ClOrdID hashes: open addressing with linear probing over a table allocated once
+// (calloc: untouched pages stay unmapped); refuses rather than grows when 7/8 full.
+class ClientOrderSet {
+ public:
+  ClientOrderSet() = default;
+  ClientOrderSet(const ClientOrderSet&) = delete;
+  ClientOrderSet& operator=(const ClientOrderSet&) = delete;
+  ~ClientOrderSet() { std::free(slots_); }
+
+  bool init(std::uint32_t capacity) noexcept {
+    slots_ = static_cast<std::uint64_t*>(std::calloc(capacity, sizeof(std::uint64_t)));
+    mask_ = capacity - 1;
+    limit_ = capacity - capacity / 8;
+    return slots_ != nullptr;
+  }
+  // Returns the slot holding `hash`, or the empty slot where it would go.
+  std::uint64_t find(std::uint64_t hash) const noexcept {
+    std::uint64_t i = mix(hash) & mask_;
+    while (slots_[i] != 0 && slots_[i] != hash) i = (i + 1) & mask_;
+    return i;
+  }
+  bool holds(std::uint64_t slot, std::uint64_t hash) const noexcept { return slots_[slot] == hash; }
+  bool full() const noexcept { return count_ >= limit_; }
+  void store(std::uint64_t slot, std::uint64_t hash) noexcept {
+    slots_[slot] = hash;
+    ++count_;
+  }
+  void clear() noexcept {
+    if (count_ == 0) return;
+    std::memset(slots_, 0, (mask_ + 1) * sizeof(std::uint64_t));
+    count_ = 0;
+  }
+  std::uint64_t count() const noexcept { return count_; }
+  std::uint64_t limit() const noexcept { return limit_; }
+
+ private:
+  static std::uint64_t mix(std::uint64_t x) noexcept {  // splitmix64 finaliser
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+  }
+  std::uint64_t* slots_ = nullptr;
+  std::uint64_t mask_ = 0;
+  std::uint64_t limit_ = 0;
+  std::uint64_t count_ = 0;
+};
+
+using Verdict = RiskVerdict;
+
+inline Verdict refuse(RejectReason reason, std::int64_t measured = 0, std::int64_t limit = 0) noexcept {
+  return Verdict{reason, measured, limit};
+}
 
 struct Engine::Impl {
   Ring md, commands, executions, orders, audit, decisions;
@@ -291,8 +378,10 @@ struct Engine::Impl {
   std::atomic<const TreeEnsemble*> models[kModelSlots] = {};
   std::atomic<std::uint32_t> model_generation[kModelSlots] = {};
   std::int64_t default_horizon_ns = 0;
-  // the hosted policy: one instance per parent slot, prepared at creation
+  // the hosted policy: one instance per parent slot, prepared at creation; with a policy that
+  // uses models, one fallback instance per slot too (the model guard switches to it)
   std::vector<std::unique_ptr<ExecutionPolicy>> policies;
+  std::vector<std::unique_ptr<ExecutionPolicy>> fallbacks;
   std::vector<PolicyVenue> policy_venues;
   std::vector<double> adv_by_instrument;
   std::vector<std::int64_t> lot_by_instrument;
@@ -307,8 +396,9 @@ struct Engine::Impl {
   std::vector<Parent> parents;
   std::vector<std::uint32_t> active;  // slots of active parents
   std::vector<Child> children;
-  // Order-rate limit as a token bucket holding at most one second of orders.
+  // Order and message rate limits as token buckets holding at most one second of each.
   double rate_tokens = -1;  // < 0 until the first check fills the bucket
+  double message_tokens = -1;
   std::int64_t rate_refilled_ns = 0;
   std::uint64_t next_child_id = 1;
   std::uint64_t audit_sequence = 0;
@@ -316,6 +406,20 @@ struct Engine::Impl {
   std::uint32_t expiring_parents = 0;  // active parents with an end time not yet reached
   double gross_notional_usd = 0;
   EngineCounters* counters = nullptr;
+  // risk state by account and instrument (instrument ids below risk_instruments)
+  std::uint32_t risk_instruments = 0;
+  std::vector<Exposure> exposures;          // [account * risk_instruments + instrument]
+  AccountCredit credit[kMaxAccounts] = {};
+  std::vector<std::int64_t> last_trade_ticks;   // by instrument (0: none seen)
+  std::vector<std::int64_t> market_volume;      // printed shares by instrument since start
+  ClientOrderSet client_orders;
+  std::uint32_t trading_day = 0;
+  // the model guard
+  ModelGuard guard;
+  ModelMode model_mode = ModelMode::kNone;
+  ModelGuardReason latched = ModelGuardReason::kNone;
+  std::uint64_t enable_generation_seen = 0;
+  std::int64_t latency_breaches_in_row = 0;
 
   Impl(const EngineOptions& options)
       : book(options.venues, [&] {
@@ -340,13 +444,38 @@ struct Engine::Impl {
         features.set_implied_volatility(i.instrument_id, i.implied_volatility_annual);
       }
     }
+    risk_instruments = std::min<std::uint32_t>(options.max_instruments,
+                                               static_cast<std::uint32_t>(kMaxRiskInstruments));
+    exposures.assign(static_cast<std::size_t>(kMaxAccounts) * risk_instruments, Exposure{});
+    last_trade_ticks.assign(risk_instruments, 0);
+    market_volume.assign(options.max_instruments, 0);
+    if (!client_orders.init(options.client_order_capacity)) throw std::bad_alloc();
   }
 
+  Exposure& exposure(std::uint32_t account, std::uint32_t instrument) noexcept {
+    return exposures[static_cast<std::size_t>(account) * risk_instruments + instrument];
+  }
+
+  bool account_enabled(std::uint32_t account) const noexcept {
+    return account_configured(params, account);
+  }
+
+  // The reference price of the collar: the configured one, else the last trade (0: none).
+  std::int64_t reference_price(std::uint32_t instrument) const noexcept {
+    if (instrument >= risk_instruments) return 0;
+    const std::int64_t configured = params.reference_price_ticks[instrument];
+    return configured > 0 ? configured : last_trade_ticks[instrument];
+  }
+
+  bool guarding() const noexcept { return model_mode == ModelMode::kModel; }
+
   // The feature and model stages for one candidate child: builds its feature row, runs every
-  // installed model on it and writes the decision record (the risk verdict is filled in by
-  // the caller through `record`). Never throws; a refused or non-finite row runs no model.
-  void decide(const Parent& p, std::uint8_t venue, std::int64_t price, std::int64_t quantity,
-              ChildOrderType type, DecisionRecord& record) noexcept {
+  // installed model on it (none in FALLBACK; each output checked by the guard in MODEL mode)
+  // and writes the decision record (the risk verdict is filled in by the caller through
+  // `record`). Never throws; a refused or non-finite row runs no model.
+  void evaluate_candidate(const Parent& p, std::uint8_t venue, std::int64_t price,
+                          std::int64_t quantity, ChildOrderType type,
+                          DecisionRecord& record) noexcept {
     const std::int64_t started = monotonic_ns();
     record = DecisionRecord{};
     record.sequence = ++decision_sequence;
@@ -377,9 +506,14 @@ struct Engine::Impl {
       for (float v : record.features) usable = usable && std::isfinite(v);
       if (!usable) record.flags |= kDecisionNonFiniteRow;
     }
+    const bool fallback = model_mode == ModelMode::kFallback;
     if (!usable) {
       bump(counters->model_input_rejects);
-    } else {
+      // a non-finite row would have been offered to the models: the guard trips on it
+      if (guarding() && status == FeatureStatus::kOk) {
+        guard.trip(ModelGuardReason::kNonFiniteInput, ModelSlot::kFillProbability);
+      }
+    } else if (!fallback) {
       for (std::size_t s = 0; s < kModelSlots; ++s) {
         record.model_generation[s] = model_generation[s].load(std::memory_order_acquire);
         const TreeEnsemble* model = models[s].load(std::memory_order_acquire);
@@ -387,6 +521,7 @@ struct Engine::Impl {
         record.model_output[s] = model->predict(record.features);
         record.model_mask |= 1U << s;
         bump(counters->model_evaluations);
+        if (guarding()) guard.check_output(static_cast<ModelSlot>(s), record.model_output[s]);
       }
     }
     record.inference_ns = monotonic_ns() - started;
@@ -424,6 +559,11 @@ struct Engine::Impl {
     }
   }
 
+  void count_reject(RejectReason reason) noexcept {
+    const auto index = static_cast<std::size_t>(reason);
+    if (index < kRejectReasonCount) bump(counters->risk_rejects_by_reason[index]);
+  }
+
   void set_risk_state(RiskState state) noexcept {
     if (state == risk_state) return;
     const RiskState previous = risk_state;
@@ -431,19 +571,123 @@ struct Engine::Impl {
     counters->risk_state.store(static_cast<std::uint32_t>(state), std::memory_order_relaxed);
     audit_record(AuditKind::kRiskState, 0, 0, static_cast<std::int64_t>(state),
                  static_cast<std::int64_t>(previous), params.version, 0, 0, 0);
+    if (state == RiskState::kHalted) {
+      // every open child of every parent is cancelled; the parents pause
+      for (const std::uint32_t slot : active) {
+        const Parent& p = parents[slot];
+        for (std::uint32_t i = 0; i < p.open_count; ++i) cancel_child(slot, p.open_ids[i]);
+      }
+    } else if (previous == RiskState::kHalted) {
+      // the parents resume: hosted policies decide at once, the built-in taker sweeps
+      for (std::size_t k = 0; k < active.size(); ++k) {
+        const std::uint32_t slot = active[k];
+        Parent& p = parents[slot];
+        if (p.winding_down != kWorking) continue;
+        if (!policies.empty()) {
+          p.next_decision_ns = 0;
+        } else {
+          const std::size_t before = active.size();
+          sweep(slot);
+          if (active.size() != before) --k;  // the sweep stopped it
+        }
+      }
+    }
+  }
+
+  // A new trading day: credit used, positions and the ClOrdID set start again (open
+  // children stay open and stay counted).
+  void start_trading_day() noexcept {
+    for (AccountCredit& a : credit) a.filled_notional_usd = 0;
+    for (Exposure& e : exposures) e.position = 0;
+    client_orders.clear();
+    gross_notional_usd = 0;
   }
 
   void refresh_params(EngineControlHandle& control) noexcept {
     const std::uint64_t seq = control.get()->params_sequence.load(std::memory_order_acquire);
     if (seq == params_sequence_seen || (seq & 1U)) return;
-    params = control.read_params();
+    control.read_params_into(params);
     params_sequence_seen = seq;
     counters->params_version.store(params.version, std::memory_order_relaxed);
     audit_record(AuditKind::kParamsApplied, 0, 0, static_cast<std::int64_t>(params.version), 0,
                  0, 0, 0, 0);
+    for (std::size_t s = 0; s < kModelSlots; ++s) {
+      guard.output_min[s] = params.model_output_min[s];
+      guard.output_max[s] = params.model_output_max[s];
+    }
+    if (params.trading_day != trading_day) {
+      if (trading_day != 0) start_trading_day();
+      trading_day = params.trading_day;
+    }
     const auto state = static_cast<std::uint32_t>(params.risk_state);
     set_risk_state(state <= static_cast<std::uint32_t>(RiskState::kHalted) ? params.risk_state
                                                                          : RiskState::kHalted);
+    apply_model_params();
+  }
+
+  // --- the model guard ------------------------------------------------------------------
+
+  // Switches every active parent to the fallback policy or back to the hosted one, reset
+  // with its current state; each decides at the next pass.
+  void switch_parents(bool to_fallback) noexcept {
+    for (const std::uint32_t slot : active) {
+      Parent& p = parents[slot];
+      ExecutionPolicy& policy = to_fallback ? *fallbacks[slot] : *policies[slot];
+      policy.reset(parent_state(p), policy_venues.data(), policy_venues.size());
+      p.on_fallback = to_fallback;
+      p.next_decision_ns = 0;
+    }
+  }
+
+  // Latches a trip: routing goes to the fallback policy until an operator re-enables.
+  void latch(ModelGuardReason reason, std::uint64_t reference) noexcept {
+    if (model_mode == ModelMode::kNone || reason == ModelGuardReason::kNone) return;
+    const bool engage = latched == ModelGuardReason::kNone;
+    latched = reason;
+    counters->model_guard_reason.store(static_cast<std::uint32_t>(reason), std::memory_order_relaxed);
+    if (!engage) return;
+    model_mode = ModelMode::kFallback;
+    latency_breaches_in_row = 0;
+    counters->model_mode.store(static_cast<std::uint32_t>(model_mode), std::memory_order_relaxed);
+    bump(counters->model_guard_trips);
+    audit_record(AuditKind::kModelGuard, 0, 0, 1, static_cast<std::int64_t>(reason), reference, 0,
+                 0, 0);
+    switch_parents(true);
+  }
+
+  // Turns a trip the guard recorded into the latched fallback.
+  void settle_guard() noexcept {
+    if (!guard.tripped()) return;
+    const ModelGuardReason reason = guard.reason;
+    const bool output = reason == ModelGuardReason::kNonFiniteOutput ||
+                        reason == ModelGuardReason::kOutputOutOfRange;
+    const std::uint64_t reference = output ? static_cast<std::uint64_t>(guard.slot) : 0;
+    guard.clear();
+    if (guarding()) latch(reason, reference);
+  }
+
+  // The guard's parameters: a forced reason latches; a new enable generation with no forced
+  // reason clears the latch and routing goes back to the models.
+  void apply_model_params() noexcept {
+    if (model_mode == ModelMode::kNone) return;
+    const auto forced = static_cast<ModelGuardReason>(
+        std::min<std::uint32_t>(params.model_fallback_reason, 255U));
+    if (params.model_enable_generation != enable_generation_seen) {
+      enable_generation_seen = params.model_enable_generation;
+      if (latched != ModelGuardReason::kNone && forced == ModelGuardReason::kNone) {
+        const ModelGuardReason previous = latched;
+        latched = ModelGuardReason::kNone;
+        model_mode = ModelMode::kModel;
+        latency_breaches_in_row = 0;
+        guard.clear();
+        counters->model_mode.store(static_cast<std::uint32_t>(model_mode), std::memory_order_relaxed);
+        counters->model_guard_reason.store(0, std::memory_order_relaxed);
+        audit_record(AuditKind::kModelGuard, 0, 0, 2, static_cast<std::int64_t>(previous), 0, 0,
+                     0, 0);
+        switch_parents(false);
+      }
+    }
+    if (forced != ModelGuardReason::kNone && latched == ModelGuardReason::kNone) latch(forced, 0);
   }
 
   Parent* find_parent(std::uint64_t id, std::uint32_t* slot) noexcept {
@@ -456,52 +700,55 @@ struct Engine::Impl {
     return nullptr;
   }
 
-  // The risk stage: hard limits on one child order.
-  RejectReason risk_check(const Parent& p, std::uint8_t venue, std::int64_t price,
-                          std::int64_t quantity, std::int64_t now_ns) noexcept {
-    if (price <= 0) {  // an unlimited midpoint peg: valued and banded at the mid
-      const Nbbo q = book.nbbo(p.instrument_id);
-      if (q.bid_price_ticks <= 0 || q.ask_price_ticks <= q.bid_price_ticks) {
-        return RejectReason::kPriceBand;
-      }
-      price = (q.bid_price_ticks + q.ask_price_ticks) / 2;
-    }
-    if (risk_state == RiskState::kHalted) return RejectReason::kHalted;
-    if (venue >= kMaxEngineVenues || !((params.enabled_venue_mask >> venue) & 1U)) {
-      return RejectReason::kVenueDisabled;
-    }
-    if (quantity > params.max_order_quantity_shares) return RejectReason::kMaxOrderQuantity;
-    const double notional = static_cast<double>(price) * params.price_tick_usd *
-                            static_cast<double>(quantity);
-    if (notional > params.max_order_notional_usd) return RejectReason::kMaxOrderNotional;
-    if (gross_notional_usd + notional > params.max_gross_notional_usd) {
-      return RejectReason::kGrossNotional;
-    }
-    const Nbbo nbbo = book.nbbo(p.instrument_id);
-    if (nbbo.bid_price_ticks > 0 && nbbo.ask_price_ticks > 0) {
-      const double mid = 0.5 * static_cast<double>(nbbo.bid_price_ticks + nbbo.ask_price_ticks);
-      if (std::fabs(static_cast<double>(price) - mid) * 10'000.0 >
-          params.price_band_bps * mid) {
-        return RejectReason::kPriceBand;
-      }
-    }
-    if (open_orders >= params.max_open_orders ||
-        open_orders >= static_cast<std::int64_t>(kChildTableSize)) {
-      return RejectReason::kMaxOpenOrders;
-    }
-    const auto rate = static_cast<double>(params.max_orders_per_second);
-    if (rate_tokens < 0) {
-      rate_tokens = rate;
+  void refill_buckets(std::int64_t now_ns) noexcept {
+    const auto orders_limit = static_cast<double>(params.max_orders_per_second);
+    const auto messages_limit = static_cast<double>(params.max_messages_per_second);
+    if (rate_tokens < 0 && message_tokens < 0 && rate_refilled_ns == 0) {
+      rate_tokens = orders_limit;
+      message_tokens = messages_limit;
     } else {
-      rate_tokens = std::min(rate, rate_tokens + static_cast<double>(now_ns - rate_refilled_ns) *
-                                                     rate * 1e-9);
+      const double seconds = static_cast<double>(std::max<std::int64_t>(0, now_ns - rate_refilled_ns)) * 1e-9;
+      rate_tokens = std::min(orders_limit, rate_tokens + seconds * orders_limit);
+      message_tokens = std::min(messages_limit, message_tokens + seconds * messages_limit);
     }
     rate_refilled_ns = now_ns;
-    if (rate_tokens < 1.0) return RejectReason::kOrderRate;
-    return RejectReason::kNone;
   }
 
-  // Sends one IOC child through the feature, model and risk stages; returns true when it
+  // The risk stage for one child: gathers what check_child needs (risk.hpp) from the
+  // engine's state. The refusal carries the measured value and the limit.
+  Verdict risk_check(const Parent& p, std::uint8_t venue, std::int64_t price,
+                     std::int64_t quantity, std::int64_t now_ns, bool model_refused) noexcept {
+    ChildRiskInput in;
+    in.risk_state = risk_state;
+    in.instrument_id = p.instrument_id;
+    in.account_id = p.account_id;
+    in.side = p.side;
+    in.venue_id = venue;
+    in.price_ticks = price;
+    in.quantity = quantity;
+    if (p.instrument_id < risk_instruments && p.account_id < kMaxAccounts) {
+      const Nbbo nbbo = book.nbbo(p.instrument_id);
+      in.bid_price_ticks = nbbo.bid_price_ticks;
+      in.ask_price_ticks = nbbo.ask_price_ticks;
+      in.reference_price_ticks = reference_price(p.instrument_id);
+      const Exposure& e = exposure(p.account_id, p.instrument_id);
+      in.position_shares = e.position;
+      in.open_same_side_shares = p.side == Side::kBuy ? e.open_buy : e.open_sell;
+      in.account_filled_notional_usd = credit[p.account_id].filled_notional_usd;
+      in.account_open_notional_usd = credit[p.account_id].open_notional_usd;
+      in.market_volume_shares = market_volume[p.instrument_id] - p.volume_at_start;
+    }
+    in.gross_notional_usd = gross_notional_usd;
+    in.open_orders = open_orders;
+    refill_buckets(now_ns);
+    in.order_tokens = rate_tokens;
+    in.message_tokens = message_tokens;
+    in.parent_traded_shares = p.filled + p.working;
+    in.model_refused = model_refused;
+    return check_child(in, params);
+  }
+
+  // Sends one child through the feature, model and risk stages; returns true when it
   // reached the order ring. Every candidate leaves a decision record.
   bool send_child(std::uint32_t slot, std::uint8_t venue, std::int64_t price,
                   std::int64_t quantity, const MdEvent* trigger,
@@ -512,16 +759,18 @@ struct Engine::Impl {
       return false;
     }
     DecisionRecord& record = decision_scratch;
-    decide(p, venue, price, quantity, type, record);
+    evaluate_candidate(p, venue, price, quantity, type, record);
     const std::int64_t now = monotonic_ns();
-    const RejectReason reason = risk_check(p, venue, price, quantity, now);
-    record.risk_reason = static_cast<std::uint8_t>(reason);
-    if (reason != RejectReason::kNone) {
+    const Verdict verdict = risk_check(p, venue, price, quantity, now, guarding() && guard.tripped());
+    record.risk_reason = static_cast<std::uint8_t>(verdict.reason);
+    if (verdict.reason != RejectReason::kNone) {
       publish_decision(record);
       bump(counters->risk_rejects);
-      audit_record(AuditKind::kRiskReject, p.id, 0, price, quantity,
+      count_reject(verdict.reason);
+      audit_record(AuditKind::kRiskReject, p.id, 0, verdict.measured, verdict.limit,
                    trigger ? trigger->sequence : p.command_id, p.instrument_id, venue,
-                   static_cast<std::uint8_t>(reason));
+                   static_cast<std::uint8_t>(verdict.reason));
+      if (reason_stops_parent(verdict.reason)) stop_parent(slot, verdict.reason);
       return false;
     }
     const std::uint64_t id = next_child_id;
@@ -552,8 +801,9 @@ struct Engine::Impl {
       return false;
     }
     ++next_child_id;
+    const std::int64_t valued = valued_price(p, price);
     c = Child{id, slot, quantity, price, quantity, 0, intent.ts_decision, venue, false, type, false,
-              features.clock_ns()};
+              features.clock_ns(), valued, p.account_id, p.instrument_id, p.side};
     p.open_ids[p.open_count++] = id;
     record.child_order_id = id;
     record.flags |= kDecisionChildSent;
@@ -561,9 +811,15 @@ struct Engine::Impl {
     p.working += quantity;
     ++open_orders;
     rate_tokens -= 1.0;
-    gross_notional_usd += static_cast<double>(valued_price(p, price)) * params.price_tick_usd *
-                          static_cast<double>(quantity);
+    message_tokens -= 1.0;
+    const double notional = static_cast<double>(valued) * params.price_tick_usd *
+                            static_cast<double>(quantity);
+    gross_notional_usd += notional;
+    credit[p.account_id].open_notional_usd += notional;
+    Exposure& e = exposure(p.account_id, p.instrument_id);
+    (p.side == Side::kBuy ? e.open_buy : e.open_sell) += quantity;
     bump(counters->child_orders);
+    bump(counters->messages);
     counters->open_orders.store(static_cast<std::uint64_t>(open_orders), std::memory_order_relaxed);
     audit_record(AuditKind::kChildOrder, p.id, id, price, quantity,
                  trigger ? trigger->sequence : p.command_id, p.instrument_id, venue, 0);
@@ -594,6 +850,25 @@ struct Engine::Impl {
     return p.side == Side::kBuy ? q.ask_price_ticks : q.bid_price_ticks;
   }
 
+  // Returns `quantity` cut to the per-order share and notional limits, in whole lots when
+  // cut (policies do not see the limits; what is cut is theirs to ask for again). The risk
+  // stage still checks the child; a quantity that cannot fit is returned as it is, so the
+  // refusal names the limit.
+  std::int64_t fit_order_limits(const Parent& p, std::int64_t quantity,
+                                std::int64_t price) const noexcept {
+    std::int64_t fitted = std::min(quantity, params.max_order_quantity_shares);
+    const std::int64_t valued = valued_price(p, price);
+    if (valued > 0 && params.price_tick_usd > 0) {
+      const double per_share = static_cast<double>(valued) * params.price_tick_usd;
+      const double most = std::floor(params.max_order_notional_usd / per_share);
+      if (most < static_cast<double>(fitted)) fitted = static_cast<std::int64_t>(std::max(0.0, most));
+    }
+    if (fitted >= quantity) return quantity;
+    const std::int64_t lot = lot_by_instrument[p.instrument_id];
+    fitted -= fitted % lot;
+    return fitted > 0 ? fitted : quantity;
+  }
+
   // Returns a parent as the policy sees it.
   ParentState parent_state(const Parent& p) const noexcept {
     ParentState state{};
@@ -612,10 +887,18 @@ struct Engine::Impl {
     return state;
   }
 
-  // Runs the parent's policy once: its view, its decision, its cancels and children.
+  // Returns the policy instance that routes the parent in `slot` now.
+  ExecutionPolicy& policy_for(std::uint32_t slot) noexcept {
+    return parents[slot].on_fallback ? *fallbacks[slot] : *policies[slot];
+  }
+
+  // Runs the parent's policy once: its view, its decision, its cancels and children. In
+  // MODEL mode the decision is timed against the latency budget and every model output
+  // passes the guard; a trip refuses this decision's children (MODEL_GUARD) and switches
+  // every parent to the fallback policy afterwards.
   void run_policy(std::uint32_t slot) noexcept {
     Parent& p = parents[slot];
-    ExecutionPolicy& policy = *policies[slot];
+    ExecutionPolicy& policy = policy_for(slot);
     const std::int64_t now = features.clock_ns();
     const ParentState state = parent_state(p);
     std::size_t open = 0;
@@ -633,22 +916,42 @@ struct Engine::Impl {
     view.open_child_count = open;
     view.venues = policy_venues.data();
     view.venue_count = policy_venues.size();
-    view.models.fill_probability = models[0].load(std::memory_order_acquire);
-    view.models.adverse_move = models[1].load(std::memory_order_acquire);
-    view.models.market_impact = models[2].load(std::memory_order_acquire);
-    view.models.action_value = models[3].load(std::memory_order_acquire);
+    const bool guarded = guarding() && !p.on_fallback;
+    if (!p.on_fallback) {  // the fallback policy sees no model at all
+      view.models.fill_probability = models[0].load(std::memory_order_acquire);
+      view.models.adverse_move = models[1].load(std::memory_order_acquire);
+      view.models.market_impact = models[2].load(std::memory_order_acquire);
+      view.models.action_value = models[3].load(std::memory_order_acquire);
+      if (guarded) view.models.guard = &guard;
+    }
+    view.market_volume_shares = static_cast<double>(market_volume[p.instrument_id] - p.volume_at_start);
     PolicyOutput& out = policy_output;
     out.child_count = 0;
     out.cancel_count = 0;
     out.next_decision_ns = 0;
-    policy.decide(view, out);
+    if (guarded) {
+      const std::int64_t started = monotonic_ns();
+      policy.decide(view, out);
+      const std::int64_t spent = monotonic_ns() - started;
+      if (params.model_latency_budget_ns > 0) {
+        if (spent > params.model_latency_budget_ns) {
+          if (++latency_breaches_in_row >= std::max<std::int64_t>(1, params.model_latency_breaches)) {
+            guard.trip(ModelGuardReason::kLatencyBudget, ModelSlot::kFillProbability);
+          }
+        } else {
+          latency_breaches_in_row = 0;
+        }
+      }
+    } else {
+      policy.decide(view, out);
+    }
     bump(counters->policy_decisions);
     for (std::size_t i = 0; i < out.cancel_count; ++i) cancel_child(slot, out.cancels[i]);
     for (std::size_t i = 0; i < out.child_count; ++i) {
       const ChildRequest& r = out.children[i];
       const std::int64_t free = p.quantity - p.filled - p.working;
-      const std::int64_t quantity = std::min(r.quantity, free);
       const std::int64_t price = request_price(p, r);
+      const std::int64_t quantity = fit_order_limits(p, std::min(r.quantity, free), price);
       if (quantity <= 0 || !venue_allowed(p, r.venue_id) ||
           (r.type != ChildOrderType::kMidpoint && !price_acceptable(p, price)) ||
           p.open_count >= kMaxOpenChildrenPerParent ||
@@ -657,10 +960,14 @@ struct Engine::Impl {
       }
     }
     const std::int64_t grid = now + decision_interval_ns;
-    p.next_decision_ns = out.next_decision_ns > now ? std::min(out.next_decision_ns, grid) : grid;
+    if (p.active) {
+      p.next_decision_ns = out.next_decision_ns > now ? std::min(out.next_decision_ns, grid) : grid;
+    }
+    settle_guard();
   }
 
-  // Asks the gateway to cancel one of the parent's open children (once).
+  // Asks the gateway to cancel one of the parent's open children (once). Cancels are never
+  // refused by risk; they count toward the message rate.
   void cancel_child(std::uint32_t slot, std::uint64_t child_id) noexcept {
     Child& c = children[child_id % kChildTableSize];
     if (c.id != child_id || c.parent_slot != slot || c.cancel_sent) return;
@@ -671,24 +978,32 @@ struct Engine::Impl {
     intent.parent_order_id = p.id;
     intent.price_ticks = c.price_ticks;
     intent.quantity = c.leaves;
-    intent.instrument_id = p.instrument_id;
+    intent.instrument_id = c.instrument_id;
     intent.venue_id = c.venue_id;
     intent.action = OrderAction::kCancel;
-    intent.side = p.side;
+    intent.side = c.side;
     if (orders.write(&intent, 1) == 1) {
       c.cancel_sent = true;
+      refill_buckets(monotonic_ns());
+      message_tokens = std::max(message_tokens - 1.0,
+                                -static_cast<double>(params.max_messages_per_second));
+      bump(counters->messages);
     } else {
       bump(counters->order_ring_refused);
     }
   }
 
-  // Runs every parent's policy whose decision time has come (feature clock).
+  // Runs every parent's policy whose decision time has come (feature clock); none while
+  // HALTED (the parents are paused).
   void run_policies() noexcept {
+    if (risk_state == RiskState::kHalted) return;
     const std::int64_t now = features.clock_ns();
-    for (std::size_t k = 0; k < active.size(); ++k) {
+    for (std::size_t k = 0; k < active.size();) {
       const std::uint32_t slot = active[k];
       const Parent& p = parents[slot];
+      const std::size_t before = active.size();
       if (p.active && p.winding_down == kWorking && now >= p.next_decision_ns) run_policy(slot);
+      if (active.size() == before) ++k;  // finish_parent removed this slot otherwise
     }
   }
 
@@ -705,8 +1020,9 @@ struct Engine::Impl {
   }
 
   // Stops a parent: cancels its open children; once none is open, a cancelled parent is done
-  // (kParentDone 1) and an expired one takes its remainder within its limit (the horizon
-  // sweep, as in the backtester) and is done when those children are (0 filled, 2 expired).
+  // (kParentDone 1), one stopped by risk too (3, with its reason), and an expired one takes
+  // its remainder within its limit (the horizon sweep, as in the backtester) and is done
+  // when those children are (0 filled, 2 expired).
   void wind_down(std::uint32_t slot, std::uint8_t how) noexcept {
     Parent& p = parents[slot];
     p.winding_down = how;
@@ -714,6 +1030,15 @@ struct Engine::Impl {
     p.expires = false;
     for (std::uint32_t i = 0; i < p.open_count; ++i) cancel_child(slot, p.open_ids[i]);
     if (p.open_count == 0) children_settled(slot);
+  }
+
+  // A child refusal that stops its parent (docs/guardrails.md): cancels its children and
+  // reports PARENT_DONE 3 with the reason once they are done.
+  void stop_parent(std::uint32_t slot, RejectReason reason) noexcept {
+    Parent& p = parents[slot];
+    if (!p.active || p.winding_down == kStopping || p.winding_down == kCancelling) return;
+    p.stop_reason = static_cast<std::uint8_t>(reason);
+    wind_down(slot, kStopping);
   }
 
   // The next step of a winding-down parent whose children are all done.
@@ -726,9 +1051,10 @@ struct Engine::Impl {
         p.filled < p.quantity && p.sweep_rounds < kMaxHorizonSweeps) {
       ++p.sweep_rounds;
       sweep(slot);
-      if (p.open_count != 0) return;
+      if (!p.active || p.open_count != 0) return;  // (a refusal may have stopped it)
     }
     if (p.winding_down == kCancelling) return finish_parent(slot, 1);
+    if (p.winding_down == kStopping) return finish_parent(slot, 3, p.stop_reason);
     finish_parent(slot, p.filled >= p.quantity ? 0 : 2);
   }
 
@@ -743,14 +1069,15 @@ struct Engine::Impl {
     return p.venue_mask == 0 || ((p.venue_mask >> venue) & 1U);
   }
 
-  // The policy stage (baseline until the learned policy lands): on arrival, take displayed
-  // liquidity venue by venue in order of all-in price (price plus taker fee) within the limit.
+  // The built-in policy: on arrival, take displayed liquidity venue by venue in order of
+  // all-in price (price plus taker fee) within the limit.
   void sweep(std::uint32_t slot) noexcept {
     Parent& p = parents[slot];
     ProtectedQuote quotes[ConsolidatedBook::kMaxVenues];
     const std::size_t n = book.protected_quotes(p.instrument_id, quotes, ConsolidatedBook::kMaxVenues);
     bool used[ConsolidatedBook::kMaxVenues] = {};
     for (std::size_t round = 0; round < n; ++round) {
+      if (!p.active || (p.winding_down != kWorking && p.winding_down != kFinalSweep)) return;
       const std::int64_t remaining = p.quantity - p.filled - p.working;
       if (remaining <= 0) return;
       int best = -1;
@@ -781,10 +1108,11 @@ struct Engine::Impl {
     }
   }
 
-  // The policy stage on market data: new contra-side liquidity at a venue's top, within a
+  // The built-in policy on market data: new contra-side liquidity at a venue's top, within a
   // working parent's limit, is taken at once.
   void on_market(const MdEvent& e) noexcept {
     if (active.empty() || !policies.empty()) return;  // a hosted policy decides on its grid
+    if (risk_state == RiskState::kHalted) return;
     if (e.kind != EventKind::kAdd && e.kind != EventKind::kLevel) return;
     if (e.quantity <= 0) return;
     const int index = book.venue_index(e.venue_id);
@@ -806,21 +1134,68 @@ struct Engine::Impl {
     }
   }
 
-  void finish_parent(std::uint32_t slot, std::int64_t how) noexcept {
+  void finish_parent(std::uint32_t slot, std::int64_t how, std::uint8_t reason = 0) noexcept {
     Parent& p = parents[slot];
+    if (!p.active) return;
     p.active = false;
     if (p.expires && expiring_parents > 0) --expiring_parents;
     p.expires = false;
-    audit_record(AuditKind::kParentDone, p.id, 0, p.filled, how, p.command_id, p.instrument_id, 0, 0);
+    audit_record(AuditKind::kParentDone, p.id, 0, p.filled, how, p.command_id, p.instrument_id, 0,
+                 reason);
     active.erase(std::find(active.begin(), active.end(), slot));
     counters->active_parents.store(active.size(), std::memory_order_relaxed);
   }
 
-  void reject_command(const Command& c, RejectReason reason) noexcept {
+  void reject_command(const Command& c, Verdict v) noexcept {
     bump(counters->commands_rejected);
-    audit_record(AuditKind::kCommandRejected, c.parent_order_id, 0, c.quantity,
-                 c.limit_price_ticks, c.command_id, c.instrument_id, 0,
-                 static_cast<std::uint8_t>(reason));
+    count_reject(v.reason);
+    audit_record(AuditKind::kCommandRejected, c.parent_order_id, 0, v.measured, v.limit,
+                 c.command_id, c.instrument_id, 0, static_cast<std::uint8_t>(v.reason));
+  }
+
+  void reject_command(const Command& c, RejectReason reason) noexcept { reject_command(c, refuse(reason)); }
+
+  // Returns the notional of a parent at entry: quantity x (limit, else the far touch, else
+  // the reference price); 0 when nothing prices it.
+  double parent_notional(std::uint32_t instrument, Side side, std::int64_t quantity,
+                         std::int64_t limit) const noexcept {
+    std::int64_t price = limit;
+    if (price <= 0) {
+      const Nbbo q = book.nbbo(instrument);
+      price = side == Side::kBuy ? q.ask_price_ticks : q.bid_price_ticks;
+    }
+    if (price <= 0) price = reference_price(instrument);
+    return static_cast<double>(std::max<std::int64_t>(0, price)) * params.price_tick_usd *
+           static_cast<double>(quantity);
+  }
+
+  // The parent entry checks (check_parent, risk.hpp) with the engine's state.
+  Verdict parent_entry_check(const Command& c) noexcept {
+    ParentRiskInput in;
+    in.risk_state = risk_state;
+    in.instrument_id = c.instrument_id;
+    in.account_id = c.account_id;
+    in.side = c.side;
+    in.quantity = c.quantity;
+    in.limit_price_ticks = c.limit_price_ticks;
+    in.duplicate_parent = find_parent(c.parent_order_id, nullptr) != nullptr;
+    if (c.client_order_hash != 0) {
+      in.duplicate_client_order =
+          client_orders.holds(client_orders.find(c.client_order_hash), c.client_order_hash);
+      in.client_orders_full = client_orders.full();
+      in.client_orders_count = static_cast<std::int64_t>(client_orders.count());
+      in.client_orders_limit = static_cast<std::int64_t>(client_orders.limit());
+    }
+    if (c.instrument_id < risk_instruments && c.account_id < kMaxAccounts) {
+      in.notional_usd = parent_notional(c.instrument_id, c.side, c.quantity, c.limit_price_ticks);
+      in.reference_price_ticks = reference_price(c.instrument_id);
+      const Exposure& e = exposure(c.account_id, c.instrument_id);
+      in.position_shares = e.position;
+      in.open_same_side_shares = c.side == Side::kBuy ? e.open_buy : e.open_sell;
+      in.account_filled_notional_usd = credit[c.account_id].filled_notional_usd;
+      in.account_open_notional_usd = credit[c.account_id].open_notional_usd;
+    }
+    return check_parent(in, params);
   }
 
   void on_command(const Command& c, std::uint32_t max_instruments) noexcept {
@@ -828,30 +1203,38 @@ struct Engine::Impl {
     switch (c.kind) {
       case CommandKind::kNewParent: {
         if ((c.side != Side::kBuy && c.side != Side::kSell) || c.quantity <= 0 ||
-            c.limit_price_ticks < 0 || c.instrument_id >= max_instruments || c.parent_order_id == 0) {
+            c.limit_price_ticks < 0 || c.parent_order_id == 0) {
           return reject_command(c, RejectReason::kInvalidCommand);
         }
-        if (risk_state == RiskState::kHalted) return reject_command(c, RejectReason::kHalted);
-        if (risk_state == RiskState::kReducing) return reject_command(c, RejectReason::kHalted);
-        if (c.quantity > params.max_parent_quantity_shares) {
-          return reject_command(c, RejectReason::kMaxParentQuantity);
+        if (c.instrument_id < kMaxRiskInstruments && c.instrument_id >= max_instruments) {
+          return reject_command(c, RejectReason::kInvalidCommand);
         }
-        if (find_parent(c.parent_order_id, nullptr)) {
-          return reject_command(c, RejectReason::kDuplicateParent);
+        if (const Verdict v = parent_entry_check(c); v.reason != RejectReason::kNone) {
+          return reject_command(c, v);
         }
         std::uint32_t slot = 0;
         while (slot < parents.size() && parents[slot].active) ++slot;
-        if (slot == parents.size()) return reject_command(c, RejectReason::kCapacity);
+        if (slot == parents.size()) {
+          return reject_command(c, refuse(RejectReason::kCapacity,
+                                          static_cast<std::int64_t>(parents.size()) + 1,
+                                          static_cast<std::int64_t>(parents.size())));
+        }
+        if (c.client_order_hash != 0) {
+          client_orders.store(client_orders.find(c.client_order_hash), c.client_order_hash);
+        }
         Parent& p = parents[slot];
         p = Parent{};
         p.id = c.parent_order_id;
         p.command_id = c.command_id;
         p.venue_mask = c.venue_mask;
+        p.client_order_hash = c.client_order_hash;
         p.quantity = c.quantity;
         p.limit_price_ticks = c.limit_price_ticks;
         p.instrument_id = c.instrument_id;
+        p.account_id = c.account_id;
         p.side = c.side;
         p.active = true;
+        p.volume_at_start = market_volume[c.instrument_id];
         p.start_ns = features.clock_ns();
         p.end_ns = c.end_time_ns > p.start_ns ? c.end_time_ns : p.start_ns + default_horizon_ns;
         p.expires = c.end_time_ns > 0;
@@ -871,7 +1254,8 @@ struct Engine::Impl {
           sweep(slot);
         } else {
           p.open_count = 0;
-          policies[slot]->reset(parent_state(p), policy_venues.data(), policy_venues.size());
+          p.on_fallback = model_mode == ModelMode::kFallback;
+          policy_for(slot).reset(parent_state(p), policy_venues.data(), policy_venues.size());
           run_policy(slot);
         }
         return;
@@ -881,6 +1265,7 @@ struct Engine::Impl {
         if (!find_parent(c.parent_order_id, &slot)) return reject_command(c, RejectReason::kUnknownParent);
         audit_record(AuditKind::kCommandAccepted, c.parent_order_id, 0, 0, 0, c.command_id,
                      parents[slot].instrument_id, 0, 0);
+        if (parents[slot].winding_down == kStopping) return;  // already being stopped by risk
         return wind_down(slot, kCancelling);
       }
       case CommandKind::kAmendParent: {
@@ -891,7 +1276,19 @@ struct Engine::Impl {
           return reject_command(c, RejectReason::kInvalidCommand);
         }
         if (c.quantity > params.max_parent_quantity_shares) {
-          return reject_command(c, RejectReason::kMaxParentQuantity);
+          return reject_command(c, refuse(RejectReason::kMaxParentQuantity, c.quantity,
+                                          params.max_parent_quantity_shares));
+        }
+        const double notional = parent_notional(p->instrument_id, p->side, c.quantity,
+                                                c.limit_price_ticks);
+        if (notional > params.max_parent_notional_usd) {
+          return reject_command(c, refuse(RejectReason::kMaxParentNotional, usd_cents(notional),
+                                          usd_cents(params.max_parent_notional_usd)));
+        }
+        if (const Verdict v = check_collar(params, p->side, c.limit_price_ticks,
+                                           reference_price(p->instrument_id));
+            v.reason != RejectReason::kNone) {
+          return reject_command(c, v);
         }
         p->quantity = c.quantity;
         p->limit_price_ticks = c.limit_price_ticks;
@@ -901,7 +1298,22 @@ struct Engine::Impl {
         if (risk_state == RiskState::kActive) sweep(slot);
         return;
       }
-      case CommandKind::kAccountState:
+      case CommandKind::kAccountState: {
+        if (c.instrument_id >= kMaxRiskInstruments) {
+          return reject_command(c, RejectReason::kInvalidInstrument);
+        }
+        if (c.instrument_id >= risk_instruments || !std::isfinite(c.notional_usd) ||
+            c.notional_usd < 0) {
+          return reject_command(c, RejectReason::kInvalidCommand);
+        }
+        if (!account_enabled(c.account_id)) return reject_command(c, RejectReason::kUnknownAccount);
+        exposure(c.account_id, c.instrument_id).position = c.position_shares;
+        credit[c.account_id].filled_notional_usd = c.notional_usd;
+        audit_record(AuditKind::kAccountState, c.parent_order_id, 0, c.position_shares,
+                     usd_cents(c.notional_usd), c.command_id, c.instrument_id,
+                     static_cast<std::uint8_t>(c.account_id), 0);
+        return;
+      }
       case CommandKind::kNone:
         break;
     }
@@ -924,14 +1336,25 @@ struct Engine::Impl {
       features.on_latency_sample(c.venue_id, r.ts_recv - c.sent_ns);  // venue.latency_us
       c.acknowledged = true;
     }
+    const bool hosted = !policies.empty() && parent_live;
+    Exposure& exposure_now = exposure(c.account_id, c.instrument_id);
+    AccountCredit& account = credit[c.account_id];
+    const double tick = params.price_tick_usd;
     if (r.kind == ExecKind::kFill) {
-      const std::int64_t q = std::min(r.last_quantity, c.leaves);
+      const std::int64_t q = std::max<std::int64_t>(0, std::min(r.last_quantity, c.leaves));
       c.leaves -= q;
       c.filled += q;
-      if (!policies.empty() && q > 0) {
-        policies[c.parent_slot]->on_fill(ChildFill{c.id, c.venue_id, c.type, r.last_price_ticks, q,
-                                                   features.clock_ns(), 0.0});
+      if (hosted && q > 0) {
+        policy_for(c.parent_slot).on_fill(ChildFill{c.id, c.venue_id, c.type, r.last_price_ticks, q,
+                                                    features.clock_ns(), 0.0});
       }
+      const std::int64_t fill_price = r.last_price_ticks > 0 ? r.last_price_ticks : c.valued_ticks;
+      exposure_now.position += c.side == Side::kBuy ? q : -q;
+      (c.side == Side::kBuy ? exposure_now.open_buy : exposure_now.open_sell) -= q;
+      account.filled_notional_usd += static_cast<double>(fill_price) * tick * static_cast<double>(q);
+      account.open_notional_usd = std::max(
+          0.0, account.open_notional_usd -
+                   static_cast<double>(c.valued_ticks) * tick * static_cast<double>(q));
       p.filled += q;
       p.working -= q;
       bump(counters->filled_quantity, static_cast<std::uint64_t>(q));
@@ -942,26 +1365,51 @@ struct Engine::Impl {
     audit_record(AuditKind::kExecution, p.id, c.id, r.last_price_ticks, r.last_quantity,
                  static_cast<std::uint64_t>(r.kind), r.instrument_id, r.venue_id, 0);
     if (done) {
-      features.on_child_done(c.venue_id, p.side, c.type, c.quantity, c.filled);
-      if (!policies.empty()) {
-        policies[c.parent_slot]->on_child_done(c.id, c.venue_id, c.type, c.quantity, c.filled);
-      }
+      features.on_child_done(c.venue_id, c.side, c.type, c.quantity, c.filled);
+      if (hosted) policy_for(c.parent_slot).on_child_done(c.id, c.venue_id, c.type, c.quantity, c.filled);
       for (std::uint32_t i = 0; i < p.open_count; ++i) {
         if (p.open_ids[i] == c.id) {
           p.open_ids[i] = p.open_ids[--p.open_count];
           break;
         }
       }
+      (c.side == Side::kBuy ? exposure_now.open_buy : exposure_now.open_sell) -= c.leaves;
+      account.open_notional_usd = std::max(
+          0.0, account.open_notional_usd -
+                   static_cast<double>(c.valued_ticks) * tick * static_cast<double>(c.leaves));
       p.working -= c.leaves;  // shares the venue will no longer fill
       c.id = 0;
       --open_orders;
       counters->open_orders.store(static_cast<std::uint64_t>(open_orders), std::memory_order_relaxed);
     }
-    if (parent_live && p.filled >= p.quantity) {
+    if (parent_live && p.filled >= p.quantity && p.winding_down != kStopping) {
       finish_parent(c.parent_slot, 0);
     } else if (parent_live && p.winding_down != kWorking && p.open_count == 0) {
       children_settled(c.parent_slot);
     }
+  }
+
+  // Records a printed trade: market volume (participation) and the last price (reference).
+  void on_print(const MdEvent& e, std::int64_t price) noexcept {
+    if (e.instrument_id < market_volume.size() && e.quantity > 0) {
+      market_volume[e.instrument_id] += e.quantity;
+    }
+    if (price > 0 && e.instrument_id < risk_instruments) last_trade_ticks[e.instrument_id] = price;
+  }
+
+  // Returns the price of a printable execution or trade (an execution without one is at the
+  // resting order's price, looked up before the book removes it); 0 for anything else.
+  std::int64_t print_price(const MdEvent& e) const noexcept {
+    if (!(e.flags & kFlagPrintable)) return -1;
+    if (e.kind == EventKind::kTrade) return e.price_ticks;
+    if (e.kind != EventKind::kExecute) return -1;
+    if (e.price_ticks > 0) return e.price_ticks;
+    const int index = book.venue_index(e.venue_id);
+    if (index < 0) return 0;
+    const L3Book* l3 = book.l3(static_cast<std::size_t>(index));
+    OrderView order{};
+    if (l3 != nullptr && l3->find_order(e.order_id, order, false)) return order.price_ticks;
+    return 0;
   }
 
   // One pass over the input rings; returns the records consumed.
@@ -973,6 +1421,7 @@ struct Engine::Impl {
     events = static_cast<const MdEvent*>(raw);
     for (std::uint64_t i = 0; i < n; ++i) {
       const MdEvent& e = events[i];
+      const std::int64_t printed = print_price(e);
       const Status s = book.apply(e);  // book stage
       if (s != Status::kOk) {
         bump(counters->md_rejected);
@@ -980,6 +1429,7 @@ struct Engine::Impl {
                      e.instrument_id, e.venue_id, static_cast<std::uint8_t>(s));
         continue;
       }
+      if (printed >= 0) on_print(e, printed);
       features.on_event(e, book);  // feature stage (incremental)
       ++md_applied;
       on_market(e);  // policy stage; candidates go through the model and risk stages
@@ -988,21 +1438,25 @@ struct Engine::Impl {
       md.release(n);
       bump(counters->md_events, n);
       work += n;
+      settle_guard();
     }
     n = commands.peek(kBatch, &raw);
     for (std::uint64_t i = 0; i < n; ++i) on_command(static_cast<const Command*>(raw)[i], max_instruments);
     if (n != 0) {
       commands.release(n);
       work += n;
+      settle_guard();
     }
     n = executions.peek(kBatch, &raw);
     for (std::uint64_t i = 0; i < n; ++i) on_execution(static_cast<const ExecReport*>(raw)[i]);
     if (n != 0) {
       executions.release(n);
       work += n;
+      settle_guard();
     }
     if (!policies.empty() && !active.empty()) run_policies();
     if (expiring_parents > 0) expire_parents();
+    settle_guard();
     return work;
   }
 
@@ -1083,6 +1537,11 @@ EngineResult Engine::create(const EngineOptions& options, std::unique_ptr<Engine
   }
   if (options.default_horizon_ns <= 0) return {false, "default_horizon_ns must be positive"};
   if (options.decision_interval_ns <= 0) return {false, "decision_interval_ns must be positive"};
+  if (options.client_order_capacity < 16 ||
+      (options.client_order_capacity & (options.client_order_capacity - 1)) != 0) {
+    return {false, "client_order_capacity must be a power of two >= 16, got " +
+                       std::to_string(options.client_order_capacity)};
+  }
   try {
     engine->impl_ = std::make_unique<Impl>(resolved);
   } catch (const std::exception& e) {
@@ -1117,6 +1576,22 @@ EngineResult Engine::create(const EngineOptions& options, std::unique_ptr<Engine
       std::unique_ptr<ExecutionPolicy> policy = make_policy(options.policy, options.policy_params, error);
       if (!policy) return {false, "policy: " + error};
       hosted.policies.push_back(std::move(policy));
+    }
+    // the model guard's fallback: a policy without models, one instance per slot as well
+    if (hosted.policies.front()->uses_models()) {
+      hosted.fallbacks.reserve(options.max_parents);
+      for (std::uint32_t i = 0; i < options.max_parents; ++i) {
+        std::string error;
+        std::unique_ptr<ExecutionPolicy> fallback =
+            make_policy(options.fallback_policy, options.fallback_policy_params, error);
+        if (!fallback) return {false, "fallback_policy: " + error};
+        if (fallback->uses_models()) {
+          return {false, "fallback_policy: '" + options.fallback_policy +
+                             "' uses models; the fallback must be a rule-based policy"};
+        }
+        hosted.fallbacks.push_back(std::move(fallback));
+      }
+      hosted.model_mode = ModelMode::kModel;
     }
   }
   Impl& impl = *engine->impl_;
@@ -1154,6 +1629,8 @@ EngineResult Engine::create(const EngineOptions& options, std::unique_ptr<Engine
   }
   EngineControl* control = engine->control_.get();
   impl.counters = &control->counters;
+  control->counters.model_mode.store(static_cast<std::uint32_t>(impl.model_mode),
+                                     std::memory_order_relaxed);
   engine->control_.write_params(options.params);
   out = std::move(engine);
   return {};

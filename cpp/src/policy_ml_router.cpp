@@ -88,11 +88,11 @@ std::size_t MlRouterPolicy::price_candidates(const PolicyView& view, std::int64_
       if (!finite) continue;
       const PolicyModels& m = view.models;
       c.fill_probability = m.fill_probability
-                               ? m.fill_probability->predict(row)
+                               ? m.predict(ModelSlot::kFillProbability, row)
                                : row[static_cast<std::size_t>(FeatureIndex::kVenueFillRate)];
-      c.adverse_move_bps = m.adverse_move ? m.adverse_move->predict(row) : 0.0f;
+      c.adverse_move_bps = m.adverse_move ? m.predict(ModelSlot::kAdverseMove, row) : 0.0f;
       c.impact_bps = (m.market_impact && type == ChildOrderType::kTake)
-                         ? m.market_impact->predict(row) : 0.0f;
+                         ? m.predict(ModelSlot::kMarketImpact, row) : 0.0f;
       const double offset = row[static_cast<std::size_t>(FeatureIndex::kChildPriceOffsetTicks)];
       const double fee_bps = row[static_cast<std::size_t>(FeatureIndex::kChildFeeBps)];
       const double price_bps = (offset - 0.5 * spread) / mid * 1e4;  // vs the mid, > 0 pays

@@ -126,12 +126,12 @@ void RlPolicy::decide(const PolicyView& view, PolicyOutput& out) noexcept {
   out.next_decision_ns = next_decision_ns_;
   const std::int64_t size = actions_.observe(view, rows_, feasible_);
   std::size_t best = 0;  // wait
-  const TreeEnsemble* q = view.models.action_value;
-  if (q != nullptr) {
-    float best_value = q->predict(rows_);
+  const PolicyModels& m = view.models;
+  if (m.action_value != nullptr) {
+    float best_value = m.predict(ModelSlot::kActionValue, rows_);
     for (std::size_t i = 1; i < actions_.size(); ++i) {
       if (!feasible_[i]) continue;
-      const float value = q->predict(rows_ + i * kFeatureCount);
+      const float value = m.predict(ModelSlot::kActionValue, rows_ + i * kFeatureCount);
       if (value > best_value) {
         best_value = value;
         best = i;

@@ -218,8 +218,9 @@ class Engine:
                  cpu: int | None = None, reserve_orders: int = 1 << 16,
                  max_parents: int = 4096, models: Any = None, policy: str | None = None,
                  policy_params: dict[str, float] | None = None,
-                 decision_interval_s: float = 1.0) -> None:
+                 decision_interval_s: float = 1.0, client_order_capacity: int = 1 << 20) -> None:
         self._store = ConfigStore(config if config is not None else default_config())
+        self._client_order_capacity = int(client_order_capacity)
         self._name = name or self._store.current.engine.name
         self._cpu = cpu
         self._reserve_orders = reserve_orders
@@ -296,7 +297,8 @@ class Engine:
                                  feature_settings=self._feature_settings, policy=self._policy,
                                  policy_params=self._policy_params,
                                  decision_interval_s=self._decision_interval_s,
-                                 trading_day=self._trading_day)
+                                 trading_day=self._trading_day,
+                                 client_order_capacity=self._client_order_capacity)
         self._core = _core.EngineCore(options)
         self._control = _core.EngineControl.attach(self._name)
         for name, model in self._models.items():

@@ -192,6 +192,8 @@ class EngineControlHandle {
   std::uint64_t write_params(const EngineParams& params) noexcept;
   // Copies a consistent snapshot of the parameters.
   EngineParams read_params() const noexcept;
+  // Copies a consistent snapshot of the parameters into `out` (no temporary).
+  void read_params_into(EngineParams& out) const noexcept;
 
  private:
   EngineControl* control_ = nullptr;

@@ -36,6 +36,8 @@ class MlRouterPolicy final : public ExecutionPolicy {
   // Cancels stale passive children, takes what the schedule needs, then places passive
   // children where the models expect the lowest cost.
   void decide(const PolicyView& view, PolicyOutput& out) noexcept override;
+  // Returns true: the fill, adverse-move and impact models price its candidates.
+  bool uses_models() const noexcept override { return true; }
   // Returns the configuration.
   const MlRouterConfig& config() const noexcept { return config_; }
 

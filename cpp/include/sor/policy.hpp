@@ -96,12 +96,55 @@ struct PolicyOutput {
   }
 };
 
-// The models a policy may consult (any may be null).
+// Checks what the models see and say (docs/guardrails.md, model guard): a non-finite input
+// row, a non-finite output or one outside [output_min, output_max] of its slot trips it. The
+// first trip is kept (reason, slot) until clear(); the owner (the engine) turns it into the
+// fallback. Single-threaded, noexcept, no allocation.
+struct ModelGuard {
+  double output_min[kModelSlots] = {-1e300, -1e300, -1e300, -1e300};  // By ModelSlot.
+  double output_max[kModelSlots] = {1e300, 1e300, 1e300, 1e300};      // By ModelSlot.
+  ModelGuardReason reason = ModelGuardReason::kNone;  // First trip since clear().
+  ModelSlot slot = ModelSlot::kFillProbability;       // Slot of the first trip.
+  std::uint64_t checks = 0;                           // Outputs checked.
+
+  // Returns true when something tripped the guard since clear().
+  bool tripped() const noexcept { return reason != ModelGuardReason::kNone; }
+  // Records a trip (the first one is kept).
+  void trip(ModelGuardReason why, ModelSlot where) noexcept {
+    if (reason != ModelGuardReason::kNone) return;
+    reason = why;
+    slot = where;
+  }
+  // Returns true when every value of `row` is finite; trips NON_FINITE_INPUT otherwise.
+  bool check_row(ModelSlot where, const float* row, std::size_t count) noexcept;
+  // Returns true when `output` is finite and within its slot's range; trips otherwise.
+  bool check_output(ModelSlot where, float output) noexcept;
+  // Forgets the trip.
+  void clear() noexcept { reason = ModelGuardReason::kNone; }
+};
+
+// The models a policy may consult (any may be null), and the guard that checks them.
 struct PolicyModels {
   const TreeEnsemble* fill_probability = nullptr;  // P(filled in full within the horizon).
   const TreeEnsemble* adverse_move = nullptr;      // Expected mid move against us, bps.
   const TreeEnsemble* market_impact = nullptr;     // Expected mid move after our take, bps.
   const TreeEnsemble* action_value = nullptr;      // Learned Q(state, action) (RL policy).
+  ModelGuard* guard = nullptr;                     // Checks rows and outputs (null: none).
+
+  // Returns the model in `slot` (null when absent).
+  const TreeEnsemble* model(ModelSlot slot) const noexcept {
+    switch (slot) {
+      case ModelSlot::kFillProbability: return fill_probability;
+      case ModelSlot::kAdverseMove: return adverse_move;
+      case ModelSlot::kMarketImpact: return market_impact;
+      case ModelSlot::kActionValue: return action_value;
+    }
+    return nullptr;
+  }
+  // Returns the prediction of the model in `slot` for `row` (NaN when the slot is empty or
+  // the guard refuses the row); every output passes the guard when one is attached. Policies
+  // call this rather than the ensembles, so no model output escapes the guard.
+  float predict(ModelSlot slot, const float* row) const noexcept;
 };
 
 // Everything a policy reads at one decision time.
@@ -140,6 +183,8 @@ class ExecutionPolicy {
                      std::size_t venue_count) = 0;
   // Decides at one decision time; writes requests into `out` (which arrives empty).
   virtual void decide(const PolicyView& view, PolicyOutput& out) noexcept = 0;
+  // Returns true when decide() consults PolicyView::models (the model guard watches it).
+  virtual bool uses_models() const noexcept { return false; }
   // Learns from a fill of one of its children.
   virtual void on_fill(const ChildFill& fill) noexcept { (void)fill; }
   // Learns from a finished child (filled, cancelled or rejected): shares sent and filled.

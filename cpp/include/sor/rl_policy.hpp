@@ -72,6 +72,8 @@ class RlPolicy final : public ExecutionPolicy {
   void reset(const ParentState& parent, const PolicyVenue* venues, std::size_t venue_count) override;
   // Acts greedily on PolicyView::models.action_value (waits when it is missing).
   void decide(const PolicyView& view, PolicyOutput& out) noexcept override;
+  // Returns true: the action-value model chooses.
+  bool uses_models() const noexcept override { return true; }
 
  private:
   RlActionConfig config_;

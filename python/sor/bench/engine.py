@@ -24,7 +24,9 @@ ASK_PRICE_TICKS = 1_000_100
 BID_PRICE_TICKS = 1_000_000
 STAGES = ["book (L3/L2 per venue, consolidated NBBO)", "features: pass-through (issue 5)",
           "models: pass-through (issue 5)", "policy: baseline liquidity taker (all-in price)",
-          "risk: hard limits (quantity, notional, gross, price band, open orders, rate)"]
+          "risk: hard limits (risk state, venue, restricted, quantity, notional, gross, price "
+          "band, reference collar, open orders, order and message rates, participation, "
+          "credit, position, model guard)"]
 
 
 def bench_config() -> RouterConfig:
@@ -32,7 +34,10 @@ def bench_config() -> RouterConfig:
     config = default_config()
     risk = config.risk.replace(max_parent_quantity_shares=10**9, max_order_quantity_shares=10_000,
                                max_open_orders=10_000, max_orders_per_second=10**7,
-                               max_gross_notional_usd=1e13, max_order_notional_usd=1e7)
+                               max_gross_notional_usd=1e13, max_order_notional_usd=1e7,
+                               max_parent_notional_usd=1e13, max_messages_per_second=10**7,
+                               default_credit_limit_usd=1e13,
+                               default_max_position_shares=10**12)
     engine = config.engine.replace(idle_strategy="spin")
     return config.replace(risk=risk, engine=engine)
 
