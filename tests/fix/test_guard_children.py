@@ -91,16 +91,43 @@ def test_the_order_throttle_refuses_the_second_child_in_the_same_second(make_rou
     assert router.oms.order(cl_ord_id).ord_status == "1"
 
 
-def test_a_hosted_policys_child_over_the_order_quantity_is_refused(make_router):
-    # best_price asks for what a venue displays; the engine caps nothing for it
-    router = make_router(changes={"risk.max_order_quantity_shares": 500},
-                         policy="best_price")
-    router.book([(0, 1_000_100, 600)], bids=[(0, 999_900, 100)])
-    cl_ord_id = router.oms.new_order("AAPL", "buy", 600, price="100.05")
-    router.oms.wait_for(lambda: len(_restated(router, cl_ord_id)) >= 1, 5, "the report")
-    report = _restated(router, cl_ord_id)[0]
-    assert _reason(report) == "MAX_ORDER_QUANTITY"
-    assert report.text.startswith("MAX_ORDER_QUANTITY: 600 > limit 500 (shares)")
+def test_children_never_exceed_the_order_limits_and_venue_side_replaces_cannot_grow_them(
+        make_router):
+    """MAX_ORDER_QUANTITY and MAX_ORDER_NOTIONAL: the engine sizes every child of its own
+    policies within them (a hosted policy's request is cut to whole lots; no refusal to
+    report), and the one path around the engine, a venue-side replace, may only shrink or
+    make a child less aggressive."""
+    from sor.errors import OrderValidationError
+
+    router = make_router(mode="rest", venue_names=("XNAS",), policy="best_price",
+                         changes={"risk.max_order_quantity_shares": 500})
+    router.book([(0, 1_000_100, 1_200)], bids=[(0, 999_900, 100)])
+    router.oms.new_order("AAPL", "buy", 1_200, price="100.05")
+    xnas = router.venues.venues["XNAS"]
+    wait_until(lambda: len(xnas.orders) >= 1, 5, "children")
+    assert all(o.quantity <= 500 for o in xnas.orders.values())
+    child_cl = next(iter(xnas.orders))
+    incarnation, child_id = map(int, child_cl.split("."))
+    application = router.gateway.venue_applications[0]
+    outcome = {}
+
+    def attempt(quantity: int, price_ticks: int) -> None:
+        try:
+            application.replace(incarnation, child_id, quantity, price_ticks)
+            outcome[(quantity, price_ticks)] = "sent"
+        except OrderValidationError as error:
+            outcome[(quantity, price_ticks)] = error.text
+
+    for quantity, price in ((900, 1_000_100), (400, 1_000_200), (400, 1_000_000)):
+        router.gateway.call_soon(lambda q=quantity, p=price: attempt(q, p))
+    wait_until(lambda: len(outcome) == 3, 5, "the attempts")
+    assert "may only shrink a child" in outcome[(900, 1_000_100)]
+    assert "more aggressive" in outcome[(400, 1_000_200)]
+    assert outcome[(400, 1_000_000)] == "sent"
+    router.gateway.halt(operator="alice", reason="drill")
+    router.gateway.call_soon(lambda: attempt(300, 999_900))
+    wait_until(lambda: len(outcome) == 4, 5, "the attempt while halted")
+    assert outcome[(300, 999_900)] == "routing is HALTED: no venue-side replace"
 
 
 def test_the_message_throttle_counts_new_orders_and_cancels(make_router):
@@ -142,8 +169,8 @@ def test_reducing_refuses_a_child_that_would_grow_the_position(make_router):
     wait_until(lambda: len(router.venues.venues["XNAS"].orders) == 1, 5, "a child")
     router.gateway.reduce(operator="bob", reason="into the close")
     router.book([(1, 1_000_100, 100)], first_order_id=10)
-    router.oms.wait_for(lambda: any(_reason(r) == "REDUCING" for r in
-                                    _restated(router, cl_ord_id)), 5, "the refusal")
+    router.oms.wait_for(lambda: any(_reason(r) == "REDUCING" and "refused" in r.text
+                                    for r in _restated(router, cl_ord_id)), 5, "the refusal")
     refusal = [r for r in _restated(router, cl_ord_id) if _reason(r) == "REDUCING"
                and "refused" in r.text][0]
     assert refusal.text.startswith("REDUCING: ")

@@ -1059,14 +1059,28 @@ class GatewayCore:
         """Sends an OrderCancelReplaceRequest (35=G) for a working child; returns its ClOrdID.
 
         The venue's Replaced report changes the child's quantity and price. The engine is not
-        told (it has no replace): use it to shrink a child or move its price, not to grow it.
+        told (it has no replace), so only what its risk checks already allow goes: a smaller
+        quantity and a price no more aggressive, never while HALTED (OrderValidationError).
         """
+        if self.gate_closed:
+            raise OrderValidationError("routing is HALTED: no venue-side replace")
         child = self.children.get((int(incarnation), int(child_order_id)))
         if child is None or child.done:
             raise OrderValidationError(f"child {incarnation}.{child_order_id} is not working")
         if quantity <= child.cum_quantity:
             raise OrderValidationError(f"quantity {quantity} must be above the child's filled "
                                        f"{child.cum_quantity} shares")
+        # the engine's risk stage checked the child as it is: a venue-side replace may only
+        # make it smaller or less aggressive
+        if quantity > child.quantity:
+            raise OrderValidationError(f"quantity {quantity} is above the child's {child.quantity} "
+                                       f"shares: a venue-side replace may only shrink a child")
+        side = child.parent.side if child.parent is not None else 1
+        if child.price_ticks > 0 and (price_ticks <= 0 or (
+                price_ticks > child.price_ticks if side == 1 else price_ticks < child.price_ticks)):
+            raise OrderValidationError(
+                f"price {codec.price_to_fix(price_ticks, self.tick_usd)} is more aggressive than "
+                f"the child's {codec.price_to_fix(child.price_ticks, self.tick_usd)}")
         session = self.venue_sessions.get(child.venue_id)
         if session is None or not self._is_active(session):
             raise OrderValidationError(f"venue {self.venue_names.get(child.venue_id)} is not "
