@@ -214,3 +214,20 @@ def test_a_position_limit_stops_the_parent_whose_child_would_pass_it(make_router
     assert _reason(last) == "POSITION_LIMIT" and last.ord_status in ("4", "8"), last.text
     assert last.text.startswith("POSITION_LIMIT: 200 > limit 150 (shares)")
     assert not router.oms.order(first).done
+
+
+def test_a_credit_limit_stops_the_parent_whose_child_would_pass_it(make_router):
+    router = make_router(mode="rest", venue_names=("XNAS",), changes={"risk.accounts": [
+        {"name": "ACCT1", "credit_limit_usd": 20_000.0, "max_position_shares": 10_000}]})
+    router.book([(0, 1_001_000, 100)])  # 100.10: above the first parent's limit
+    first = router.oms.new_order("AAPL", "buy", 100, price="100.05", extra=[(1, "ACCT1")])
+    router.oms.wait_for(lambda: router.oms.order(first).ord_status == "0", 5, "New")
+    second = router.oms.new_order("AAPL", "buy", 100, price="100.20", extra=[(1, "ACCT1")])
+    xnas = router.venues.venues["XNAS"]
+    wait_until(lambda: len(xnas.orders) == 1, 5, "the second parent's child (10010 USD open)")
+    router.book([(0, 1_000_100, 200)], first_order_id=10)  # 100.01: the first parent's turn
+    view = router.oms.wait_done(first)
+    last = view.reports[-1]
+    assert last.exec_type == "4" and last.ord_status == "4" and _reason(last) == "CREDIT_LIMIT"
+    assert last.text == "CREDIT_LIMIT: 20011.00 > limit 20000.00 (USD)"
+    assert not router.oms.order(second).done

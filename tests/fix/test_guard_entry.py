@@ -43,7 +43,8 @@ def _tag(report, tag: int) -> str | None:
 
 
 ACCOUNTS = [{"name": "ACCT1", "credit_limit_usd": 20_000.0, "max_position_shares": 300},
-            {"name": "ACCT2", "credit_limit_usd": 1_000_000.0, "max_position_shares": 100_000}]
+            {"name": "ACCT2", "credit_limit_usd": 1_000_000.0, "max_position_shares": 100_000},
+            {"name": "ACCT3", "credit_limit_usd": 1_000_000.0, "max_position_shares": 300}]
 
 
 @pytest.mark.parametrize("begin", ["FIX.4.4", "FIX.4.2"])
@@ -70,8 +71,8 @@ def test_parent_controls_at_entry_reach_the_oms_with_reason_and_numbers(make_rou
          "UNKNOWN_ACCOUNT", "UNKNOWN_ACCOUNT: account 'NOBODY' is not configured", 15),
         ("credit", [(1, "ACCT1"), (55, "AAPL"), (54, "1"), (38, 250)] + LIMIT, "CREDIT_LIMIT",
          "CREDIT_LIMIT: 25012.50 > limit 20000.00 (USD)", 3),
-        ("position", [(1, "ACCT2"), (55, "AAPL"), (54, "2"), (38, 150_000)] + LIMIT,
-         "MAX_PARENT_QUANTITY", None, 3),
+        ("position", [(1, "ACCT3"), (55, "AAPL"), (54, "2"), (38, 400)] + LIMIT,
+         "POSITION_LIMIT", "POSITION_LIMIT: 400 > limit 300 (shares)", 3),
     ]
     for cl_ord_id, fields, _, _, _ in cases:
         _send(router, cl_ord_id, fields)
@@ -79,8 +80,7 @@ def test_parent_controls_at_entry_reach_the_oms_with_reason_and_numbers(make_rou
         report = _report(router, cl_ord_id)
         assert report.exec_type == "8" and report.ord_status == "8", report
         assert _tag(report, 7929) == reason, (cl_ord_id, report.text)
-        if text is not None:
-            assert report.text == text, cl_ord_id
+        assert report.text == text, cl_ord_id
         assert report.ord_rej_reason == (code if v44 or code <= 8 else 0), cl_ord_id
         assert report.cum_quantity == 0 and report.leaves_quantity == 0
     assert router.venues.venues["XNAS"].received == []
