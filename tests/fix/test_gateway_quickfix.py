@@ -125,3 +125,64 @@ def test_a_quickfix_venue_accepts_our_children_and_cancels(tmp_path, begin_strin
     cancel = _apps(peer, "F")[0]
     assert cancel.get(41) == child.get(11) and cancel.get(11).startswith(child.get(11) + ".c")
     assert peer.count("admin_out", "3") == 0 and peer.count("admin_out", "j") == 0
+
+
+@pytest.mark.parametrize("begin_string", ["FIX.4.2", "FIX.4.4"])
+def test_a_quickfix_oms_accepts_the_risk_reports(tmp_path, begin_string, cleanup):
+    """Risk refusals (OrdRejReason, SorRiskReason 7929 as a user-defined field), the restated
+    reports of a halt (150=D, 378=4) and of a soft child refusal, and a parent stopped by risk
+    pass QuickFIX's dictionary validation."""
+    from sor.config import with_changes
+
+    venues = VenueSet(str(tmp_path / "venues"), ("XNAS",), mode="rest")
+    cleanup.append(venues.close)
+    port = free_port()
+    oms = SessionConfig(name="OMS", role="acceptor", application="oms", begin_string=begin_string,
+                        sender_comp_id="SOR", target_comp_id="QFOMS", host="127.0.0.1",
+                        port=port, store_dir="fix")
+    config = with_changes(router_config(f"sorqf{os.getpid() % 100000}n{next(_names)}"), {
+        "risk.price_band_bps": 50.0, "risk.restricted_symbols": ["MSFT"],
+        "risk.accounts": [{"name": "A1", "credit_limit_usd": 1e6, "max_position_shares": 1000}]})
+    gateway = Gateway(config, venues.router_sessions(oms=[oms]), state_dir=state_dir(tmp_path))
+    gateway.start_thread()
+    cleanup.append(gateway.close)
+    wait_until(lambda: gateway.sessions["XNAS"].is_logged_on, 10, "logon")
+    peer = QuickFixPeer(str(tmp_path / "qf"), role="initiator", begin_string=begin_string,
+                        sender="QFOMS", target="SOR", port=port)
+    peer.start()
+    cleanup.append(peer.stop)
+    peer.wait_for(lambda: peer.count("logon") == 1)
+
+    def order(cl_ord_id: str, symbol: str, quantity: int, price: str, *extra) -> None:
+        peer.send("D", [(11, cl_ord_id), (21, "1"), (55, symbol), (54, "1"), (38, quantity),
+                        (40, "2"), (44, price), (59, "0"), (60, sending_time()), *extra])
+
+    order("R1", "AAPL", 5_000_000, "100.05")                  # MAX_PARENT_QUANTITY
+    order("R2", "MSFT", 100, "100.05")                        # RESTRICTED
+    order("R3", "AAPL", 100, "100.05", (1, "NOBODY"))         # UNKNOWN_ACCOUNT
+    peer.wait_for(lambda: len(_apps(peer, "8")) == 3)
+    # a soft refusal (the ask is 99 bps from the mid, the band is 50) and a halt, restated
+    gateway.engine.publish_market_data(book_events([(0, 1_020_000, 100)],
+                                                   bids=[(0, 1_000_000, 100)]))
+    gateway.engine.wait_idle()
+    order("W1", "AAPL", 300, "102.00", (1, "A1"))
+    peer.wait_for(lambda: len(_apps(peer, "8")) == 5)         # New, then the band refusal
+    gateway.halt(operator="qa", reason="quickfix drill")
+    peer.wait_for(lambda: len(_apps(peer, "8")) == 6)
+    # restricted while working: the parent is stopped by risk (Canceled with the reason)
+    gateway.resume(operator="qa", reason="drill over")
+    gateway.update_config(lambda c: c.replace(risk=c.risk.replace(
+        restricted_symbols=("MSFT", "AAPL"))), operator="qa", reason="news")
+    gateway.engine.publish_market_data(book_events([(0, 1_010_000, 100)],
+                                                   bids=[(0, 1_009_900, 100)],
+                                                   first_order_id=10))
+    peer.wait_for(lambda: any(m.get(150) == "4" for m in _apps(peer, "8")))
+    reports = {(m.get(11), m.get(150), m.get(7929)) for m in _apps(peer, "8")}
+    assert {("R1", "8", "MAX_PARENT_QUANTITY"), ("R2", "8", "RESTRICTED"),
+            ("R3", "8", "UNKNOWN_ACCOUNT"), ("W1", "D", "PRICE_BAND"), ("W1", "D", "HALTED"),
+            ("W1", "4", "RESTRICTED")} <= reports
+    restated = [m for m in _apps(peer, "8") if m.get(150) == "D"]
+    assert all(m.get(378) == "4" for m in restated)
+    assert all(m.get(1) == "A1" for m in _apps(peer, "8") if m.get(11) == "W1")
+    # QuickFIX validated every message against its dictionary and rejected none
+    assert peer.count("admin_out", "3") == 0 and peer.count("admin_out", "j") == 0

@@ -64,7 +64,7 @@ def test_parent_controls_at_entry_reach_the_oms_with_reason_and_numbers(make_rou
         ("notional", [(55, "AAPL"), (54, "1"), (38, 20_000)] + LIMIT, "MAX_PARENT_NOTIONAL",
          "MAX_PARENT_NOTIONAL: 2001000.00 > limit 1000000.00 (USD)", 3),
         ("restricted", [(55, "MSFT"), (54, "1"), (38, 100)] + LIMIT, "RESTRICTED",
-         "RESTRICTED: the instrument is on the restricted list", 12),
+         "RESTRICTED: the instrument is on the restricted list", 0),
         ("collar", [(55, "AAPL"), (54, "1"), (38, 100), (40, "2"), (44, "102.00")],
          "REFERENCE_COLLAR", "REFERENCE_COLLAR: 200.00 > limit 100.00 (bps)", 3),
         ("account", [(1, "NOBODY"), (55, "AAPL"), (54, "1"), (38, 100)] + LIMIT,

@@ -59,7 +59,7 @@ def test_every_reject_reason_has_an_ord_rej_reason_valid_in_each_version():
         assert m.ord_rej_reason_for("FIX.4.2", code) in fix42, reason
     assert m.engine_reject_code("UNKNOWN_ACCOUNT") == 15
     assert m.ord_rej_reason_for("FIX.4.2", 15) == 0
-    assert m.engine_reject_code("RESTRICTED") == 12
+    assert m.engine_reject_code("RESTRICTED") == 0
     assert m.engine_reject_code("CREDIT_LIMIT") == m.engine_reject_code("PRICE_BAND") == 3
     assert m.engine_reject_code("DUPLICATE_CLIENT_ORDER_ID") == 6
 
