@@ -1352,7 +1352,8 @@ class GatewayCore:
         text = f"OMS session {name} logged out: {reason}"
         if cancelled:
             text += f"; {cancelled} working parent{'s' if cancelled != 1 else ''} cancelled"
-        self._event("session", "warning", text, session=name, up=False, cancelled=cancelled)
+        self._event("session", "warning" if cancelled else "info", text, session=name,
+                    up=False, cancelled=cancelled)
         return cancelled
 
     def cancel_parent(self, parent: Parent, text: str) -> bool:
