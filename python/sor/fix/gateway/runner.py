@@ -378,6 +378,12 @@ class Gateway:
         journal and the stores, and unlocks the state folder."""
         if not self._started:
             return
+        if self.console is not None:  # no operator action while the router goes down
+            try:
+                self.console.close()
+            except Exception:
+                log.exception("closing the console")
+            self.console = None
         if self.core is not None:
             self.core.closing = True  # the router's own logouts cancel nothing
         reactor = self.reactor
