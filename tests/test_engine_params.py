@@ -188,3 +188,41 @@ def test_configuration_reaches_the_running_engine_as_one_block(name: str) -> Non
         engine.update_config(lambda c: with_changes(c, "risk.restricted_symbols", ["MSFT"]))
         assert engine.params()["restricted_instruments"] == [1]
         assert engine.params()["trading_day"] == 20260105
+
+
+def test_operator_actions_name_who_and_why_and_refuse_bad_input(name: str) -> None:
+    events = []
+    with Engine(name=name) as engine:
+        engine.on_operator_event.append(events.append)
+        with pytest.raises(UsageError, match="operator"):
+            engine.halt(operator="", reason="x")
+        with pytest.raises(UsageError, match="reason"):
+            engine.halt(operator="eve", reason="  ")
+        with pytest.raises(UsageError, match="risk state"):
+            engine.set_risk_state("PAUSED", operator="eve", reason="x")
+        with pytest.raises(UsageError, match="NONE"):
+            engine.force_fallback("NONE")
+        assert events == [] and engine.params()["risk_state"] == RiskState.ACTIVE
+        engine.set_risk_state("reducing", operator="eve", reason="close out")
+        assert engine.params()["risk_state"] == RiskState.REDUCING
+        assert engine.counters()["risk_state"] == "reducing"
+        assert engine.config.risk.state == RiskState.REDUCING
+        engine.set_risk_state(0, operator="eve", reason="done")
+        changes = engine.update_config(
+            lambda c: with_changes(c, "risk.max_open_orders", 42), operator="eve",
+            reason="tighter")
+        assert [c.key for c in changes] == ["risk.max_open_orders"]
+        # a configuration update keeps the handle's model-guard values
+        engine.force_fallback(ModelGuardReason.OPERATOR, "manual", operator="eve")
+        engine.update_config(lambda c: with_changes(c, "risk.max_open_orders", 43))
+        assert engine.params()["model_fallback_reason"] == ModelGuardReason.OPERATOR
+        engine.enable_model(operator="eve", reason="back")
+        assert engine.params()["model_fallback_reason"] == ModelGuardReason.NONE
+        assert engine.params()["model_enable_generation"] == 1
+    assert [(e["action"], e["reason"], e["detail"]) for e in events] == [
+        ("risk_state", "close out", "ACTIVE -> REDUCING"),
+        ("risk_state", "done", "REDUCING -> ACTIVE"),
+        ("update_config", "tighter", "risk.max_open_orders: 500 -> 42"),
+        ("force_fallback", "OPERATOR", "manual"),
+        ("enable_model", "back", "")]
+    assert all(isinstance(e["ts_ns"], int) and e["operator"] == "eve" for e in events)
