@@ -63,5 +63,11 @@ def test_the_consoles_kill_switch_halts_the_running_router(router):
                                     "routing HALTED by alice: console drill"
                                     for r in router.oms.order(cl_ord_id).reports), 5,
                         "the halt report at the OMS")
-    with urllib.request.urlopen(console.url + "metrics", timeout=10) as response:
-        assert b'sor_child_orders_total{venue="XNAS"} 1.0' in response.read()
+
+    def metrics() -> bytes:
+        with urllib.request.urlopen(console.url + "metrics", timeout=10) as response:
+            return response.read()
+
+    # the metrics take the audit records at the housekeeping tick (every 0.5 s)
+    wait_until(lambda: b'sor_child_orders_total{venue="XNAS"} 1.0' in metrics(), 5,
+               "the child order in /metrics")
