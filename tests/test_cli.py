@@ -30,7 +30,11 @@ def test_demo_routes_parent_orders_over_fix_end_to_end_and_reports_tca():
     out = run_sor("demo", "--time-scale", "0.25", "--baseline-seeds", "1")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "router: logged on to 5 venues" in out.stdout
-    assert out.stdout.count("OMS -> router:") == 4
+    assert out.stdout.count("OMS -> router:") == 5
+    # the fat finger first, refused by the pre-trade controls with its reason
+    assert "(a fat finger): rejected: MAX_PARENT_NOTIONAL" in out.stdout
+    assert "operator console: http://127.0.0.1:" in out.stdout
+    assert "audit journal: " in out.stdout and "refusals by reason: " in out.stdout
     assert "TCA: implementation shortfall" in out.stdout and "best_price" in out.stdout
     assert "every parent finished and its CumQty/LeavesQty/AvgPx match its fills" in out.stdout
 

@@ -14,7 +14,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from sor.demo import run_demo
 
     return run_demo(seed=args.seed, policy=args.policy, time_scale=args.time_scale,
-                    baseline_seeds=tuple(range(9001, 9001 + args.baseline_seeds)))
+                    baseline_seeds=tuple(range(9001, 9001 + args.baseline_seeds)),
+                    console_port=None if args.console_port < 0 else args.console_port,
+                    hold_s=args.hold_s, audit_dir=args.audit_dir)
 
 
 def _cmd_feed_demo(args: argparse.Namespace) -> int:
@@ -513,6 +515,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
               f"{summary['torn_runs']} run(s)")
     for path, offset, size in summary["skipped"]:
         print(f"damaged bytes skipped: {path} offset {offset}, {size} bytes")
+    return 0
 
 def _console_token(args: argparse.Namespace) -> str | None:
     """Returns the console token from --token-file or SOR_CONSOLE_TOKEN (None: no token)."""
@@ -584,6 +587,15 @@ def build_parser() -> argparse.ArgumentParser:
                       help="scales the orders' horizons and delays (default 1: about 40 s)")
     demo.add_argument("--baseline-seeds", type=int, default=8,
                       help="backtest seeds per order and baseline for the TCA (default 8)")
+    demo.add_argument("--console-port", type=int, default=0,
+                      help="port of the operator console on 127.0.0.1 (default 0: a free port, "
+                           "printed; -1: no console)")
+    demo.add_argument("--hold-s", type=float, default=0.0,
+                      help="keep the router and its console up this long after the orders "
+                           "are done (default 0)")
+    demo.add_argument("--audit-dir", default=None,
+                      help="keep the audit journal in this folder (default: the temporary "
+                           "state folder, removed at the end)")
     demo.set_defaults(handler=_cmd_demo)
 
     feed_demo = commands.add_parser(

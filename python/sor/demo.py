@@ -136,13 +136,22 @@ def _backtest(orders: Sequence[LiveOrder], policies: Sequence[str], seeds: Seque
 def run_demo(*, seed: int = 2026, policy: str = DEFAULT_POLICY,
              orders: Sequence[DemoOrder] = DEFAULT_ORDERS, time_scale: float = 1.0,
              baseline_seeds: Sequence[int] = BASELINE_SEEDS, progress_interval_s: float = 2.0,
+             console_port: int | None = 0, hold_s: float = 0.0,
+             audit_dir: str | os.PathLike[str] | None = None,
              out: Callable[[str], Any] = print) -> int:
     """Runs the demo and prints its progress and TCA; returns the process exit code (0 when
-    every order finished and every parent's CumQty, LeavesQty and AvgPx agree with its fills)."""
+    every order finished, every parent's CumQty, LeavesQty and AvgPx agree with its fills and
+    the fat-finger order was refused by the pre-trade controls with its reason).
+
+    The router serves its operator console on `console_port` (0: a free port, None: none) and
+    stays up `hold_s` seconds after the orders are done so it can be looked at; its audit
+    journal goes to `audit_dir` (None: the temporary state folder, gone at the end)."""
     if not orders:
         raise UsageError("the demo needs at least one order")
     if not time_scale > 0:
         raise UsageError(f"time_scale must be > 0, got {time_scale}")
+    if not hold_s >= 0:
+        raise UsageError(f"hold_s must be >= 0, got {hold_s}")
     from sor.backtest.metrics import implementation_shortfall
     from sor.fix.gateway import Gateway
     from sor.fix.oms import OmsClient
@@ -163,7 +172,8 @@ def run_demo(*, seed: int = 2026, policy: str = DEFAULT_POLICY,
         out(f"venues: FIX on 127.0.0.1:{venue_port}, market data on udp "
             f"{venues.md_address[0]}:{venues.md_address[1]}")
         gateway = Gateway(config, router_sessions(venue_port), state_dir=state, models=registry,
-                          policy=policy, market_data=venues.md_address)
+                          policy=policy, market_data=venues.md_address,
+                          console_port=console_port, audit_dir=audit_dir)
         with gateway:
             gateway.start_thread()
             _wait(lambda: all(s["state"] == "active" for name, s in
@@ -174,12 +184,22 @@ def run_demo(*, seed: int = 2026, policy: str = DEFAULT_POLICY,
             out(f"router: logged on to {len(config.venues)} venues; engine has "
                 f"{gateway.engine.counters()['md_events']:,} market-data events; OMS acceptor on "
                 f"127.0.0.1:{gateway.oms_port}")
+            if gateway.console is not None:
+                out(f"operator console: {gateway.console.url} (Prometheus metrics at "
+                    f"{gateway.console.url.rstrip('/')}/metrics)")
             with OmsClient("127.0.0.1", gateway.oms_port, store_dir=state + "/oms") as oms:
                 oms.wait_logged_on()
+                fat_finger = _fat_finger(oms, config, out)
                 live = _send_and_follow(oms, venues, config, orders, time_scale,
                                         progress_interval_s, out, gateway)
+                if hold_s > 0:
+                    out(f"orders done; the router and its console stay up {hold_s:g} s")
+                    time.sleep(hold_s)
             counters = gateway.engine.counters()
             status = gateway.status()
+            model = gateway.engine.model_status()
+            journal_path = gateway.audit_journal.path if gateway.audit_journal is not None \
+                else None
             receiver = gateway.market_data_receiver
             feed_stats = dict(receiver.stats) if receiver is not None else {}
         out(f"\nrouter: {counters['child_orders']:,} child orders, "
@@ -188,8 +208,8 @@ def run_demo(*, seed: int = 2026, policy: str = DEFAULT_POLICY,
             f"{status['counters'].get('children_sent', 0)} children over FIX; market data: "
             f"{counters['md_events']:,} events, {counters['md_rejected']} refused by the books, "
             f"receiver {feed_stats}")
+        ok = _guardrail_summary(fat_finger, counters, model, journal_path, out)
 
-    ok = True
     out("\nTCA: implementation shortfall against the arrival mid, bps of arrival notional, fees "
         "included (> 0 costs)")
     header = f"  {'order':<24}{'filled':>14}{'avg px':>12}{'arrival':>12}{'IS':>8}{'fees':>7}"
@@ -235,9 +255,47 @@ def run_demo(*, seed: int = 2026, policy: str = DEFAULT_POLICY,
         f"{time.perf_counter() - t0:.1f} s)")
     out(f"\nlive {policy}: {live_mean:.2f} bps; best classical baseline in backtest: "
         f"{best_baseline:.2f} bps")
-    out("every parent finished and its CumQty/LeavesQty/AvgPx match its fills" if ok else
-        "SOME PARENTS DID NOT FINISH OR DISAGREE WITH THEIR FILLS")
+    out("every parent finished and its CumQty/LeavesQty/AvgPx match its fills; the fat finger "
+        "was refused" if ok else
+        "SOME PARENTS DID NOT FINISH OR DISAGREE WITH THEIR FILLS, OR THE FAT FINGER WENT THROUGH")
     return 0 if ok else 1
+
+
+def _fat_finger(oms: Any, config: RouterConfig, out: Callable[[str], Any]) -> Any:
+    """Sends an order far above the parent notional limit, as a fat finger would; returns the
+    OMS's view of it (the pre-trade controls refuse it, with the reason, at once)."""
+    quantity = config.risk.max_parent_quantity_shares
+    cl_ord_id = oms.new_order("AAPL", "buy", quantity, time_in_force="0")
+    view = oms.order(cl_ord_id)
+    _wait(lambda: view.done, 10.0, "the router's answer to the fat-finger order")
+    rejects = [r for r in view.reports if r.msg_type == "8" and r.ord_status == "8"]
+    text = rejects[-1].text if rejects else None
+    out(f"  0.0s  OMS -> router: buy {quantity:,} AAPL (a fat finger): "
+        f"{'rejected: ' + str(text) if rejects else 'NOT REJECTED'}")
+    return view
+
+
+def _guardrail_summary(fat_finger: Any, counters: dict[str, Any], model: dict[str, Any],
+                       journal_path: str | None, out: Callable[[str], Any]) -> bool:
+    """Prints what the guardrails did; returns whether the fat-finger order was refused."""
+    refused = fat_finger.ord_status == "8"
+    from sor import _core
+
+    names = {int(v): k for k, v in _core.RejectReason.__members__.items()}
+    reasons = ", ".join(f"{names.get(i, i)} {n}" for i, n in
+                        enumerate(counters.get("risk_rejects_by_reason") or ()) if n) or "none"
+    out(f"guardrails: risk state {counters['risk_state']}, routing on {model['mode']} "
+        f"(policy {model['policy']}, fallback {model['fallback_policy']}, guard trips "
+        f"{model['trips']}); refusals by reason: {reasons}")
+    if journal_path is not None:
+        from sor.monitor.journal import read_journal
+
+        summary = read_journal(journal_path).summary()
+        out(f"audit journal: {summary['decisions']:,} decisions ({summary['children_sent']:,} "
+            f"children sent, {summary['risk_rejected']} refused by risk), {summary['audit']:,} "
+            f"engine audit records, {summary['events']} events; query it with "
+            f"`sor audit {journal_path}`")
+    return refused
 
 
 def _wait(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:

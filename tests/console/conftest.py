@@ -20,11 +20,11 @@ from console_browser import (
     BrowserPaths,
     BrowserUnavailable,
     ConsolePage,
+    engine_config,
     ensure_browser,
     start_driver,
 )
 
-from sor.config import default_config, with_changes
 from sor.engine import Engine
 from sor.monitor.console import ConsoleServer, EngineConsoleControl
 
@@ -43,13 +43,6 @@ def engine_name(request: pytest.FixtureRequest) -> Iterator[str]:
     prefix = f"sorcon{os.getpid()}{tail}"
     yield prefix
     assert shm_entries(prefix) == [], "segments leaked"
-
-
-def engine_config(name: str):
-    """Returns the embedded configuration with engine `name` and room for the tests' orders."""
-    return with_changes(default_config(), {
-        "engine.name": name, "risk.max_open_orders": 10_000,
-        "risk.max_orders_per_second": 100_000})
 
 
 @pytest.fixture

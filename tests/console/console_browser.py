@@ -18,6 +18,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 
+from sor.config import default_config, with_changes
+
 INSTALL_COMMAND = ["apt-get", "install", "-y", "--no-install-recommends", "-o",
                    "DPkg::Lock::Timeout=600", "chromium", "chromium-driver"]
 UPDATE_COMMAND = ["apt-get", "update", "-o", "DPkg::Lock::Timeout=600"]
@@ -256,3 +258,10 @@ if __name__ == "__main__":
     took = "already installed" if found.install_seconds is None else \
         f"installed in {found.install_seconds:.1f} s"
     print(f"chromium {found.chromium}, chromedriver {found.chromedriver}: {took}")
+
+
+def engine_config(name: str):
+    """Returns the embedded configuration with engine `name` and room for the tests' orders."""
+    return with_changes(default_config(), {
+        "engine.name": name, "risk.max_open_orders": 10_000,
+        "risk.max_orders_per_second": 100_000})

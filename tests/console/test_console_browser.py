@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import engine_config
+from console_browser import engine_config
 from test_console_control import book_events, fills_for
 
 from sor.engine import AuditKind, Engine, RejectReason

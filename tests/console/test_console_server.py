@@ -235,9 +235,9 @@ def test_control_plane_errors_are_409_or_500_and_the_server_stays_up(engine, con
 
 def test_state_of_a_stopped_engine_is_a_503_and_the_server_stays_up(engine_name,
                                                                    console_server) -> None:
-    from sor.engine import Engine
+    from console_browser import engine_config
 
-    from conftest import engine_config
+    from sor.engine import Engine
 
     engine = Engine(engine_config(engine_name)).start()
     with EngineConsoleControl(engine) as control:

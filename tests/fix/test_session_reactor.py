@@ -8,7 +8,7 @@ import socket
 import threading
 
 import pytest
-from conftest import FixTestClient, RecordingApplication, wait_until
+from conftest import FixTestClient, Harness, RecordingApplication, wait_until
 
 from sor.errors import FixSessionError
 from sor.fix.reactor import Reactor
@@ -130,8 +130,6 @@ def test_a_slow_reader_gets_everything_in_order_after_partial_writes(harness):
 
 
 def test_a_peer_that_lets_too_much_pile_up_is_disconnected(tmp_path):
-    from conftest import Harness
-
     harness = Harness(tmp_path, max_outbound_bytes=1 << 20)
     try:
         session, app, port = harness.acceptor()

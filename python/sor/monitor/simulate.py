@@ -60,6 +60,7 @@ def router_config(name: str, *, adv_shares: float = 0.0) -> Any:
                                "risk.max_parent_quantity_shares": 10_000_000,
                                "risk.max_order_notional_usd": 100_000_000.0,
                                "risk.max_gross_notional_usd": 1e12,
+                               "risk.default_credit_limit_usd": 1e12,
                                "engine.idle_strategy": "sleep", "engine.idle_sleep_ns": 20_000,
                                "engine.heartbeat_timeout_ms": 30_000}
     if adv_shares > 0:
