@@ -358,3 +358,20 @@ def reactor_thread():
     thread = ReactorThread(timer_interval_s=0.02)
     yield thread
     thread.stop()
+
+
+@pytest.fixture
+def make_router(tmp_path):
+    """Starts routers with the guardrail harness (gateway_support.GuardRouter); closes them."""
+    from gateway_support import GuardRouter
+
+    routers = []
+
+    def make(**options) -> GuardRouter:
+        router = GuardRouter(tmp_path / f"r{len(routers)}", **options)
+        routers.append(router)
+        return router
+
+    yield make
+    for router in routers:
+        router.close()

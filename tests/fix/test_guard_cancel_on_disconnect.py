@@ -9,24 +9,8 @@ from __future__ import annotations
 import os
 import threading
 
-import pytest
-
 from gateway_support import GuardRouter, wait_until
 from sor.fix.journal import RecordKind, read
-
-
-@pytest.fixture
-def make_router(tmp_path):
-    routers = []
-
-    def make(**options) -> GuardRouter:
-        router = GuardRouter(tmp_path / f"r{len(routers)}", **options)
-        routers.append(router)
-        return router
-
-    yield make
-    for router in routers:
-        router.close()
 
 
 def _resting_parent(router: GuardRouter, quantity: int = 500) -> str:

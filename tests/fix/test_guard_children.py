@@ -6,24 +6,8 @@ parent-stopping refusal ends the parent with 150=4/39=4 and the reason."""
 
 from __future__ import annotations
 
-import pytest
-
 from gateway_support import GuardRouter, wait_until
 from sor.fix.codec import parse
-
-
-@pytest.fixture
-def make_router(tmp_path):
-    routers = []
-
-    def make(**options) -> GuardRouter:
-        router = GuardRouter(tmp_path / f"r{len(routers)}", **options)
-        routers.append(router)
-        return router
-
-    yield make
-    for router in routers:
-        router.close()
 
 
 def _restated(router: GuardRouter, cl_ord_id: str) -> list:

@@ -12,20 +12,6 @@ from gateway_support import GuardRouter, wait_until
 LIMIT = [(40, "2"), (44, "100.05")]
 
 
-@pytest.fixture
-def make_router(tmp_path):
-    routers = []
-
-    def make(**options) -> GuardRouter:
-        router = GuardRouter(tmp_path / f"r{len(routers)}", **options)
-        routers.append(router)
-        return router
-
-    yield make
-    for router in routers:
-        router.close()
-
-
 def _send(router: GuardRouter, cl_ord_id: str, fields: list) -> None:
     router.oms.send("D", [(11, cl_ord_id), (21, "1")] + fields)
 

@@ -23,20 +23,6 @@ from sor.fix.codec import parse
 ACCOUNTS = [{"name": "ACCT1", "credit_limit_usd": 25_000.0, "max_position_shares": 400}]
 
 
-@pytest.fixture
-def make_router(tmp_path):
-    routers = []
-
-    def make(**options) -> GuardRouter:
-        router = GuardRouter(tmp_path / f"r{len(routers)}", **options)
-        routers.append(router)
-        return router
-
-    yield make
-    for router in routers:
-        router.close()
-
-
 def _rejected(router: GuardRouter, cl_ord_id: str):
     view = router.oms.wait_done(cl_ord_id, 5)
     return view.reports[-1]

@@ -294,8 +294,12 @@ while True:
 @pytest.mark.slow
 def test_a_process_killed_while_writing_leaves_a_readable_prefix(tmp_path: Path) -> None:
     path = tmp_path / "killed.sorj"
+    # the writer imports the same sor as this process (installed, or the source tree with its
+    # built extension), never the source tree of a clean clone, which has no extension
+    import sor
+
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(Path(__file__).parents[2] / "python"), os.environ.get("PYTHONPATH", "")]))
+        [str(Path(sor.__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]))
     for attempt in range(3):
         if path.exists():
             path.unlink()
