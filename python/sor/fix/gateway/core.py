@@ -1560,25 +1560,8 @@ class GatewayCore:
 
     def _reject_pending(self, parent: Parent, text: str) -> None:
         """Answers a cancel or replace left pending when the parent finished otherwise."""
-        session = self.oms_sessions.get(parent.session)
-        for pending, response_to in ((parent.pending_cancel, 1), (parent.pending_replace, 2)):
-            if pending is None:
-                continue
-            cl_ord_id = pending[0]
-            orig = pending[1]
-            self.journal.append(RecordKind.REQUEST_REJECTED, parent.parent_order_id, response_to,
-                                cl_ord_id)
-            if session is None:
-                continue
-            begin = session.config.begin_string
-            body = m.cancel_reject(order_id=str(parent.parent_order_id), cl_ord_id=cl_ord_id,
-                                   orig_cl_ord_id=orig, ord_status=parent.ord_status(),
-                                   response_to=response_to,
-                                   reason=m.cxl_rej_reason_for(begin, m.CXL_TOO_LATE), text=text,
-                                   transact_time=codec.format_utc_timestamp(self._clock()))
-            self.counters["oms_cancel_rejects"] += 1
-            self._send_oms(parent.session, "9", body)
-        parent.pending_cancel = parent.pending_replace = None
+        self._reject_pending_one(parent, 1, text)
+        self._reject_pending_one(parent, 2, text)
 
     # --- engine answers ---------------------------------------------------------------------
 
@@ -1634,6 +1617,7 @@ class GatewayCore:
             self._report(parent, "5", orig_cl_ord_id=request.orig_cl_ord_id or orig)
 
     def _reject_pending_one(self, parent: Parent, response_to: int, text: str) -> None:
+        """Answers the pending cancel (`response_to` 1) or replace (2) with a CancelReject."""
         pending = parent.pending_cancel if response_to == 1 else parent.pending_replace
         if pending is None:
             return
