@@ -208,7 +208,8 @@ def run_demo(*, seed: int = 2026, policy: str = DEFAULT_POLICY,
             f"{status['counters'].get('children_sent', 0)} children over FIX; market data: "
             f"{counters['md_events']:,} events, {counters['md_rejected']} refused by the books, "
             f"receiver {feed_stats}")
-        ok = _guardrail_summary(fat_finger, counters, model, journal_path, out)
+        ok = _guardrail_summary(fat_finger, counters, model, journal_path, audit_dir is not None,
+                                out)
 
     out("\nTCA: implementation shortfall against the arrival mid, bps of arrival notional, fees "
         "included (> 0 costs)")
@@ -276,7 +277,7 @@ def _fat_finger(oms: Any, config: RouterConfig, out: Callable[[str], Any]) -> An
 
 
 def _guardrail_summary(fat_finger: Any, counters: dict[str, Any], model: dict[str, Any],
-                       journal_path: str | None, out: Callable[[str], Any]) -> bool:
+                       journal_path: str | None, kept: bool, out: Callable[[str], Any]) -> bool:
     """Prints what the guardrails did; returns whether the fat-finger order was refused."""
     refused = fat_finger.ord_status == "8"
     from sor import _core
@@ -293,8 +294,9 @@ def _guardrail_summary(fat_finger: Any, counters: dict[str, Any], model: dict[st
         summary = read_journal(journal_path).summary()
         out(f"audit journal: {summary['decisions']:,} decisions ({summary['children_sent']:,} "
             f"children sent, {summary['risk_rejected']} refused by risk), {summary['audit']:,} "
-            f"engine audit records, {summary['events']} events; query it with "
-            f"`sor audit {journal_path}`")
+            f"engine audit records, {summary['events']} events; " +
+            (f"query it with `sor audit {journal_path}`" if kept else
+             "it goes with the temporary folder (--audit-dir keeps it)"))
     return refused
 
 
