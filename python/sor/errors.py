@@ -522,3 +522,35 @@ class OperatorActionError(GatewayError, ValueError):
 
 
 __all__ += ["OperatorActionError"]
+
+
+class StoreError(SorError):
+    """The data store (``sor.store``) cannot ingest, list or query: an unreadable or corrupt
+    source file (journal, ITCH), a damaged Parquet file or manifest, a bad query. ``source``
+    names the file when there is one; the store is left as it was."""
+
+    def __init__(self, reason: str, *, source: str = "") -> None:
+        self.reason = reason
+        self.source = source
+        super().__init__(f"{source}: {reason}" if source else reason)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.reason,), {"source": self.source})
+
+
+class RegistryError(ModelError):
+    """A model registry operation was refused before anything changed: an unknown model or
+    version, a promotion or rollback with nothing to do, a damaged ``registry.json``."""
+
+
+class RetrainError(SorError):
+    """``sor retrain`` cannot run: no labelled rows in the store, too few rows for a model, a
+    champion missing from the registry. Names what was missing."""
+
+
+class ScaleOutError(SorError):
+    """Dask scale-out cannot run: the scheduler cannot be reached, a worker failed a task, the
+    cluster lacks a package. Names the scheduler address or the task."""
+
+
+__all__ += ["StoreError", "RegistryError", "RetrainError", "ScaleOutError"]
