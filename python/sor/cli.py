@@ -488,7 +488,8 @@ def _cmd_router(args: argparse.Namespace) -> int:
     run_router(args.config, args.fix, state_dir=args.state_dir, policy=args.policy,
                models=models, busy_poll=args.busy_poll, market_data=market_data,
                audit_dir=args.audit_dir, console_port=args.console_port,
-               console_host=args.console_host, console_token=token, on_ready=ready)
+               console_host=args.console_host, console_token=token,
+               watch_models=not args.no_watch_models, on_ready=ready)
     print("sor router: stopped", flush=True)
 def _cmd_venues(args: argparse.Namespace) -> int:
     import signal
@@ -1034,6 +1035,9 @@ def build_parser() -> argparse.ArgumentParser:
     router.add_argument("--console-token", metavar="TOKEN",
                         help="bearer token the console's actions need (default: "
                              "$SOR_CONSOLE_TOKEN, else none)")
+    router.add_argument("--no-watch-models", action="store_true",
+                        help="do not follow the model registry (by default promotions and "
+                             "rollbacks in it are hot-swapped into the running engine)")
     router.set_defaults(handler=_cmd_router)
 
     venues = commands.add_parser(
