@@ -17,23 +17,27 @@ Events (``on_event(event)``, also kept in ``events``)::
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from sor.errors import SorError
 
 log = logging.getLogger(__name__)
 
 EventListener = Callable[[dict[str, Any]], None]
+LOAD_SWITCH_INTERVAL_S: float | None = None  # measured: no gain on a 2-vCPU host (docs)
 
 
 class RegistryWatcher:
     """Follows a registry's versions in use and hot-swaps them into an engine."""
 
     def __init__(self, engine: Any, registry: Any, *, interval_s: float = 1.0,
-                 on_event: EventListener | None = None) -> None:
+                 on_event: EventListener | None = None,
+                 load_switch_interval_s: float | None = LOAD_SWITCH_INTERVAL_S) -> None:
         from sor.engine import MODEL_SLOTS
         from sor.models.registry import ModelRegistry
 
@@ -44,6 +48,11 @@ class RegistryWatcher:
         self.on_event = on_event
         self.events: list[dict[str, Any]] = []
         """Every event reported, oldest first."""
+        self.load_switch_interval_s = load_switch_interval_s
+        """The GIL switch interval while models load (None: leave Python's, 5 ms). The load is
+        mostly Python code holding the GIL up to a switch interval at a time; a shorter one
+        did not measurably shorten the reactor's stalls on a 2-vCPU host (docs/models.md,
+        hot swap), so it is off by default."""
         self._slots = MODEL_SLOTS
         self._seen: str | None = None  # fingerprint last acted on (installed or refused)
         self._lock = threading.Lock()
@@ -136,18 +145,19 @@ class RegistryWatcher:
             return None
         started = time.perf_counter()
         models: dict[str, Any] = {}
-        for name, change in changed.items():
-            if change["to"] is None:
-                models[name] = None
-                continue
-            try:
-                models[name] = self.registry.load(name, change["to"], data=data)
-            except Exception as error:  # noqa: BLE001 - any failure refuses the change
-                self._seen = fingerprint
-                return self._report({"kind": "model_swap_refused", "name": name,
-                                     "version": change["to"],
-                                     "error": f"{type(error).__name__}: {error}",
-                                     "fingerprint": fingerprint})
+        with short_switch_interval(self.load_switch_interval_s):
+            for name, change in changed.items():
+                if change["to"] is None:
+                    models[name] = None
+                    continue
+                try:
+                    models[name] = self.registry.load(name, change["to"], data=data)
+                except Exception as error:  # noqa: BLE001 - any failure refuses the change
+                    self._seen = fingerprint
+                    return self._report({"kind": "model_swap_refused", "name": name,
+                                         "version": change["to"],
+                                         "error": f"{type(error).__name__}: {error}",
+                                         "fingerprint": fingerprint})
         load_ms = (time.perf_counter() - started) * 1e3
         started = time.perf_counter()
         try:
@@ -184,6 +194,33 @@ class RegistryWatcher:
         return event
 
 
+_SWITCH_LOCK = threading.Lock()
+_SWITCH_USERS = 0
+_SWITCH_SAVED = 0.0
+
+
+@contextlib.contextmanager
+def short_switch_interval(interval_s: float | None) -> Iterator[None]:
+    """Lowers the interpreter's GIL switch interval to `interval_s` inside the block (None:
+    unchanged); nested and concurrent users restore it once, when the last one leaves."""
+    global _SWITCH_USERS, _SWITCH_SAVED
+    if interval_s is None:
+        yield
+        return
+    with _SWITCH_LOCK:
+        if _SWITCH_USERS == 0:
+            _SWITCH_SAVED = sys.getswitchinterval()
+            sys.setswitchinterval(min(interval_s, _SWITCH_SAVED))
+        _SWITCH_USERS += 1
+    try:
+        yield
+    finally:
+        with _SWITCH_LOCK:
+            _SWITCH_USERS -= 1
+            if _SWITCH_USERS == 0:
+                sys.setswitchinterval(_SWITCH_SAVED)
+
+
 def _last_record_for(history: list[dict[str, Any]],
                      changed: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The newest history record that put one of the changed models at its new version."""
@@ -194,4 +231,4 @@ def _last_record_for(history: list[dict[str, Any]],
     return {}
 
 
-__all__ = ["RegistryWatcher"]
+__all__ = ["RegistryWatcher", "short_switch_interval", "LOAD_SWITCH_INTERVAL_S"]
