@@ -189,8 +189,6 @@ def test_swaps_under_load_drop_nothing_and_tag_every_decision(events, registry):
                 for s in installed_sets}
     mixed = sum(1 for row in generations.tolist() if tuple(row) not in complete)
     assert mixed <= len(evaluated) // 2  # only decisions overlapping an install
-    print(f"swaps {swaps} ({swaps_under_load} under load), events {len(events)}, decisions {len(decisions)}, evaluated {len(evaluated)}, mixed {mixed}, "
-          f"distinct {len(used)}")
     assert len({u[MODEL_SLOTS["fill_probability"]] for u in used}) > 2  # swaps were seen
     tail_decisions = decisions[seen_before_tail:]
     assert len(tail_decisions) > 0
@@ -305,3 +303,16 @@ def test_swap_models_checks_everything_before_installing_anything(registry):
         assert generations == {"fill_probability": before["fill_probability"] + 1}
         assert engine.model_versions["fill_probability"] == {"version": 2,
                                                              "sha256": good.sha256}
+
+
+@pytest.mark.slow
+def test_the_hot_swap_benchmark_runs_short():
+    from sor.bench.hot_swap import format_report, run
+
+    report = run(interval_ms=5.0, seconds=3.0, probe_s=0.2, fix=False)
+    engine = report["engine"]
+    assert engine["no_swaps"]["swaps"] == 0 and engine["swaps"]["swaps"] > 0
+    assert engine["swaps"]["md_events"] == engine["no_swaps"]["md_events"] > 0
+    assert engine["swaps"]["decision_ring_refused"] == 0
+    assert report["gil"]["loading"]["loads"] > 0
+    assert "engine md chunk consumed, swaps" in format_report(report)
