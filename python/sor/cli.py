@@ -81,6 +81,18 @@ def _cmd_bench_fix_codec(args: argparse.Namespace) -> int:
     return _print_report(args, report, format_report)
 
 
+def _cmd_bench_hot_swap(args: argparse.Namespace) -> int:
+    from sor.bench.hot_swap import format_report, run
+
+    report = run(interval_ms=args.interval_ms, seconds=args.seconds, parents=args.parents,
+                 warmup=args.warmup, probe_s=args.probe_s, fix=not args.no_fix)
+    if args.out:
+        with open(args.out, "w") as handle:
+            json.dump(report, handle, indent=2, default=float)
+    print(json.dumps(report, indent=2, default=float) if args.json else format_report(report))
+    return 0
+
+
 def _cmd_bench_fix_path(args: argparse.Namespace) -> int:
     from sor.bench.fix_path import format_report, run
 
@@ -159,6 +171,65 @@ def _cmd_models_check(args: argparse.Namespace) -> int:
         print(f"{name:<17} ok: {model.tree_count} trees, depth {model.depth}, schema "
               f"{model.schema_hash}, {model.simd_path} evaluator agrees with onnxruntime on "
               f"{model.parity.rows} rows (max |diff| {model.parity.max_abs_difference:.1e})")
+    return 0
+
+
+def _cmd_models_versions(args: argparse.Namespace) -> int:
+    from sor.models.registry import ModelRegistry
+
+    rows = ModelRegistry(args.registry).versions(args.name)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            print(f"{args.name} v{row['version']:<4} {row['status']:<8} sha256 "
+                  f"{row['sha256'][:16]}  {row['card']}")
+    return 0
+
+
+def _print_registry_record(record: dict, as_json: bool) -> None:
+    import datetime
+
+    if as_json:
+        print(json.dumps(record, indent=2))
+        return
+    when = datetime.datetime.fromtimestamp(record["ts_ns"] / 1e9, datetime.timezone.utc)
+    kind = f"rollback of #{record['rollback_of']}" if "rollback_of" in record else "promotion"
+    changes = ", ".join(f"{name} {c['from'] if c['from'] is not None else '-'} -> "
+                        f"{c['to'] if c['to'] is not None else '-'}"
+                        for name, c in sorted(record["changes"].items()))
+    print(f"#{record['id']} {when:%Y-%m-%d %H:%M:%S} UTC {kind} by {record['operator']}: "
+          f"{changes} ({record['reason']})")
+
+
+def _cmd_models_promote(args: argparse.Namespace) -> int:
+    from sor.models.registry import ModelRegistry, parse_changes
+
+    record = ModelRegistry(args.registry).promote(parse_changes(args.changes),
+                                                  operator=args.operator, reason=args.reason)
+    _print_registry_record(record, args.json)
+    return 0
+
+
+def _cmd_models_rollback(args: argparse.Namespace) -> int:
+    from sor.models.registry import ModelRegistry
+
+    record = ModelRegistry(args.registry).rollback(operator=args.operator, reason=args.reason,
+                                                   names=args.names or None)
+    _print_registry_record(record, args.json)
+    return 0
+
+
+def _cmd_models_history(args: argparse.Namespace) -> int:
+    from sor.models.registry import ModelRegistry
+
+    records = ModelRegistry(args.registry).history()
+    if args.json:
+        print(json.dumps(records, indent=2))
+    elif not records:
+        print("no promotions recorded")
+    for record in records if not args.json else []:
+        _print_registry_record(record, False)
     return 0
 
 
@@ -429,7 +500,8 @@ def _cmd_router(args: argparse.Namespace) -> int:
     run_router(args.config, args.fix, state_dir=args.state_dir, policy=args.policy,
                models=models, busy_poll=args.busy_poll, market_data=market_data,
                audit_dir=args.audit_dir, console_port=args.console_port,
-               console_host=args.console_host, console_token=token, on_ready=ready)
+               console_host=args.console_host, console_token=token,
+               watch_models=not args.no_watch_models, on_ready=ready)
     print("sor router: stopped", flush=True)
 def _cmd_venues(args: argparse.Namespace) -> int:
     import signal
@@ -735,6 +807,27 @@ def build_parser() -> argparse.ArgumentParser:
     bench_path.add_argument("--no-peers", action="store_true", help="measure sor only")
     bench_path.set_defaults(handler=_cmd_bench_fix_path)
 
+    bench_swap = bench_commands.add_parser(
+        "hot-swap", help="order-path latency with and without model hot swaps",
+        description="Engine decision latency (market data consumed, inference) and the FIX "
+                    "order path (OMS NewOrderSingle in -> first child out) without swaps and "
+                    "with a swap of two models every --interval-ms (installed directly, and "
+                    "through the registry and its watcher), p50/p99/p99.9 and ratios; and how "
+                    "long a model load holds the GIL from another Python thread.")
+    bench_swap.add_argument("--json", action="store_true", help="print the report as JSON")
+    bench_swap.add_argument("--out", metavar="PATH", help="also write the JSON report to PATH")
+    bench_swap.add_argument("--interval-ms", type=float, default=20.0,
+                            help="time between swaps (default 20)")
+    bench_swap.add_argument("--seconds", type=float, default=60.0,
+                            help="simulated market seconds fed to the engine (default 60)")
+    bench_swap.add_argument("--parents", type=int, default=1_000,
+                            help="timed parents per FIX path run (default 1000)")
+    bench_swap.add_argument("--warmup", type=int, default=100, help="untimed parents first")
+    bench_swap.add_argument("--probe-s", type=float, default=2.0,
+                            help="seconds of each GIL probe (default 2)")
+    bench_swap.add_argument("--no-fix", action="store_true", help="skip the FIX path runs")
+    bench_swap.set_defaults(handler=_cmd_bench_hot_swap)
+
     train = commands.add_parser(
         "train", help="train the fill-probability, adverse-move and impact models",
         description="Simulates probe days (features from the C++ feature engine, labels from "
@@ -792,6 +885,39 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="load every model: hash, schema, tree graph, parity with onnxruntime")
     models_check.add_argument("--registry", metavar="DIR", help="registry (default: shipped)")
     models_check.set_defaults(handler=_cmd_models_check)
+    models_versions = models_commands.add_parser(
+        "versions", help="every version of a model: in use, staged or retired")
+    models_versions.add_argument("name", metavar="NAME", help="model name")
+    models_versions.add_argument("--models", "--registry", dest="registry", metavar="DIR",
+                                 help="registry (default: shipped)")
+    models_versions.add_argument("--json", action="store_true", help="print JSON")
+    models_versions.set_defaults(handler=_cmd_models_versions)
+    models_promote = models_commands.add_parser(
+        "promote", help="put versions in use (one atomic registry write, a history record)")
+    models_promote.add_argument("changes", nargs="+", metavar="NAME=VERSION",
+                                help="model and version, e.g. fill_probability=3")
+    models_promote.add_argument("--operator", required=True, help="who promotes")
+    models_promote.add_argument("--reason", required=True, help="why")
+    models_promote.add_argument("--models", "--registry", dest="registry", metavar="DIR",
+                                help="registry (default: shipped)")
+    models_promote.add_argument("--json", action="store_true", help="print the record as JSON")
+    models_promote.set_defaults(handler=_cmd_models_promote)
+    models_rollback = models_commands.add_parser(
+        "rollback", help="undo the last promotion (of the named models) not yet rolled back")
+    models_rollback.add_argument("names", nargs="*", metavar="NAME",
+                                 help="only these models (default: the last promotion)")
+    models_rollback.add_argument("--operator", required=True, help="who rolls back")
+    models_rollback.add_argument("--reason", required=True, help="why")
+    models_rollback.add_argument("--models", "--registry", dest="registry", metavar="DIR",
+                                 help="registry (default: shipped)")
+    models_rollback.add_argument("--json", action="store_true", help="print the record as JSON")
+    models_rollback.set_defaults(handler=_cmd_models_rollback)
+    models_history = models_commands.add_parser(
+        "history", help="promotions and rollbacks, oldest first")
+    models_history.add_argument("--models", "--registry", dest="registry", metavar="DIR",
+                                help="registry (default: shipped)")
+    models_history.add_argument("--json", action="store_true", help="print JSON")
+    models_history.set_defaults(handler=_cmd_models_history)
 
     sim = commands.add_parser("sim", help="the multi-venue market simulator",
                               description="Run simulated markets and validate them.")
@@ -942,6 +1068,9 @@ def build_parser() -> argparse.ArgumentParser:
     router.add_argument("--console-token", metavar="TOKEN",
                         help="bearer token the console's actions need (default: "
                              "$SOR_CONSOLE_TOKEN, else none)")
+    router.add_argument("--no-watch-models", action="store_true",
+                        help="do not follow the model registry (by default promotions and "
+                             "rollbacks in it are hot-swapped into the running engine)")
     router.set_defaults(handler=_cmd_router)
 
     venues = commands.add_parser(
