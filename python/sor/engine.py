@@ -726,11 +726,10 @@ class Engine:
                     versions: dict[str, int | None] | None = None) -> dict[str, int]:
         """Replaces several models while the engine runs: every model is checked first (name,
         feature schema; a ``sor.models.TreeModel`` validated by the registry, or None to take
-        the slot out of use), then all are installed, slot by slot in MODEL_SLOTS order, each
-        atomically (the engine's next model evaluation uses it; nothing is dropped or paused).
-        A decision made during the few microseconds of the install may see some new and some
-        old models: its record's ``model_generation`` tells which (see docs/models.md, hot
-        swap). On an error nothing changes. `versions` gives the registry version of each
+        the slot out of use), then all are installed as one set (``EngineCore.set_models``: a
+        seqlock the engine's decision re-reads, so every decision uses all old or all new
+        models; nothing is dropped or paused; each record's ``model_generation`` says which).
+        On an error nothing changes. `versions` gives the registry version of each
         model (kept in ``model_versions``). Returns the new swap generation of each slot
         (``model_generation`` in decision records)."""
         from sor.errors import SchemaMismatchError
@@ -746,11 +745,11 @@ class Engine:
         versions = versions or {}
         ordered = sorted(models, key=MODEL_SLOTS.__getitem__)
         with self._models_lock:
+            if self._core is not None:
+                self._core.set_models([(MODEL_SLOTS[name], None if models[name] is None
+                                        else models[name].evaluator) for name in ordered])
             for name in ordered:
                 model = models[name]
-                if self._core is not None:
-                    self._core.set_model(MODEL_SLOTS[name],
-                                         None if model is None else model.evaluator)
                 if model is None:
                     self._models.pop(name, None)
                     self._model_versions.pop(name, None)
