@@ -27,14 +27,15 @@ def onnx_models():
     return {name: registry.path(name).read_bytes() for name in registry.names()}
 
 
+@pytest.mark.slow
 def test_dask_grid_gives_the_local_rows_in_grid_order(dask_cluster, onnx_models):
-    local = run_grid(POLICIES, ["calm", "toxic_venue"], [9001, 9002], spec=SPEC, workers=1)
+    local = run_grid(POLICIES, ["calm", "toxic_venue"], [9001], spec=SPEC, workers=1)
     seen = []
-    remote = run_grid(POLICIES, ["calm", "toxic_venue"], [9001, 9002], spec=SPEC,
+    remote = run_grid(POLICIES, ["calm", "toxic_venue"], [9001], spec=SPEC,
                       client=dask_cluster, models=onnx_models, progress=seen.append)
-    assert len(remote) == 8 and len(seen) == 8
+    assert len(remote) == 4 and len(seen) == 4
     assert [(r["policy"], r["regime"], r["seed"]) for r in remote] == \
-        [(p.key, g, s) for g in ("calm", "toxic_venue") for s in (9001, 9002) for p in POLICIES]
+        [(p.key, g, 9001) for g in ("calm", "toxic_venue") for p in POLICIES]
     assert _same(local, remote)  # deterministic episodes: every metric equal
 
 

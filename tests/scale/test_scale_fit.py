@@ -48,6 +48,7 @@ def _wide(x):
     return wide
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["classifier", "regressor"])
 def test_dask_fit_learns_like_the_local_fit(dask_cluster, data, kind):
     label = 1 if kind == "classifier" else 2

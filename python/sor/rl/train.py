@@ -171,7 +171,7 @@ def train_rl_model(spec: RlTrainSpec, *, console: Any = None, client: Any = None
         from sor.scale import run_tasks
 
         # ship the supervised models to each worker once, not with every task
-        shared_base = client.scatter(base_models, broadcast=True, hash=False)
+        shared_base = client.scatter([base_models], broadcast=True, hash=False)[0]
         if isinstance(collect_models, dict):
             collect_models = shared_base
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -224,8 +224,8 @@ def train_rl_model(spec: RlTrainSpec, *, console: Any = None, client: Any = None
             validation = [(scenario, seed, validation_params, episode_spec, None)
                           for scenario in spec.scenarios for seed in spec.validation_seeds]
             if client is not None:
-                shared_q = client.scatter({"action_value": q_bytes}, broadcast=True, hash=False)
-                validation = [(*v[:4], (shared_base, shared_q)) for v in validation]
+                shared_q = client.scatter([q_bytes], broadcast=True, hash=False)[0]
+                validation = [(*v[:4], shared_base, shared_q) for v in validation]
                 shortfalls = run_tasks(client, _validate_with_q, validation,
                                        describe=_describe_validation,
                                        on_result=lambda *_: progress.advance(val_bar),
@@ -302,8 +302,8 @@ def train_rl(spec: RlTrainSpec, registry_dir: str | Path | None = None, *,
 
 
 def _validate_with_q(task: tuple[Any, ...]) -> float:
-    scenario, seed, params, episode_spec, (base, q) = task
-    return _validate((scenario, seed, params, episode_spec, {**base, **q}))
+    scenario, seed, params, episode_spec, base, q_bytes = task
+    return _validate((scenario, seed, params, episode_spec, {**base, "action_value": q_bytes}))
 
 
 def models_as_onnx_bytes(models: Any) -> dict[str, bytes]:
