@@ -69,7 +69,11 @@ def dask_client(scheduler: str | None = None, *, workers: int = 2, threads_per_w
         source = str(Path(sor.__file__).resolve().parents[1])
         path = os.pathsep.join(p for p in (source, os.environ.get("PYTHONPATH", "")) if p)
         cluster = LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker,
-                               processes=True, dashboard_address=None,
+                               processes=True, host="127.0.0.1", dashboard_address=None,
+                               # no dashboard; the scheduler's health/metrics HTTP server on
+                               # an ephemeral port (its default 8787 may be taken: a warning)
+                               scheduler_kwargs={"dashboard": False,
+                                                 "dashboard_address": "127.0.0.1:0"},
                                silence_logs=logging.ERROR,
                                env={**SINGLE_THREADED_ENV, "PYTHONPATH": path})
         try:

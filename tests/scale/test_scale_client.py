@@ -69,3 +69,22 @@ def test_dask_arguments():
     with pytest.raises(UsageError, match="workers >= 1"):
         with dask_client(workers=0):
             pass
+
+
+def test_a_local_cluster_does_not_need_port_8787():
+    """The scheduler's HTTP server takes an ephemeral port: no 'Port 8787 is already in use'
+    warning (an error under this test suite) when another cluster holds it."""
+    import socket
+
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", 8787))
+        holder.listen()
+    except OSError:
+        pass  # someone else holds it already: the same situation
+    try:
+        with dask_client(workers=1) as client:
+            assert client.submit(_fail_on_three, 4).result() == 8
+            assert client.scheduler_info()["services"].get("dashboard") != 8787
+    finally:
+        holder.close()
