@@ -283,8 +283,9 @@ def run_episode(policy: str, params: Mapping[str, float] | None, scenario: str, 
     ``scenario`` with market seed ``seed``. The parent is ``spec`` (or ``EpisodeSpec`` built
     from keywords such as ``quantity=``, ``horizon_s=``, ``side=``). ``models``: None (default),
     ``SHIPPED`` for the shipped models, a registry folder (its models in use), a mapping name
-    -> ONNX bytes (loaded and validated once per process) or name -> ``TreeEnsemble``. ``feature_settings``: the
-    shipped models' feature settings (GARCH fit; default), a ``FeatureSettings`` or None.
+    -> ONNX bytes (loaded and validated once per process) or name -> ``TreeEnsemble``.
+    ``feature_settings``: the shipped models' feature settings (GARCH fit; default), a
+    ``FeatureSettings`` or None.
     ``adv_shares`` defaults to the scenario's ADV recorded with the shipped models."""
     if spec is None:
         spec = EpisodeSpec(**spec_fields)
