@@ -112,13 +112,22 @@ def _train_spec(args: argparse.Namespace):
     return TrainSpec(dataset=dataset, boosting=BoostingSpec(max_rounds=args.max_rounds))
 
 
+def _add_dask_arguments(parser: argparse.ArgumentParser) -> None:
+    from sor.scale import add_dask_arguments
+
+    add_dask_arguments(parser)
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from sor.models.registry import default_models_dir
     from sor.models.train import summary, train_models
 
+    from sor.scale import client_from_args
+
     spec = _train_spec(args)
     out = args.out or default_models_dir()
-    cards = train_models(spec, args.data, out, workers=args.workers)
+    with client_from_args(args) as client:
+        cards = train_models(spec, args.data, out, workers=args.workers, client=client)
     if args.json:
         print(json.dumps(cards, indent=2, default=float))
     else:
@@ -139,13 +148,48 @@ def _cmd_train_rl(args: argparse.Namespace) -> int:
         validation_seeds=parse_seeds(args.validation_seeds), quantity=args.quantity,
         horizon_s=args.horizon_s, decision_interval_s=args.decision_interval_s,
         fqi=FqiSpec(iterations=args.iterations, rounds=args.trees), workers=args.workers)
+    from sor.scale import client_from_args, dask_client
+
     out = args.out or default_models_dir()
-    card = train_rl(spec, out)
+    if args.sweep:
+        return _train_rl_sweep(args, spec, client_from_args, dask_client)
+    with client_from_args(args) as client:
+        card = train_rl(spec, out, client=client)
     if args.json:
         print(json.dumps(card, indent=2, default=float))
     else:
         print(summary([card]))
         print(f"policy model and card in {out}")
+    return 0
+
+
+def _train_rl_sweep(args: argparse.Namespace, spec, client_from_args, dask_client) -> int:
+    import hashlib
+
+    from sor.rl.train import parse_sweep, rl_sweep
+
+    grid = parse_sweep(args.sweep, spec)
+    context = client_from_args(args)
+    if not (args.scheduler or args.dask_workers):
+        context = dask_client()  # a sweep always runs on Dask: a local cluster by default
+    with context as client:
+        rows = rl_sweep(client, spec, grid,
+                        on_point=lambda row: print(f"done {row['point']}: validation IS "
+                                                   f"{row['validation_mean_is_bps']:.3f} bps",
+                                                   file=sys.stderr))
+    results = [{"point": row["point"], "validation_mean_is_bps": row["validation_mean_is_bps"],
+                "onnx_sha256": hashlib.sha256(row["onnx_bytes"]).hexdigest(),
+                "trees": row["card"]["trees"]["count"]} for row in rows]
+    best = min(results, key=lambda r: r["validation_mean_is_bps"])
+    if args.json:
+        print(json.dumps({"grid": grid, "results": results, "best": best}, indent=2,
+                         default=float))
+    else:
+        for r in results:
+            mark = "  <- best" if r is best else ""
+            print(f"{json.dumps(r['point'])}: validation IS {r['validation_mean_is_bps']:.3f} "
+                  f"bps, {r['trees']} trees{mark}")
+        print("nothing published; train the best point with sor train-rl and its settings")
     return 0
 
 
@@ -347,6 +391,8 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
         "bootstrap": {"resamples": args.resamples, "seed": args.bootstrap_seed,
                       "confidence": 0.95},
         "workers": args.workers, "sor_version": sor.__version__,
+        "dask": args.scheduler or (f"local cluster of {args.dask_workers} workers"
+                                   if args.dask_workers else None),
     }
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -361,8 +407,12 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
             progress.advance(total)
             progress.advance(per_policy[row["policy"]])
 
-        rows = run_grid(policies, regimes, seeds, spec=spec, workers=args.workers,
-                        models=None if args.no_models else "shipped", progress=advance)
+        from sor.scale import client_from_args
+
+        with client_from_args(args) as client:
+            rows = run_grid(policies, regimes, seeds, spec=spec, workers=args.workers,
+                            models=None if args.no_models else "shipped", progress=advance,
+                            client=client)
     report = build_report(rows, config=config, policies=labels, regimes=regimes,
                           reference=reference, candidate=candidate, notes=notes,
                           resamples=args.resamples, bootstrap_seed=args.bootstrap_seed)
@@ -850,6 +900,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="boosting rounds at most (default 300)")
     train.add_argument("--workers", type=int, default=2, help="simulation processes (default 2)")
     train.add_argument("--json", action="store_true", help="print the model cards as JSON")
+    _add_dask_arguments(train)
     train.set_defaults(handler=_cmd_train)
 
     train_rl = commands.add_parser(
@@ -873,6 +924,12 @@ def build_parser() -> argparse.ArgumentParser:
                           help="decision interval (5 s)")
     train_rl.add_argument("--workers", type=int, default=2, help="collection processes (2)")
     train_rl.add_argument("--json", action="store_true", help="print the model card as JSON")
+    train_rl.add_argument("--sweep", metavar="KEY=V1,V2", action="append", default=[],
+                          help="hyperparameter sweep (repeatable; every combination): one "
+                               "training per point as a Dask task, nothing published; keys "
+                               "are RlTrainSpec fields or fqi.<FqiSpec field>, e.g. "
+                               "fqi.rounds=100,200")
+    _add_dask_arguments(train_rl)
     train_rl.set_defaults(handler=_cmd_train_rl)
 
     models = commands.add_parser("models", help="the model registry")
@@ -987,6 +1044,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="output folder (default ./backtest-report)")
     backtest.add_argument("--json", action="store_true", help="print the report as JSON")
     backtest.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_dask_arguments(backtest)
     backtest.set_defaults(handler=_cmd_backtest)
 
     engine = commands.add_parser(
