@@ -100,13 +100,22 @@ def _train_spec(args: argparse.Namespace):
     return TrainSpec(dataset=dataset, boosting=BoostingSpec(max_rounds=args.max_rounds))
 
 
+def _add_dask_arguments(parser: argparse.ArgumentParser) -> None:
+    from sor.scale import add_dask_arguments
+
+    add_dask_arguments(parser)
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from sor.models.registry import default_models_dir
     from sor.models.train import summary, train_models
 
+    from sor.scale import client_from_args
+
     spec = _train_spec(args)
     out = args.out or default_models_dir()
-    cards = train_models(spec, args.data, out, workers=args.workers)
+    with client_from_args(args) as client:
+        cards = train_models(spec, args.data, out, workers=args.workers, client=client)
     if args.json:
         print(json.dumps(cards, indent=2, default=float))
     else:
@@ -276,6 +285,8 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
         "bootstrap": {"resamples": args.resamples, "seed": args.bootstrap_seed,
                       "confidence": 0.95},
         "workers": args.workers, "sor_version": sor.__version__,
+        "dask": args.scheduler or (f"local cluster of {args.dask_workers} workers"
+                                   if args.dask_workers else None),
     }
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -290,8 +301,12 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
             progress.advance(total)
             progress.advance(per_policy[row["policy"]])
 
-        rows = run_grid(policies, regimes, seeds, spec=spec, workers=args.workers,
-                        models=None if args.no_models else "shipped", progress=advance)
+        from sor.scale import client_from_args
+
+        with client_from_args(args) as client:
+            rows = run_grid(policies, regimes, seeds, spec=spec, workers=args.workers,
+                            models=None if args.no_models else "shipped", progress=advance,
+                            client=client)
     report = build_report(rows, config=config, policies=labels, regimes=regimes,
                           reference=reference, candidate=candidate, notes=notes,
                           resamples=args.resamples, bootstrap_seed=args.bootstrap_seed)
@@ -757,6 +772,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="boosting rounds at most (default 300)")
     train.add_argument("--workers", type=int, default=2, help="simulation processes (default 2)")
     train.add_argument("--json", action="store_true", help="print the model cards as JSON")
+    _add_dask_arguments(train)
     train.set_defaults(handler=_cmd_train)
 
     train_rl = commands.add_parser(
@@ -861,6 +877,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="output folder (default ./backtest-report)")
     backtest.add_argument("--json", action="store_true", help="print the report as JSON")
     backtest.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_dask_arguments(backtest)
     backtest.set_defaults(handler=_cmd_backtest)
 
     engine = commands.add_parser(

@@ -151,14 +151,90 @@ def _feature_options(settings: Any) -> Any:
     return options
 
 
-def _models_for(models: Mapping[str, Any] | str | None) -> dict[str, Any] | None:
+ModelsArgument = Any
+"""What ``models`` may be: None, ``SHIPPED``, a registry folder (str or Path: its models in
+use), a mapping name -> ONNX bytes, or a mapping name -> ``TreeEnsemble`` (this process only:
+those do not pickle)."""
+
+
+def _is_onnx_bytes(value: Any) -> bool:
+    return isinstance(value, (bytes, bytearray, memoryview))
+
+
+def _onnx_evaluator(name: str, data: bytes) -> Any:
+    """Returns the evaluator of ONNX ``data``, loaded and validated once per process (cached
+    by SHA-256)."""
+    import hashlib
+
+    key = "onnx:" + hashlib.sha256(data).hexdigest()
+    if key not in _MODEL_CACHE:
+        from sor.features import FEATURE_SCHEMA
+        from sor.models.onnx_trees import load_tree_model
+
+        model = load_tree_model(bytes(data), expected_schema_hash=FEATURE_SCHEMA.version_hash,
+                                feature_names=FEATURE_SCHEMA.names)
+        _MODEL_CACHE[key] = model.evaluator
+    return _MODEL_CACHE[key]
+
+
+def _registry_models(root: Any) -> dict[str, Any]:
+    """Returns the models in use of the registry folder ``root`` by name, loaded once per
+    process and registry state (cached by the SHA-256 of its ``registry.json``)."""
+    import hashlib
+    from pathlib import Path
+
+    from sor.models.registry import REGISTRY_FILE, ModelRegistry
+
+    path = Path(root).expanduser().resolve()
+    index = path / REGISTRY_FILE
+    try:
+        digest = hashlib.sha256(index.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise UsageError(f"models must be {SHIPPED!r}, a model registry folder or a mapping of "
+                         f"name to ONNX bytes; cannot read {index}: {exc.strerror or exc}"
+                         ) from None
+    key = f"registry:{path}:{digest}"
+    if key not in _MODEL_CACHE:
+        registry = ModelRegistry(path)
+        _MODEL_CACHE[key] = {n: registry.load(n).evaluator for n in registry.names()}
+    return _MODEL_CACHE[key]
+
+
+def _models_for(models: ModelsArgument) -> dict[str, Any] | None:
+    """Returns the evaluators (``TreeEnsemble`` by name) ``models`` stands for, or None."""
+    import os
+
     if models is None:
         return None
-    if isinstance(models, str):
-        if models != SHIPPED:
-            raise UsageError(f"models must be a dict, None or {SHIPPED!r}, got {models!r}")
+    if isinstance(models, str) and models == SHIPPED:
         return shipped_models() or None
-    return dict(models)
+    if isinstance(models, (str, os.PathLike)):
+        return _registry_models(models) or None
+    if isinstance(models, Mapping):
+        return {str(name): _onnx_evaluator(str(name), value) if _is_onnx_bytes(value) else value
+                for name, value in models.items()} or None
+    raise UsageError(f"models must be None, {SHIPPED!r}, a registry folder or a mapping of name "
+                     f"to ONNX bytes or TreeEnsemble, got {type(models).__name__}")
+
+
+def portable_models(models: ModelsArgument) -> ModelsArgument:
+    """Returns ``models`` in a form that can be sent to other processes (None, ``SHIPPED``, a
+    registry path as str, or name -> ONNX bytes); UsageError for in-process evaluators."""
+    import os
+
+    if models is None or (isinstance(models, str) and models == SHIPPED):
+        return models
+    if isinstance(models, (str, os.PathLike)):
+        return os.fspath(models)
+    if isinstance(models, Mapping):
+        wrong = sorted(str(n) for n, v in models.items() if not _is_onnx_bytes(v))
+        if wrong:
+            raise UsageError(f"models {wrong} are loaded evaluators, which cannot be sent to "
+                             "worker processes: give them as ONNX bytes or a registry folder, "
+                             "or run with workers=1 and no Dask client")
+        return {str(n): bytes(v) for n, v in models.items()}
+    raise UsageError(f"models must be None, {SHIPPED!r}, a registry folder or a mapping of name "
+                     f"to ONNX bytes, got {type(models).__name__}")
 
 
 def backtest_spec(scenario: str, seed: int, spec: EpisodeSpec, *,
@@ -196,13 +272,14 @@ def backtest_spec(scenario: str, seed: int, spec: EpisodeSpec, *,
 
 
 def run_episode(policy: str, params: Mapping[str, float] | None, scenario: str, seed: int, *,
-                spec: EpisodeSpec | None = None, models: Mapping[str, Any] | str | None = None,
+                spec: EpisodeSpec | None = None, models: ModelsArgument = None,
                 feature_settings: Any = SHIPPED, adv_shares: float | None = None,
                 **spec_fields: Any) -> Episode:
     """Runs one episode of ``policy`` (a ``_core.make_policy`` name) with ``params`` on
     ``scenario`` with market seed ``seed``. The parent is ``spec`` (or ``EpisodeSpec`` built
     from keywords such as ``quantity=``, ``horizon_s=``, ``side=``). ``models``: None (default),
-    a dict of ``TreeEnsemble`` by name, or ``SHIPPED`` for the shipped models. ``feature_settings``: the
+    ``SHIPPED`` for the shipped models, a registry folder (its models in use), a mapping name
+    -> ONNX bytes (loaded and validated once per process) or name -> ``TreeEnsemble``. ``feature_settings``: the
     shipped models' feature settings (GARCH fit; default), a ``FeatureSettings`` or None.
     ``adv_shares`` defaults to the scenario's ADV recorded with the shipped models."""
     if spec is None:
@@ -293,20 +370,42 @@ def _grid_task(task: tuple[Any, ...]) -> dict[str, Any]:
     return row
 
 
+def _describe_grid_task(task: tuple[Any, ...]) -> str:
+    choice, scenario, seed = task[0], task[1], task[2]
+    return f"backtest episode policy={choice.key} regime={scenario} seed={seed}"
+
+
 def run_grid(policies: Sequence[PolicyChoice], regimes: Sequence[str], seeds: Sequence[int], *,
              spec: EpisodeSpec = EpisodeSpec(), workers: int = 2,
-             models: str | None = SHIPPED, unfilled_penalty_bps: float = 50.0,
-             progress: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+             models: ModelsArgument = SHIPPED, unfilled_penalty_bps: float = 50.0,
+             progress: Callable[[dict[str, Any]], None] | None = None,
+             client: Any = None) -> list[dict[str, Any]]:
     """Runs every policy on every regime and seed (paired: same seeds, sides and sizes) in
-    ``workers`` processes (spawned; 1 runs here); returns one metrics row per episode
-    (``metrics.episode_metrics`` plus ``policy`` and ``regime``) in grid order. ``progress`` is
-    called with each row as it completes."""
+    ``workers`` processes (spawned; 1 runs here), or as Dask tasks on ``client``'s cluster
+    when one is given; returns one metrics row per episode (``metrics.episode_metrics`` plus
+    ``policy`` and ``regime``) in grid order, the same rows either way. ``models``: None,
+    ``SHIPPED``, a registry folder or a mapping name -> ONNX bytes (each process loads them
+    once); a mapping of loaded evaluators only with ``workers=1`` and no client. ``progress``
+    is called with each row as it completes. A failing Dask task raises ScaleOutError naming
+    its policy, regime and seed."""
     if workers < 1:
         raise UsageError(f"workers must be at least 1, got {workers}")
+    local = client is None and (workers == 1 or len(regimes) * len(seeds) * len(policies) == 1)
+    if not local:
+        models = portable_models(models)
     tasks = [(choice, regime, int(seed), spec, models, unfilled_penalty_bps)
              for regime in regimes for seed in seeds for choice in policies]
     rows: list[dict[str, Any] | None] = [None] * len(tasks)
-    if workers == 1 or len(tasks) == 1:
+    if client is not None:
+        from sor.scale import run_tasks
+
+        if isinstance(models, dict):  # ship the ONNX bytes to each worker once, not per task
+            shared = client.scatter(models, broadcast=True, hash=False)
+            tasks = [(*task[:4], shared, *task[5:]) for task in tasks]
+        return run_tasks(client, _grid_task, tasks, describe=_describe_grid_task,
+                         on_result=(lambda _n, row: progress(row)) if progress else None,
+                         key_prefix="sor-backtest")
+    if local:
         for n, task in enumerate(tasks):
             rows[n] = _grid_task(task)
             if progress:

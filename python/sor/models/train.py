@@ -25,7 +25,7 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -133,9 +133,43 @@ def fit_sqrt_law(data: dict[str, np.ndarray], mask: np.ndarray) -> float:
     return float(np.dot(x, y) / denominator) if denominator > 0 else 0.0
 
 
-def _fit(target: Target, train_x: np.ndarray, train_y: np.ndarray, valid_x: np.ndarray,
-         valid_y: np.ndarray, boosting: BoostingSpec,
-         on_round: Callable[[int, int], None] | None) -> tuple[Any, int]:
+def _params(boosting: BoostingSpec) -> dict[str, Any]:
+    return dict(n_estimators=boosting.max_rounds, max_depth=boosting.max_depth,
+                learning_rate=boosting.learning_rate, subsample=boosting.subsample,
+                colsample_bytree=boosting.colsample_bytree,
+                min_child_weight=boosting.min_child_weight, reg_lambda=boosting.reg_lambda,
+                tree_method="hist", random_state=boosting.random_state,
+                early_stopping_rounds=boosting.early_stopping_rounds)
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in ("classifier", "regressor"):
+        raise UsageError(f"kind must be 'classifier' or 'regressor', got {kind!r}")
+
+
+def fit_booster(kind: str, train_x: Any, train_y: Any, valid_x: Any, valid_y: Any,
+                boosting: BoostingSpec, *, client: Any = None,
+                on_round: Callable[[int, int], None] | None = None) -> tuple[Any, int]:
+    """Returns the XGBoost booster of ``kind`` ("classifier": binary logistic, "regressor":
+    squared error) fitted on the train rows with early stopping on the validation rows, trimmed
+    to the best validation round, and its number of trees. Without ``client`` the fit runs
+    here with ``boosting.threads`` threads (bit-reproducible); with a ``distributed.Client`` it
+    runs through ``xgboost.dask`` with the rows split into one partition per worker (the same
+    hyperparameters; reproducible for a fixed worker count, not bit-identical to the local
+    fit). ``on_round(done, max_rounds)`` follows progress (with ``client``: once, at the end)."""
+    _check_kind(kind)
+    if client is not None:
+        import dask.array as da
+
+        partitions = _worker_count(client)
+
+        def spread(x: Any) -> Any:
+            x = np.asarray(x, dtype=np.float32)
+            rows = max(1, -(-len(x) // partitions))
+            return da.from_array(x, chunks=(rows,) + x.shape[1:])
+
+        return _fit_dask(client, kind, spread(train_x), spread(train_y), spread(valid_x),
+                         spread(valid_y), boosting, on_round)
     import xgboost as xgb
 
     class _Progress(xgb.callback.TrainingCallback):
@@ -152,7 +186,7 @@ def _fit(target: Target, train_x: np.ndarray, train_y: np.ndarray, valid_x: np.n
                   random_state=boosting.random_state,
                   early_stopping_rounds=boosting.early_stopping_rounds,
                   callbacks=[_Progress()])
-    if target.kind == "classifier":
+    if kind == "classifier":
         model = xgb.XGBClassifier(objective="binary:logistic", eval_metric="logloss", **params)
     else:
         model = xgb.XGBRegressor(objective="reg:squarederror", eval_metric="rmse", **params)
@@ -162,11 +196,74 @@ def _fit(target: Target, train_x: np.ndarray, train_y: np.ndarray, valid_x: np.n
     return model.get_booster()[:best], best
 
 
+def _worker_count(client: Any) -> int:
+    return max(1, len(client.scheduler_info().get("workers", {})))
+
+
+def _fit_dask(client: Any, kind: str, train_x: Any, train_y: Any, valid_x: Any, valid_y: Any,
+              boosting: BoostingSpec, on_round: Callable[[int, int], None] | None
+              ) -> tuple[Any, int]:
+    import xgboost.dask as dxgb
+
+    from sor.errors import ScaleOutError
+
+    params = _params(boosting)
+    if kind == "classifier":
+        model = dxgb.DaskXGBClassifier(objective="binary:logistic", eval_metric="logloss",
+                                       **params)
+    else:
+        model = dxgb.DaskXGBRegressor(objective="reg:squarederror", eval_metric="rmse",
+                                      **params)
+    model.client = client
+    try:
+        model.fit(train_x, train_y, eval_set=[(valid_x, valid_y)], verbose=False)
+    except (OSError, TimeoutError) as exc:
+        raise ScaleOutError(f"xgboost.dask {kind} fit failed on the Dask cluster: "
+                            f"{type(exc).__name__}: {exc}") from exc
+    best = int(model.best_iteration) + 1
+    if on_round is not None:
+        on_round(int(model.get_booster().num_boosted_rounds()), boosting.max_rounds)
+    return model.get_booster()[:best], best
+
+
+def fit_booster_parquet(client: Any, kind: str, train_files: Sequence[str | Path],
+                        valid_files: Sequence[str | Path], feature_columns: Sequence[str],
+                        label: str, boosting: BoostingSpec, *,
+                        row_filter: list[tuple[str, str, Any]] | None = None
+                        ) -> tuple[Any, int]:
+    """Returns ``fit_booster``'s (booster, trees) fitted through ``xgboost.dask`` on Parquet
+    files the workers read themselves (``dask.dataframe.read_parquet``, one partition per
+    file: the files must be readable from every worker): features ``feature_columns`` (as
+    float32, in that order), label ``label``; rows whose label is missing are dropped, and
+    ``row_filter`` (pyarrow filters, e.g. ``[("order_type", "==", 0)]``) keeps only matching
+    rows."""
+    import dask.dataframe as dd
+
+    _check_kind(kind)
+    if not train_files or not valid_files:
+        raise UsageError("fit_booster_parquet needs at least one train and one validation file")
+    columns = list(dict.fromkeys([*feature_columns, label]))
+
+    def load(files: Sequence[str | Path]) -> tuple[Any, Any]:
+        frame = dd.read_parquet([str(f) for f in files], columns=columns,
+                                filters=row_filter or None)
+        frame = frame.dropna(subset=[label])
+        x = frame[list(feature_columns)].astype("float32").to_dask_array(lengths=True)
+        y = frame[label].astype("float32").to_dask_array(lengths=True)
+        return x, y
+
+    train_x, train_y = load(train_files)
+    valid_x, valid_y = load(valid_files)
+    return _fit_dask(client, kind, train_x, train_y, valid_x, valid_y, boosting, None)
+
+
 def train_models(spec: TrainSpec, data_dir: str | Path, models_dir: str | Path, *,
-                 workers: int = 2, console: Any = None) -> list[dict[str, Any]]:
+                 workers: int = 2, console: Any = None, client: Any = None
+                 ) -> list[dict[str, Any]]:
     """Builds (or reuses) the dataset, trains the three models, validates them on the test
     seeds, exports each to ONNX and publishes it with its card into ``models_dir``; returns the
-    cards."""
+    cards. With a ``distributed.Client`` the fits run through ``xgboost.dask`` on its workers
+    (``fit_booster``); everything else runs here."""
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                TimeElapsedColumn)
 
@@ -194,10 +291,11 @@ def train_models(spec: TrainSpec, data_dir: str | Path, models_dir: str | Path, 
                                  f"validation {int(va.sum())}, test {int(te.sum())}; "
                                  "simulate more days or hours")
             bar = progress.add_task(f"train {target.name}", total=spec.boosting.max_rounds)
-            booster, rounds = _fit(
-                target, _matrix(train, tr), train[target.label][tr].astype(np.float32),
+            booster, rounds = fit_booster(
+                target.kind, _matrix(train, tr), train[target.label][tr].astype(np.float32),
                 _matrix(valid, va), valid[target.label][va].astype(np.float32), spec.boosting,
-                lambda done, total, bar=bar: progress.update(bar, completed=done))
+                client=client,
+                on_round=lambda done, total, bar=bar: progress.update(bar, completed=done))
             progress.update(bar, completed=spec.boosting.max_rounds,
                             description=f"train {target.name} ({rounds} trees)")
             test_x = _matrix(test, te)
@@ -218,6 +316,8 @@ def train_models(spec: TrainSpec, data_dir: str | Path, models_dir: str | Path, 
             card = _card(target, spec, rounds, card_metrics, loaded, export_gap, train, tr, valid,
                          va, test, te, started)
             card["feature_settings"] = settings_to_json(built.settings)
+            if client is not None:
+                card["fit"] = {"backend": "xgboost.dask", "dask_workers": _worker_count(client)}
             card["data"]["adv_shares"] = built.adv_shares
             plot = _plot(target, card_metrics)
             entry = registry.publish(target.name, onnx_bytes, card, render_card, reference,
