@@ -1034,6 +1034,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="file whose first line is the bearer token actions must carry "
                               "(default: $SOR_CONSOLE_TOKEN, else no token)")
     console.set_defaults(handler=_cmd_console)
+    from sor.store.cli import add_parser as add_data_parser
+
+    add_data_parser(commands)
     return parser
 
 
