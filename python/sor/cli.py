@@ -171,6 +171,65 @@ def _cmd_models_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_models_versions(args: argparse.Namespace) -> int:
+    from sor.models.registry import ModelRegistry
+
+    rows = ModelRegistry(args.registry).versions(args.name)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            print(f"{args.name} v{row['version']:<4} {row['status']:<8} sha256 "
+                  f"{row['sha256'][:16]}  {row['card']}")
+    return 0
+
+
+def _print_registry_record(record: dict, as_json: bool) -> None:
+    import datetime
+
+    if as_json:
+        print(json.dumps(record, indent=2))
+        return
+    when = datetime.datetime.fromtimestamp(record["ts_ns"] / 1e9, datetime.timezone.utc)
+    kind = f"rollback of #{record['rollback_of']}" if "rollback_of" in record else "promotion"
+    changes = ", ".join(f"{name} {c['from'] if c['from'] is not None else '-'} -> "
+                        f"{c['to'] if c['to'] is not None else '-'}"
+                        for name, c in sorted(record["changes"].items()))
+    print(f"#{record['id']} {when:%Y-%m-%d %H:%M:%S} UTC {kind} by {record['operator']}: "
+          f"{changes} ({record['reason']})")
+
+
+def _cmd_models_promote(args: argparse.Namespace) -> int:
+    from sor.models.registry import ModelRegistry, parse_changes
+
+    record = ModelRegistry(args.registry).promote(parse_changes(args.changes),
+                                                  operator=args.operator, reason=args.reason)
+    _print_registry_record(record, args.json)
+    return 0
+
+
+def _cmd_models_rollback(args: argparse.Namespace) -> int:
+    from sor.models.registry import ModelRegistry
+
+    record = ModelRegistry(args.registry).rollback(operator=args.operator, reason=args.reason,
+                                                   names=args.names or None)
+    _print_registry_record(record, args.json)
+    return 0
+
+
+def _cmd_models_history(args: argparse.Namespace) -> int:
+    from sor.models.registry import ModelRegistry
+
+    records = ModelRegistry(args.registry).history()
+    if args.json:
+        print(json.dumps(records, indent=2))
+    elif not records:
+        print("no promotions recorded")
+    for record in records if not args.json else []:
+        _print_registry_record(record, False)
+    return 0
+
+
 def _cmd_sim_scenarios(args: argparse.Namespace) -> int:
     from sor.sim import load_scenario, shipped_scenarios
 
@@ -808,6 +867,39 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="load every model: hash, schema, tree graph, parity with onnxruntime")
     models_check.add_argument("--registry", metavar="DIR", help="registry (default: shipped)")
     models_check.set_defaults(handler=_cmd_models_check)
+    models_versions = models_commands.add_parser(
+        "versions", help="every version of a model: in use, staged or retired")
+    models_versions.add_argument("name", metavar="NAME", help="model name")
+    models_versions.add_argument("--models", "--registry", dest="registry", metavar="DIR",
+                                 help="registry (default: shipped)")
+    models_versions.add_argument("--json", action="store_true", help="print JSON")
+    models_versions.set_defaults(handler=_cmd_models_versions)
+    models_promote = models_commands.add_parser(
+        "promote", help="put versions in use (one atomic registry write, a history record)")
+    models_promote.add_argument("changes", nargs="+", metavar="NAME=VERSION",
+                                help="model and version, e.g. fill_probability=3")
+    models_promote.add_argument("--operator", required=True, help="who promotes")
+    models_promote.add_argument("--reason", required=True, help="why")
+    models_promote.add_argument("--models", "--registry", dest="registry", metavar="DIR",
+                                help="registry (default: shipped)")
+    models_promote.add_argument("--json", action="store_true", help="print the record as JSON")
+    models_promote.set_defaults(handler=_cmd_models_promote)
+    models_rollback = models_commands.add_parser(
+        "rollback", help="undo the last promotion (of the named models) not yet rolled back")
+    models_rollback.add_argument("names", nargs="*", metavar="NAME",
+                                 help="only these models (default: the last promotion)")
+    models_rollback.add_argument("--operator", required=True, help="who rolls back")
+    models_rollback.add_argument("--reason", required=True, help="why")
+    models_rollback.add_argument("--models", "--registry", dest="registry", metavar="DIR",
+                                 help="registry (default: shipped)")
+    models_rollback.add_argument("--json", action="store_true", help="print the record as JSON")
+    models_rollback.set_defaults(handler=_cmd_models_rollback)
+    models_history = models_commands.add_parser(
+        "history", help="promotions and rollbacks, oldest first")
+    models_history.add_argument("--models", "--registry", dest="registry", metavar="DIR",
+                                help="registry (default: shipped)")
+    models_history.add_argument("--json", action="store_true", help="print JSON")
+    models_history.set_defaults(handler=_cmd_models_history)
 
     sim = commands.add_parser("sim", help="the multi-venue market simulator",
                               description="Run simulated markets and validate them.")
