@@ -89,7 +89,7 @@ def simulate_day(out_dir: str | os.PathLike[str], *, scenario: str = "default", 
     midnight = _midnight_ns(session_start)
     locates = {instrument: instrument + 1 for instrument in instruments}
     counts = {venue: 0 for venue in lit}
-    itch_paths = {venue_names[venue]: out / f"{venue_names[venue]}.itch" for venue in lit}
+    itch_paths = {venue_names[venue]: out / f"{venue_names[venue]}-{day}.itch" for venue in lit}
     handles = {}
     try:
         for venue in lit:
@@ -155,7 +155,8 @@ def _route(out: Path, scenario: str, seed: int, hours: float, policy: str, model
     with AuditJournal(journal_path, run_id=f"sim-{scenario}-{seed}-{day}",
                       metadata=metadata, flush_interval_s=1.0) as journal:
         journal.append_event("session_up", ts_ns=session_start, scenario=scenario,
-                             seed=int(seed), hours=float(hours))
+                             seed=int(seed), hours=float(hours),
+                             adv_shares=metadata["adv_shares"])
 
         def on_step(decisions: np.ndarray, audit: np.ndarray) -> None:
             journal.append_decisions(decisions)
