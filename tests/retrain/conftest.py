@@ -12,13 +12,15 @@ import pytest
 
 @pytest.fixture(scope="session")
 def simulated_store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Returns a short simulated day (7 minutes of routing after a 2-minute warm-up) and a
+    """Returns a short simulated day of the volatile scenario (10 minutes of routing after a 2-minute
+    warm-up) and a
     store with it ingested twice (the second ingest changes nothing)."""
     from sor.retrain.simulate import simulate_day
     from sor.store import DataStore
 
     root = tmp_path_factory.mktemp("retrain")
-    day = simulate_day(root / "day", hours=0.15, start_offset_s=120.0, seed=3)
+    day = simulate_day(root / "day", scenario="volatile", hours=0.2, start_offset_s=120.0,
+                       seed=3)
     store = DataStore(root / "store")
     first = store.ingest(root / "day")
     second = store.ingest(root / "day")

@@ -536,8 +536,8 @@ def decide(models: dict[str, dict[str, Any]], backtest: dict[str, Any], spec: Re
             worse.append(f"rl policy held-out improvement {rl['mean_improvement_bps']:+.3f} bps"
                          f" < {spec.min_improvement_bps:g}")
     if not (math.isfinite(gain) and gain >= spec.min_improvement_bps):
-        return "kept", (f"challenger kept out: improvement {gain:+.3f} bps < "
-                        f"{spec.min_improvement_bps:g} bps required; " + figures)
+        worse.insert(0, f"improvement {gain:+.3f} bps < {spec.min_improvement_bps:g} bps "
+                        "required")
     if worse:
         return "kept", "challenger kept out: " + "; ".join(worse) + "; " + figures
     return "promote", (f"challenger promoted: improvement {gain:+.3f} bps >= "
