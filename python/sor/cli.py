@@ -136,13 +136,48 @@ def _cmd_train_rl(args: argparse.Namespace) -> int:
         validation_seeds=parse_seeds(args.validation_seeds), quantity=args.quantity,
         horizon_s=args.horizon_s, decision_interval_s=args.decision_interval_s,
         fqi=FqiSpec(iterations=args.iterations, rounds=args.trees), workers=args.workers)
+    from sor.scale import client_from_args, dask_client
+
     out = args.out or default_models_dir()
-    card = train_rl(spec, out)
+    if args.sweep:
+        return _train_rl_sweep(args, spec, client_from_args, dask_client)
+    with client_from_args(args) as client:
+        card = train_rl(spec, out, client=client)
     if args.json:
         print(json.dumps(card, indent=2, default=float))
     else:
         print(summary([card]))
         print(f"policy model and card in {out}")
+    return 0
+
+
+def _train_rl_sweep(args: argparse.Namespace, spec, client_from_args, dask_client) -> int:
+    import hashlib
+
+    from sor.rl.train import parse_sweep, rl_sweep
+
+    grid = parse_sweep(args.sweep, spec)
+    context = client_from_args(args)
+    if not (args.scheduler or args.dask_workers):
+        context = dask_client()  # a sweep always runs on Dask: a local cluster by default
+    with context as client:
+        rows = rl_sweep(client, spec, grid,
+                        on_point=lambda row: print(f"done {row['point']}: validation IS "
+                                                   f"{row['validation_mean_is_bps']:.3f} bps",
+                                                   file=sys.stderr))
+    results = [{"point": row["point"], "validation_mean_is_bps": row["validation_mean_is_bps"],
+                "onnx_sha256": hashlib.sha256(row["onnx_bytes"]).hexdigest(),
+                "trees": row["card"]["trees"]["count"]} for row in rows]
+    best = min(results, key=lambda r: r["validation_mean_is_bps"])
+    if args.json:
+        print(json.dumps({"grid": grid, "results": results, "best": best}, indent=2,
+                         default=float))
+    else:
+        for r in results:
+            mark = "  <- best" if r is best else ""
+            print(f"{json.dumps(r['point'])}: validation IS {r['validation_mean_is_bps']:.3f} "
+                  f"bps, {r['trees']} trees{mark}")
+        print("nothing published; train the best point with sor train-rl and its settings")
     return 0
 
 
@@ -855,6 +890,12 @@ def build_parser() -> argparse.ArgumentParser:
                           help="decision interval (5 s)")
     train_rl.add_argument("--workers", type=int, default=2, help="collection processes (2)")
     train_rl.add_argument("--json", action="store_true", help="print the model card as JSON")
+    train_rl.add_argument("--sweep", metavar="KEY=V1,V2", action="append", default=[],
+                          help="hyperparameter sweep (repeatable; every combination): one "
+                               "training per point as a Dask task, nothing published; keys "
+                               "are RlTrainSpec fields or fqi.<FqiSpec field>, e.g. "
+                               "fqi.rounds=100,200")
+    _add_dask_arguments(train_rl)
     train_rl.set_defaults(handler=_cmd_train_rl)
 
     models = commands.add_parser("models", help="the model registry")

@@ -211,6 +211,10 @@ def _models_for(models: ModelsArgument) -> dict[str, Any] | None:
     if isinstance(models, (str, os.PathLike)):
         return _registry_models(models) or None
     if isinstance(models, Mapping):
+        wrong = {str(n): type(v).__name__ for n, v in models.items()
+                 if not _is_onnx_bytes(v) and not isinstance(v, _core.TreeEnsemble)}
+        if wrong:
+            raise UsageError(f"models must map names to ONNX bytes or TreeEnsemble, got {wrong}")
         return {str(name): _onnx_evaluator(str(name), value) if _is_onnx_bytes(value) else value
                 for name, value in models.items()} or None
     raise UsageError(f"models must be None, {SHIPPED!r}, a registry folder or a mapping of name "
@@ -400,7 +404,7 @@ def run_grid(policies: Sequence[PolicyChoice], regimes: Sequence[str], seeds: Se
         from sor.scale import run_tasks
 
         if isinstance(models, dict):  # ship the ONNX bytes to each worker once, not per task
-            shared = client.scatter(models, broadcast=True, hash=False)
+            shared = client.scatter([models], broadcast=True, hash=False)[0]
             tasks = [(*task[:4], shared, *task[5:]) for task in tasks]
         return run_tasks(client, _grid_task, tasks, describe=_describe_grid_task,
                          on_result=(lambda _n, row: progress(row)) if progress else None,

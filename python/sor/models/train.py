@@ -159,14 +159,19 @@ def fit_booster(kind: str, train_x: Any, train_y: Any, valid_x: Any, valid_y: An
     fit). ``on_round(done, max_rounds)`` follows progress (with ``client``: once, at the end)."""
     _check_kind(kind)
     if client is not None:
+        import dask
         import dask.array as da
 
         partitions = _worker_count(client)
 
         def spread(x: Any) -> Any:
-            x = np.asarray(x, dtype=np.float32)
-            rows = max(1, -(-len(x) // partitions))
-            return da.from_array(x, chunks=(rows,) + x.shape[1:])
+            # scatter the row blocks to the workers (not inside the task graph)
+            x = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+            blocks = [b for b in np.array_split(x, partitions) if len(b)] or [x]
+            futures = client.scatter(blocks, hash=False)
+            return da.concatenate([da.from_delayed(dask.delayed(f), shape=b.shape,
+                                                   dtype=np.float32)
+                                   for f, b in zip(futures, blocks)])
 
         return _fit_dask(client, kind, spread(train_x), spread(train_y), spread(valid_x),
                          spread(valid_y), boosting, on_round)
@@ -248,8 +253,8 @@ def fit_booster_parquet(client: Any, kind: str, train_files: Sequence[str | Path
         frame = dd.read_parquet([str(f) for f in files], columns=columns,
                                 filters=row_filter or None)
         frame = frame.dropna(subset=[label])
-        x = frame[list(feature_columns)].astype("float32").to_dask_array(lengths=True)
-        y = frame[label].astype("float32").to_dask_array(lengths=True)
+        x = frame[list(feature_columns)].astype("float32").to_dask_array()
+        y = frame[label].astype("float32").to_dask_array()
         return x, y
 
     train_x, train_y = load(train_files)

@@ -10,6 +10,8 @@ training seeds nor the backtest seeds 9001+) and the best round is kept.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import math
 import multiprocessing as mp
 import time
@@ -19,7 +21,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from sor.errors import UsageError
+from sor.errors import ModelError, UsageError
 from sor.features import FEATURE_SCHEMA
 from sor.rl.fqi import FqiSpec, Transitions, fitted_q_iteration
 
@@ -58,12 +60,14 @@ def _env_kwargs(spec: RlTrainSpec) -> dict[str, Any]:
 _WORKER_Q: dict[str, Any] = {}
 
 
-def _collect(task: tuple[str, int, float, bytes | None, dict[str, Any], int]) -> dict[str, Any]:
+def _collect(task: tuple[Any, ...]) -> dict[str, Any]:
     """Runs one episode; returns its transitions and return."""
+    from sor.backtest.runner import SHIPPED, _models_for
     from sor.models import load_tree_model
     from sor.rl.routing import RoutingEnv
 
-    scenario, market_seed, epsilon, q_bytes, kwargs, rng_seed = task
+    scenario, market_seed, epsilon, q_bytes, kwargs, rng_seed = task[:6]
+    models = task[6] if len(task) > 6 else SHIPPED
     evaluator = None
     if q_bytes is not None:
         key = str(hash(q_bytes))
@@ -71,7 +75,8 @@ def _collect(task: tuple[str, int, float, bytes | None, dict[str, Any], int]) ->
             _WORKER_Q.clear()
             _WORKER_Q[key] = load_tree_model(q_bytes, expected_schema_hash=None).evaluator
         evaluator = _WORKER_Q[key]
-    env = RoutingEnv(scenario, models="shipped", **kwargs)
+    env = RoutingEnv(scenario, models=SHIPPED if models == SHIPPED else _models_for(models),
+                     **kwargs)
     rng = np.random.default_rng(rng_seed)
     rows, info = env.reset(options={"market_seed": market_seed})
     taken, rewards, next_rows, next_feasible, done = [], [], [], [], []
@@ -111,15 +116,43 @@ def _pad(part: dict[str, Any], actions: int) -> dict[str, Any]:
     return {**part, "next_rows": rows, "next_feasible": feasible}
 
 
-def train_rl(spec: RlTrainSpec, registry_dir: str | Path | None = None, *,
-             console: Any = None, publish: bool = True) -> dict[str, Any]:
-    """Trains the policy (see the module documentation); returns its model card. Publishes
-    the best round's Q into the registry as ``action_value`` unless ``publish`` is False."""
+@dataclass
+class RlTrainResult:
+    """What one RL training produced: the card, the best round's Q as ONNX bytes and the
+    reference rows of its parity check (what ``ModelRegistry.stage``/``publish`` take)."""
+
+    card: dict[str, Any]
+    onnx_bytes: bytes
+    reference_rows: np.ndarray
+
+
+def _describe_collect(task: tuple[Any, ...]) -> str:
+    return f"RL collection episode scenario={task[0]} seed={task[1]} epsilon={task[2]:g}"
+
+
+def _describe_validation(task: tuple[Any, ...]) -> str:
+    return f"RL validation backtest policy=rl regime={task[0]} seed={task[1]}"
+
+
+def _validate(task: tuple[Any, ...]) -> float:
+    """Runs one validation backtest of the greedy policy; returns its shortfall in bps."""
+    from sor.backtest.runner import run_episode
+
+    scenario, seed, params, episode_spec, models = task
+    return _is_bps(run_episode("rl", params, scenario, seed, spec=episode_spec, models=models))
+
+
+def train_rl_model(spec: RlTrainSpec, *, console: Any = None, client: Any = None,
+                   models: Any = "shipped") -> RlTrainResult:
+    """Trains the policy (see the module documentation) without publishing it; returns the
+    card, the best round's ONNX bytes and reference rows. ``models`` are the supervised models
+    the routing environment and the validation backtests use: "shipped", a registry folder
+    or a mapping name -> ONNX bytes. With a ``distributed.Client`` the episodes and the
+    validation backtests run as Dask tasks (the same episodes and results as locally)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from sor.backtest.runner import EpisodeSpec, run_episode, shipped_models
+    from sor.backtest.runner import EpisodeSpec, portable_models
     from sor.models import load_tree_model, xgboost_to_onnx
-    from sor.models.registry import ModelRegistry
     from sor.models.train import code_revision
 
     started = time.time()
@@ -129,26 +162,46 @@ def train_rl(spec: RlTrainSpec, registry_dir: str | Path | None = None, *,
     best: dict[str, Any] | None = None
     q_bytes: bytes | None = None
     episode_spec = EpisodeSpec(quantity=spec.quantity, horizon_s=spec.horizon_s)
-    models = dict(shipped_models())
-    context = mp.get_context("spawn")
+    base_models = models_as_onnx_bytes(models)
+    collect_models = portable_models(models)
+    validation_params = {"child_shares": spec.child_shares,
+                         "decision_interval_s": spec.decision_interval_s}
+    shared_base: Any = base_models
+    if client is not None:
+        from sor.scale import run_tasks
+
+        # ship the supervised models to each worker once, not with every task
+        shared_base = client.scatter([base_models], broadcast=True, hash=False)[0]
+        if isinstance(collect_models, dict):
+            collect_models = shared_base
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress, \
-            context.Pool(max(1, spec.workers)) as pool:
+    with contextlib.ExitStack() as stack:
+        progress = stack.enter_context(Progress(*columns, console=console))
+        pool = None
+        if client is None and spec.workers > 1:
+            pool = stack.enter_context(mp.get_context("spawn").Pool(spec.workers))
         for round_index in range(spec.rounds):
             epsilon = spec.epsilon_for(round_index)
             tasks = []
             for k in range(spec.episodes_per_round):
                 scenario = spec.scenarios[k % len(spec.scenarios)]
                 seed = spec.train_seed_base + round_index * spec.episodes_per_round + k
-                tasks.append((scenario, seed, epsilon, q_bytes, kwargs, seed))
+                tasks.append((scenario, seed, epsilon, q_bytes, kwargs, seed, collect_models))
             bar = progress.add_task(f"round {round_index} episodes (epsilon {epsilon:g})",
                                     total=len(tasks))
-            returns = []
-            for part in pool.imap(_collect, tasks):
-                parts.append(part)
-                returns.append(part["return"])
-                progress.advance(bar)
+            if client is not None:
+                collected = run_tasks(client, _collect, tasks, describe=_describe_collect,
+                                      on_result=lambda *_: progress.advance(bar),
+                                      key_prefix="sor-rl-collect")
+            else:
+                collected = []
+                for part in (pool.imap(_collect, tasks) if pool is not None
+                             else map(_collect, tasks)):
+                    collected.append(part)
+                    progress.advance(bar)
+            parts.extend(collected)
+            returns = [part["return"] for part in collected]
             actions = max(p["next_rows"].shape[1] for p in parts)
             padded = [_pad(p, actions) for p in parts]
             data = Transitions.concatenate([Transitions(
@@ -168,14 +221,20 @@ def train_rl(spec: RlTrainSpec, registry_dir: str | Path | None = None, *,
                                       reference_rows=data.rows[:: max(1, len(data.rows) // 256)])
             val_bar = progress.add_task(f"round {round_index} validation backtests",
                                         total=len(spec.scenarios) * len(spec.validation_seeds))
-            shortfalls = []
-            with_q = {**models, "action_value": q_model.evaluator}
-            for scenario in spec.scenarios:
-                for seed in spec.validation_seeds:
-                    episode = run_episode("rl", {"child_shares": spec.child_shares,
-                                                 "decision_interval_s": spec.decision_interval_s},
-                                          scenario, seed, spec=episode_spec, models=with_q)
-                    shortfalls.append(_is_bps(episode))
+            validation = [(scenario, seed, validation_params, episode_spec, None)
+                          for scenario in spec.scenarios for seed in spec.validation_seeds]
+            if client is not None:
+                shared_q = client.scatter([q_bytes], broadcast=True, hash=False)[0]
+                validation = [(*v[:4], shared_base, shared_q) for v in validation]
+                shortfalls = run_tasks(client, _validate_with_q, validation,
+                                       describe=_describe_validation,
+                                       on_result=lambda *_: progress.advance(val_bar),
+                                       key_prefix="sor-rl-validate")
+            else:
+                with_q = {**base_models, "action_value": q_bytes}
+                shortfalls = []
+                for v in validation:
+                    shortfalls.append(_validate((*v[:4], with_q)))
                     progress.advance(val_bar)
             record = {"round": round_index, "epsilon": epsilon, "episodes": len(parts),
                       "transitions": int(len(data.rows)),
@@ -210,16 +269,158 @@ def train_rl(spec: RlTrainSpec, registry_dir: str | Path | None = None, *,
                  "test": {"rows": 0, "seeds": [], "scenarios": []}},
         "parity": {"onnxruntime_max_abs_diff": best["model"].parity.max_abs_difference,
                    "onnxruntime_rows": best["model"].parity.rows, "xgboost_max_abs_diff": 0.0},
+        "supervised_models": {name: hashlib.sha256(data).hexdigest()
+                              for name, data in sorted(base_models.items())
+                              if name != "action_value"},
         "code": code_revision(),
         "reproduce": "sor train-rl",
         "training_seconds": round(time.time() - started, 1),
     }
-    if publish:
-        registry = ModelRegistry(registry_dir)
-        entry = registry.publish("action_value", best["onnx"], card, render_rl_card,
-                                 best["reference"])
-        card = registry.card(entry.name)
-    return card
+    if client is not None:
+        from sor.scale import worker_count
+
+        card["fit"] = {"backend": "dask tasks (collection, validation)",
+                       "dask_workers": worker_count(client)}
+    return RlTrainResult(card, best["onnx"], best["reference"])
+
+
+def train_rl(spec: RlTrainSpec, registry_dir: str | Path | None = None, *,
+             console: Any = None, publish: bool = True, client: Any = None,
+             models: Any = "shipped") -> dict[str, Any]:
+    """Trains the policy (see ``train_rl_model``); returns its model card. Publishes the best
+    round's Q into the registry as ``action_value`` unless ``publish`` is False (then
+    ``train_rl_model`` also gives the ONNX bytes)."""
+    from sor.models.registry import ModelRegistry
+
+    result = train_rl_model(spec, console=console, client=client, models=models)
+    if not publish:
+        return result.card
+    registry = ModelRegistry(registry_dir)
+    entry = registry.publish("action_value", result.onnx_bytes, result.card, render_rl_card,
+                             result.reference_rows)
+    return registry.card(entry.name)
+
+
+def _validate_with_q(task: tuple[Any, ...]) -> float:
+    scenario, seed, params, episode_spec, base, q_bytes = task
+    return _validate((scenario, seed, params, episode_spec, {**base, "action_value": q_bytes}))
+
+
+def models_as_onnx_bytes(models: Any) -> dict[str, bytes]:
+    """Returns name -> ONNX bytes of ``models`` ("shipped", a registry folder: its models in
+    use; a mapping name -> bytes as is; None: {})."""
+    import os
+
+    from sor.backtest.runner import SHIPPED, portable_models
+    from sor.models.registry import ModelRegistry
+
+    portable = portable_models(models)
+    if portable is None:
+        return {}
+    if isinstance(portable, dict):
+        return dict(portable)
+    registry = ModelRegistry(None if portable == SHIPPED else os.fspath(portable))
+    out = {}
+    for name in registry.names():
+        path = registry.path(name)
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != registry.entry(name).sha256:
+            raise ModelError(f"model {name!r} file {path} does not have the SHA-256 its "
+                             "registry records: the file changed or is corrupt")
+        out[name] = data
+    return out
+
+
+def _sweep_value(key: str, text: str, current: Any) -> Any:
+    if isinstance(current, bool):
+        if text.lower() not in ("true", "false", "1", "0"):
+            raise UsageError(f"sweep value {text!r} of {key} is not a boolean")
+        return text.lower() in ("true", "1")
+    if isinstance(current, tuple):
+        kind = type(current[0]) if current else str
+        return tuple(kind(v) for v in text.split("+") if v)
+    try:
+        return type(current)(text)
+    except ValueError:
+        raise UsageError(f"sweep value {text!r} of {key} is not a {type(current).__name__}"
+                         ) from None
+
+
+def parse_sweep(items: Sequence[str], base: RlTrainSpec) -> dict[str, list[Any]]:
+    """Parses ``["fqi.rounds=50,100", "epsilon=1+0.3,1+0.5"]`` into a grid (key -> values,
+    typed like the spec's field; tuple values joined with '+'). Keys are fields of
+    ``RlTrainSpec`` or ``fqi.<field of FqiSpec>``."""
+    grid: dict[str, list[Any]] = {}
+    for item in items:
+        key, eq, values = item.partition("=")
+        key = key.strip()
+        if not eq or not values.strip():
+            raise UsageError(f"bad sweep {item!r}: use KEY=V1,V2 (e.g. fqi.rounds=50,100)")
+        current = _spec_value(base, key)
+        grid[key] = [_sweep_value(key, v.strip(), current) for v in values.split(",") if v.strip()]
+    return grid
+
+
+def _spec_value(spec: RlTrainSpec, key: str) -> Any:
+    owner, _, name = key.rpartition(".")
+    if owner not in ("", "fqi"):
+        raise UsageError(f"unknown sweep key {key!r}: use a field of RlTrainSpec or fqi.<field>")
+    target = spec.fqi if owner == "fqi" else spec
+    if name not in type(target).__dataclass_fields__ or (owner == "" and name == "fqi"):
+        fields = sorted(f for f in RlTrainSpec.__dataclass_fields__ if f != "fqi")
+        fields += sorted(f"fqi.{f}" for f in FqiSpec.__dataclass_fields__)
+        raise UsageError(f"unknown sweep key {key!r}; keys: {', '.join(fields)}")
+    return getattr(target, name)
+
+
+def spec_at(base: RlTrainSpec, point: dict[str, Any]) -> RlTrainSpec:
+    """Returns ``base`` with the values of one grid point (``fqi.`` keys set the FQI spec)."""
+    from dataclasses import replace
+
+    top = {k: v for k, v in point.items() if "." not in k}
+    fqi = {k.split(".", 1)[1]: v for k, v in point.items() if k.startswith("fqi.")}
+    for key in point:
+        _spec_value(base, key)
+    return replace(base, **top, fqi=replace(base.fqi, **fqi))
+
+
+def _sweep_task(task: tuple[Any, ...]) -> dict[str, Any]:
+    import io
+
+    from rich.console import Console
+
+    point, spec, models = task
+    result = train_rl_model(spec, console=Console(file=io.StringIO()), models=models)
+    return {"point": point, "validation_mean_is_bps":
+            result.card["metrics_test"]["validation_mean_is_bps"],
+            "onnx_bytes": result.onnx_bytes, "reference_rows": result.reference_rows,
+            "card": result.card}
+
+
+def rl_sweep(client: Any, base_spec: RlTrainSpec, grid: dict[str, list[Any]], *,
+             models: Any = "shipped",
+             on_point: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Runs one RL training (``train_rl_model``, nothing published) per point of ``grid``
+    (key -> values; every combination) as a Dask task each, episodes collected inside the task
+    with one process; returns per point, in grid order, ``{"point", "validation_mean_is_bps",
+    "onnx_bytes", "reference_rows", "card"}``. A failing point raises ScaleOutError naming
+    it."""
+    import itertools
+    from dataclasses import replace
+
+    from sor.backtest.runner import portable_models
+    from sor.scale import run_tasks
+
+    if not grid or any(not values for values in grid.values()):
+        raise UsageError(f"a sweep needs at least one value per key, got {grid}")
+    keys = list(grid)
+    points = [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
+    shared = portable_models(models)
+    tasks = [(point, replace(spec_at(base_spec, point), workers=1), shared) for point in points]
+    return run_tasks(client, _sweep_task, tasks,
+                     describe=lambda task: f"RL sweep point {task[0]}",
+                     on_result=(lambda _n, row: on_point(row)) if on_point else None,
+                     key_prefix="sor-rl-sweep")
 
 
 def _is_bps(episode: Any) -> float:
