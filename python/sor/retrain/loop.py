@@ -572,7 +572,9 @@ def _fmt(value: Any, digits: int = 4) -> str:
 
 def comparison_rows(data: dict[str, Any]) -> list[tuple[str, ...]]:
     """Returns the comparison table (model, metric, champion, challenger, change) of a
-    report's JSON."""
+    report's JSON: the change of each model's held-out loss (> 0: the challenger's is
+    higher), and per backtest policy the paired gain (champion IS - challenger IS, > 0: the
+    challenger is cheaper)."""
     rows = []
     for name, record in data["models"].items():
         if name == "action_value":
@@ -595,7 +597,7 @@ def comparison_rows(data: dict[str, Any]) -> list[tuple[str, ...]]:
         rows.append((f"backtest {policy}", f"mean IS bps ({result['pairs']} pairs)",
                      _fmt(result["champion_mean_is_bps"], 3),
                      _fmt(result["challenger_mean_is_bps"], 3),
-                     f"{_fmt(result['mean_improvement_bps'], 3)} bps better "
+                     f"paired gain {_fmt(result['mean_improvement_bps'], 3)} bps "
                      f"(s.e. {_fmt(result['standard_error_bps'], 3)})"))
     return rows
 
