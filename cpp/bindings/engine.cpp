@@ -434,6 +434,21 @@ void bind_engine(py::module_& m) {
           py::arg("slot"), py::arg("model").none(true),
           "Installs a model in a slot atomically (None empties it); the loop uses it from its "
           "next decision and the previous model is freed once the loop cannot hold it.")
+      .def(
+          "set_models",
+          [](Engine& e, const std::vector<std::pair<std::uint32_t, std::shared_ptr<TreeEnsemble>>>&
+                            models) {
+            std::vector<std::pair<ModelSlot, std::shared_ptr<const TreeEnsemble>>> set;
+            set.reserve(models.size());
+            for (const auto& [slot, model] : models) {
+              set.emplace_back(static_cast<ModelSlot>(slot), model);
+            }
+            EngineResult r = e.set_models(std::move(set));
+            if (!r) raise_usage_error(r.detail);
+          },
+          py::arg("models"),
+          "Installs several (slot, model) pairs as one set (None empties a slot): every "
+          "decision sees all of them or none; nothing changes on an error.")
       .def("join", &Engine::join, py::call_guard<py::gil_scoped_release>())
       .def("unlink_segments", &Engine::unlink_segments);
 

@@ -377,6 +377,9 @@ struct Engine::Impl {
   FeatureEngine features;
   std::atomic<const TreeEnsemble*> models[kModelSlots] = {};
   std::atomic<std::uint32_t> model_generation[kModelSlots] = {};
+  // Seqlock over models[] and model_generation[]: odd while set_models writes them, so a
+  // decision reads one installed set, never part of an old and part of a new one.
+  std::atomic<std::uint64_t> models_sequence{0};
   std::int64_t default_horizon_ns = 0;
   // the hosted policy: one instance per parent slot, prepared at creation; with a policy that
   // uses models, one fallback instance per slot too (the model guard switches to it)
@@ -514,9 +517,22 @@ struct Engine::Impl {
         guard.trip(ModelGuardReason::kNonFiniteInput, ModelSlot::kFillProbability);
       }
     } else if (!fallback) {
+      const TreeEnsemble* chosen[kModelSlots];
+      for (;;) {
+        const std::uint64_t before = models_sequence.load(std::memory_order_acquire);
+        if (before & 1U) {
+          cpu_relax();
+          continue;
+        }
+        for (std::size_t s = 0; s < kModelSlots; ++s) {
+          record.model_generation[s] = model_generation[s].load(std::memory_order_relaxed);
+          chosen[s] = models[s].load(std::memory_order_relaxed);
+        }
+        std::atomic_thread_fence(std::memory_order_acquire);
+        if (models_sequence.load(std::memory_order_relaxed) == before) break;
+      }
       for (std::size_t s = 0; s < kModelSlots; ++s) {
-        record.model_generation[s] = model_generation[s].load(std::memory_order_acquire);
-        const TreeEnsemble* model = models[s].load(std::memory_order_acquire);
+        const TreeEnsemble* model = chosen[s];
         if (model == nullptr) continue;
         record.model_output[s] = model->predict(record.features);
         record.model_mask |= 1U << s;
@@ -1645,25 +1661,49 @@ void Engine::unlink_segments() noexcept {
 }
 
 EngineResult Engine::set_model(ModelSlot slot, std::shared_ptr<const TreeEnsemble> model) {
-  const auto index = static_cast<std::size_t>(slot);
-  if (index >= kModelSlots) return {false, "unknown model slot " + std::to_string(index)};
-  if (model && model->feature_count() != kFeatureCount) {
-    return {false, "the model takes " + std::to_string(model->feature_count()) +
-                       " features, the engine's feature rows have " +
-                       std::to_string(kFeatureCount)};
+  std::vector<std::pair<ModelSlot, std::shared_ptr<const TreeEnsemble>>> one;
+  one.emplace_back(slot, std::move(model));
+  return set_models(std::move(one));
+}
+
+EngineResult Engine::set_models(
+    std::vector<std::pair<ModelSlot, std::shared_ptr<const TreeEnsemble>>> models) {
+  bool seen[kModelSlots] = {};
+  for (const auto& [slot, model] : models) {
+    const auto index = static_cast<std::size_t>(slot);
+    if (index >= kModelSlots) return {false, "unknown model slot " + std::to_string(index)};
+    if (seen[index]) return {false, "model slot " + std::to_string(index) + " given twice"};
+    seen[index] = true;
+    if (model && model->feature_count() != kFeatureCount) {
+      return {false, "the model for slot " + std::to_string(index) + " takes " +
+                         std::to_string(model->feature_count()) +
+                         " features, the engine's feature rows have " +
+                         std::to_string(kFeatureCount)};
+    }
   }
   std::lock_guard<std::mutex> lock(models_mutex_);
   EngineControl* control = control_.get();
-  impl_->models[index].store(model.get(), std::memory_order_release);
-  const std::uint32_t generation =
-      impl_->model_generation[index].fetch_add(1, std::memory_order_acq_rel) + 1;
-  control->counters.model_generation[index].store(generation, std::memory_order_relaxed);
-  control->counters.model_swaps.fetch_add(1, std::memory_order_relaxed);
-  if (installed_[index]) {
-    retired_.push_back({std::move(installed_[index]),
-                        control->counters.loop_passes.load(std::memory_order_acquire)});
+  // seqlock write: the loop retries a read that overlaps these stores (a few nanoseconds)
+  const std::uint64_t sequence = impl_->models_sequence.load(std::memory_order_relaxed);
+  impl_->models_sequence.store(sequence + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  std::uint32_t generations[kModelSlots] = {};
+  for (const auto& [slot, model] : models) {
+    const auto index = static_cast<std::size_t>(slot);
+    impl_->models[index].store(model.get(), std::memory_order_relaxed);
+    generations[index] =
+        impl_->model_generation[index].fetch_add(1, std::memory_order_relaxed) + 1;
   }
-  installed_[index] = std::move(model);
+  impl_->models_sequence.store(sequence + 2, std::memory_order_release);
+  const std::uint64_t passes = control->counters.loop_passes.load(std::memory_order_acquire);
+  for (auto& [slot, model] : models) {
+    const auto index = static_cast<std::size_t>(slot);
+    control->counters.model_generation[index].store(generations[index],
+                                                    std::memory_order_relaxed);
+    control->counters.model_swaps.fetch_add(1, std::memory_order_relaxed);
+    if (installed_[index]) retired_.push_back({std::move(installed_[index]), passes});
+    installed_[index] = std::move(model);
+  }
   collect_retired_locked();
   return {};
 }

@@ -81,6 +81,18 @@ def _cmd_bench_fix_codec(args: argparse.Namespace) -> int:
     return _print_report(args, report, format_report)
 
 
+def _cmd_bench_hot_swap(args: argparse.Namespace) -> int:
+    from sor.bench.hot_swap import format_report, run
+
+    report = run(interval_ms=args.interval_ms, seconds=args.seconds, parents=args.parents,
+                 warmup=args.warmup, probe_s=args.probe_s, fix=not args.no_fix)
+    if args.out:
+        with open(args.out, "w") as handle:
+            json.dump(report, handle, indent=2, default=float)
+    print(json.dumps(report, indent=2, default=float) if args.json else format_report(report))
+    return 0
+
+
 def _cmd_bench_fix_path(args: argparse.Namespace) -> int:
     from sor.bench.fix_path import format_report, run
 
@@ -538,7 +550,8 @@ def _cmd_router(args: argparse.Namespace) -> int:
     run_router(args.config, args.fix, state_dir=args.state_dir, policy=args.policy,
                models=models, busy_poll=args.busy_poll, market_data=market_data,
                audit_dir=args.audit_dir, console_port=args.console_port,
-               console_host=args.console_host, console_token=token, on_ready=ready)
+               console_host=args.console_host, console_token=token,
+               watch_models=not args.no_watch_models, on_ready=ready)
     print("sor router: stopped", flush=True)
 def _cmd_venues(args: argparse.Namespace) -> int:
     import signal
@@ -844,6 +857,27 @@ def build_parser() -> argparse.ArgumentParser:
     bench_path.add_argument("--no-peers", action="store_true", help="measure sor only")
     bench_path.set_defaults(handler=_cmd_bench_fix_path)
 
+    bench_swap = bench_commands.add_parser(
+        "hot-swap", help="order-path latency with and without model hot swaps",
+        description="Engine decision latency (market data consumed, inference) and the FIX "
+                    "order path (OMS NewOrderSingle in -> first child out) without swaps and "
+                    "with a swap of two models every --interval-ms (installed directly, and "
+                    "through the registry and its watcher), p50/p99/p99.9 and ratios; and how "
+                    "long a model load holds the GIL from another Python thread.")
+    bench_swap.add_argument("--json", action="store_true", help="print the report as JSON")
+    bench_swap.add_argument("--out", metavar="PATH", help="also write the JSON report to PATH")
+    bench_swap.add_argument("--interval-ms", type=float, default=20.0,
+                            help="time between swaps (default 20)")
+    bench_swap.add_argument("--seconds", type=float, default=60.0,
+                            help="simulated market seconds fed to the engine (default 60)")
+    bench_swap.add_argument("--parents", type=int, default=1_000,
+                            help="timed parents per FIX path run (default 1000)")
+    bench_swap.add_argument("--warmup", type=int, default=100, help="untimed parents first")
+    bench_swap.add_argument("--probe-s", type=float, default=2.0,
+                            help="seconds of each GIL probe (default 2)")
+    bench_swap.add_argument("--no-fix", action="store_true", help="skip the FIX path runs")
+    bench_swap.set_defaults(handler=_cmd_bench_hot_swap)
+
     train = commands.add_parser(
         "train", help="train the fill-probability, adverse-move and impact models",
         description="Simulates probe days (features from the C++ feature engine, labels from "
@@ -1092,6 +1126,9 @@ def build_parser() -> argparse.ArgumentParser:
     router.add_argument("--console-token", metavar="TOKEN",
                         help="bearer token the console's actions need (default: "
                              "$SOR_CONSOLE_TOKEN, else none)")
+    router.add_argument("--no-watch-models", action="store_true",
+                        help="do not follow the model registry (by default promotions and "
+                             "rollbacks in it are hot-swapped into the running engine)")
     router.set_defaults(handler=_cmd_router)
 
     venues = commands.add_parser(

@@ -244,13 +244,25 @@ class Engine:
         self._decision_interval_s = float(decision_interval_s)
         if policy is not None:
             _core.make_policy(policy, {str(k): float(v) for k, v in self._policy_params.items()})
+        # name -> {"version", "sha256"} of each installed model (version None when it did not
+        # come from a registry); the registry folder the models came from
+        self._model_versions: dict[str, dict[str, Any]] = {}
+        self._models_lock = threading.RLock()
+        self.models_registry: Any = None
+        """The ModelRegistry the models were loaded from (None: none given)."""
         if models is not None:
             from sor.models.registry import ModelRegistry
 
             registry = models if isinstance(models, ModelRegistry) else ModelRegistry(models)
+            self.models_registry = registry
             self._feature_settings = registry.feature_settings()
-            self._models = {name: registry.load(name) for name in registry.names()
-                            if name in MODEL_SLOTS}
+            _, snapshot = registry.snapshot()
+            for name in sorted(snapshot["models"]):
+                if name not in MODEL_SLOTS:
+                    continue
+                entry = registry.entry(name, data=snapshot)
+                self._models[name] = registry.load(name, data=snapshot)
+                self._model_versions[name] = {"version": entry.version, "sha256": entry.sha256}
         self._command_ids = itertools.count(1)
         self._trading_day: int | None = None
         self._params_lock = threading.RLock()
@@ -301,8 +313,9 @@ class Engine:
                                  client_order_capacity=self._client_order_capacity)
         self._core = _core.EngineCore(options)
         self._control = _core.EngineControl.attach(self._name)
-        for name, model in self._models.items():
-            self._core.set_model(MODEL_SLOTS[name], model.evaluator)
+        with self._models_lock:
+            for name, model in self._models.items():
+                self._core.set_model(MODEL_SLOTS[name], model.evaluator)
 
     def start(self) -> Engine:
         """Creates the segments and starts the loop on a thread of this process."""
@@ -698,12 +711,69 @@ class Engine:
             raise UsageError(f"model name must be one of {sorted(MODEL_SLOTS)}, got {name!r}")
         if model is not None and model.schema_hash != FEATURE_SCHEMA.version_hash:
             raise SchemaMismatchError(FEATURE_SCHEMA.version_hash, model.schema_hash)
-        if self._core is not None:
-            self._core.set_model(MODEL_SLOTS[name], None if model is None else model.evaluator)
-        if model is None:
-            self._models.pop(name, None)
-        else:
-            self._models[name] = model
+        with self._models_lock:
+            if self._core is not None:
+                self._core.set_model(MODEL_SLOTS[name],
+                                     None if model is None else model.evaluator)
+            if model is None:
+                self._models.pop(name, None)
+                self._model_versions.pop(name, None)
+            else:
+                self._models[name] = model
+                self._model_versions[name] = {"version": None, "sha256": model.sha256}
+
+    def swap_models(self, models: dict[str, Any],
+                    versions: dict[str, int | None] | None = None) -> dict[str, int]:
+        """Replaces several models while the engine runs: every model is checked first (name,
+        feature schema; a ``sor.models.TreeModel`` validated by the registry, or None to take
+        the slot out of use), then all are installed as one set (``EngineCore.set_models``: a
+        seqlock the engine's decision re-reads, so every decision uses all old or all new
+        models; nothing is dropped or paused; each record's ``model_generation`` says which).
+        On an error nothing changes. `versions` gives the registry version of each
+        model (kept in ``model_versions``). Returns the new swap generation of each slot
+        (``model_generation`` in decision records)."""
+        from sor.errors import SchemaMismatchError
+        from sor.features import FEATURE_SCHEMA
+
+        for name, model in models.items():
+            if name not in MODEL_SLOTS:
+                raise UsageError(f"model name must be one of {sorted(MODEL_SLOTS)}, got {name!r}")
+            if model is not None and model.schema_hash != FEATURE_SCHEMA.version_hash:
+                raise SchemaMismatchError(FEATURE_SCHEMA.version_hash, model.schema_hash)
+            if model is not None and not hasattr(model, "evaluator"):
+                raise UsageError(f"model {name!r} is not a sor.models.TreeModel")
+        versions = versions or {}
+        ordered = sorted(models, key=MODEL_SLOTS.__getitem__)
+        with self._models_lock:
+            if self._core is not None:
+                self._core.set_models([(MODEL_SLOTS[name], None if models[name] is None
+                                        else models[name].evaluator) for name in ordered])
+            for name in ordered:
+                model = models[name]
+                if model is None:
+                    self._models.pop(name, None)
+                    self._model_versions.pop(name, None)
+                else:
+                    self._models[name] = model
+                    self._model_versions[name] = {"version": versions.get(name),
+                                                  "sha256": model.sha256}
+            generations = self.model_generations()
+        return {name: generations[name] for name in ordered}
+
+    def model_generations(self) -> dict[str, int]:
+        """Returns the swap generation of each model slot (0 before the first install; the
+        value decision records carry in ``model_generation``)."""
+        if self._control is None:
+            return {name: 0 for name in MODEL_SLOTS}
+        generations = self._control.counters()["model_generation"]
+        return {name: int(generations[slot]) for name, slot in MODEL_SLOTS.items()}
+
+    @property
+    def model_versions(self) -> dict[str, dict[str, Any]]:
+        """The installed models: name -> ``{"version", "sha256"}`` (version None when the
+        model was not installed from a registry)."""
+        with self._models_lock:
+            return {name: dict(v) for name, v in self._model_versions.items()}
 
     def load_models(self, registry: Any = None) -> dict[str, Any]:
         """Loads every model of a registry (default: the shipped one), validating all of them
@@ -712,9 +782,11 @@ class Engine:
         from sor.models.registry import ModelRegistry
 
         registry = registry if isinstance(registry, ModelRegistry) else ModelRegistry(registry)
-        loaded = {name: registry.load(name) for name in registry.names() if name in MODEL_SLOTS}
-        for name, model in loaded.items():
-            self.set_model(name, model)
+        _, snapshot = registry.snapshot()
+        names = [name for name in sorted(snapshot["models"]) if name in MODEL_SLOTS]
+        loaded = {name: registry.load(name, data=snapshot) for name in names}
+        self.swap_models(loaded, {name: registry.entry(name, data=snapshot).version
+                                  for name in names})
         return dict(self._models)
 
     @property

@@ -16,7 +16,8 @@ from sor.errors import OperatorActionError
 SCHEMA = {
     "router": {"name", "engine_state", "heartbeat_age_ms", "uptime_s"},
     "risk": {"state", "operator", "reason", "changed_ns"},
-    "model": {"mode", "reason", "detail", "since_ns", "policy", "fallback_policy", "trips"},
+    "model": {"mode", "reason", "detail", "since_ns", "policy", "fallback_policy", "trips",
+              "versions", "watching"},
     "totals": {"filled_shares", "notional_usd", "is_bps", "orders", "fills", "risk_rejects"},
 }
 VENUE_KEYS = {"venue_id", "name", "kind", "session", "enabled", "orders", "fills",

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "sor/consolidated.hpp"
@@ -287,6 +288,11 @@ class Engine {
   // its next decision. The previous model is freed once the loop can no longer hold it.
   // Fails (keeping the previous model) when the model does not take kFeatureCount features.
   EngineResult set_model(ModelSlot slot, std::shared_ptr<const TreeEnsemble> model);
+  // Installs several models as one set: a decision sees all of them or none (a seqlock the
+  // loop re-reads), each slot's generation moves once. Fails, changing nothing, on an
+  // unknown or repeated slot or a model with the wrong feature count.
+  EngineResult set_models(
+      std::vector<std::pair<ModelSlot, std::shared_ptr<const TreeEnsemble>>> models);
   // Returns the model in `slot` (nullptr when empty).
   std::shared_ptr<const TreeEnsemble> model(ModelSlot slot) const;
 

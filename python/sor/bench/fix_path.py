@@ -44,6 +44,9 @@ TICKS = 1_000_100  # the XNAS offer, 100.01 USD
 
 
 def _percentiles(values_ns: np.ndarray) -> dict[str, float]:
+    if values_ns.size == 0:  # e.g. every parent waited past the spin limit (not timed inside)
+        nan = float("nan")
+        return {"p50_us": nan, "p99_us": nan, "p999_us": nan, "mean_us": nan, "samples": 0}
     p50, p99, p999 = np.percentile(values_ns, [50, 99, 99.9])
     return {"p50_us": float(p50) / 1e3, "p99_us": float(p99) / 1e3,
             "p999_us": float(p999) / 1e3, "mean_us": float(values_ns.mean()) / 1e3,
@@ -106,7 +109,11 @@ def _book() -> np.ndarray:
     return events
 
 
-def _run_router(codec_object: Any, parents: int, warmup: int) -> dict[str, Any]:
+def _run_router(codec_object: Any, parents: int, warmup: int, *, models: Any = None,
+                background: Any = None) -> dict[str, Any]:
+    """Runs one router and times `parents` parents after `warmup`. `models`: a registry for
+    the engine (None: none); `background(gateway)` is called when the timed parents start and
+    returns a function that stops what it started (``sor bench hot-swap``'s model swaps)."""
     from sor.config import default_config, with_changes
     from sor.fix.config import SessionConfig
     from sor.fix.gateway import Gateway
@@ -124,8 +131,11 @@ def _run_router(codec_object: Any, parents: int, warmup: int) -> dict[str, Any]:
         SessionConfig(name="XNAS", role="initiator", application="venue", venue="XNAS",
                       target_comp_id="XNAS", port=venue_listener.getsockname()[1], **common)]
     with tempfile.TemporaryDirectory(prefix="sor-bench-fix-") as state, venue_listener:
-        gateway = Gateway(config, sessions, state_dir=state, busy_poll=True, codec=codec_object)
+        # with models, the one venue would trip the venue-concentration guard: guards off
+        gateway = Gateway(config, sessions, state_dir=state, busy_poll=True, codec=codec_object,
+                          models=models, model_guards=models is None)
         oms = venue = None
+        stop_background: Any = None
         gateway.start()
         try:
             reactor, engine = gateway.reactor, gateway.engine
@@ -169,6 +179,8 @@ def _run_router(codec_object: Any, parents: int, warmup: int) -> dict[str, Any]:
                                          (60, codec.format_utc_timestamp(time.time_ns()))])
                 if i == warmup:
                     gateway.core.reset_latency()
+                    if background is not None:
+                        stop_background = background(gateway)
                 arrived: list[int] = []
 
                 def child_arrived() -> bool:
@@ -199,10 +211,15 @@ def _run_router(codec_object: Any, parents: int, warmup: int) -> dict[str, Any]:
 
                 run_until(parent_filled, "parent's final report")
                 oms.received.clear()
+            if stop_background is not None:
+                stop_background()
+                stop_background = None
             inside = gateway.core.order_path_latency_ns()
             counters = dict(gateway.core.counters)
             engine_counters = engine.counters()
         finally:
+            if stop_background is not None:
+                stop_background()
             for peer in (oms, venue):
                 if peer is not None:
                     peer.sock.close()

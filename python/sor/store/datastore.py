@@ -571,10 +571,11 @@ class DataStore:
                 try:
                     return self._fetch(connection, sql)
                 except duckdb.CatalogException as error:
-                    raise StoreError(f"query failed: {error} (datasets in the store: "
+                    message = " ".join(str(error).split())
+                    raise StoreError(f"query failed: {message} (datasets in the store: "
                                      f"{', '.join(present) or 'none'})") from None
                 except duckdb.Error as error:
-                    raise StoreError(f"query failed: {error}") from None
+                    raise StoreError("query failed: " + " ".join(str(error).split())) from None
             finally:
                 connection.close()
 

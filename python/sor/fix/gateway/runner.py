@@ -133,7 +133,8 @@ class Gateway:
                  audit: bool = True, audit_dir: str | os.PathLike[str] | None = None,
                  metrics: Any = True, model_guards: bool = True,
                  console_port: int | None = None, console_host: str = "127.0.0.1",
-                 console_token: str | None = None) -> None:
+                 console_token: str | None = None, watch_models: bool = False,
+                 watch_interval_s: float = 1.0) -> None:
         if router_config is None:
             config = default_config()
         elif isinstance(router_config, RouterConfig):
@@ -190,6 +191,10 @@ class Gateway:
         self._metrics_option = metrics
         self._model_guards = bool(model_guards)
         self._console_options = (console_port, console_host, console_token)
+        self._watch_models = (bool(watch_models), float(watch_interval_s))
+        self.model_watcher: Any = None
+        """The sor.models.watch.RegistryWatcher hot-swapping the registry's promotions into
+        the engine (``watch_models=True`` and a registry given), or None."""
         self.audit_journal: Any = None
         """The run's sor.monitor.AuditJournal (decisions, engine audit, events), or None."""
         self.metrics: Any = None
@@ -293,6 +298,7 @@ class Gateway:
         if self._market_data is not None:
             self.reactor.add_poller(self._market_data_poller(self._market_data))
         self.reactor.call_later(HOUSEKEEPING_INTERVAL_S, self._housekeeping)
+        self._start_model_watcher()
         self._start_console()
 
     def _market_data_poller(self, spec: Any) -> Callable[[], int]:
@@ -387,6 +393,7 @@ class Gateway:
             except Exception:
                 log.exception("closing the console")
             self.console = None
+        self._stop_model_watcher()
         if self.core is not None:
             self.core.closing = True  # the router's own logouts cancel nothing
         reactor = self.reactor
@@ -407,6 +414,7 @@ class Gateway:
         self._release()
 
     def _release(self) -> None:
+        self._stop_model_watcher()
         if self.console is not None:
             try:
                 self.console.close()
@@ -486,9 +494,15 @@ class Gateway:
         if self._audit:
             from sor.monitor import AuditJournal
 
+            day = int(self.engine.params()["trading_day"])
             journal = AuditJournal.new_run(self.audit_dir, metadata={
                 "engine": self.engine.name, "state_dir": self.state_dir,
-                "incarnation": core.incarnation, "pid": os.getpid()})
+                "incarnation": core.incarnation, "pid": os.getpid(),
+                "trading_day": f"{day // 10_000:04d}-{day // 100 % 100:02d}-{day % 100:02d}",
+                "venues": {str(int(v.venue_id)): v.name for v in self.config.venues},
+                "instruments": {str(int(i.instrument_id)): i.symbol
+                                for i in self.config.instruments},
+                "models": self.engine.model_versions})
             self.audit_journal = journal
             core.audit_listeners.append(journal.append_audit)
             core.decision_listeners.append(journal.append_decisions)
@@ -574,6 +588,44 @@ class Gateway:
                                         "gateway": self._status()})
         if self.audit_journal is not None:
             self.audit_journal.flush()
+
+    def _start_model_watcher(self) -> None:
+        watch, interval_s = self._watch_models
+        registry = getattr(self.engine, "models_registry", None)
+        if not watch or registry is None:
+            return
+        from sor.models.watch import RegistryWatcher
+
+        self.model_watcher = RegistryWatcher(self.engine, registry, interval_s=interval_s,
+                                             on_event=self._on_model_event).start()
+        log.info("watching the model registry %s every %.3g s", registry.root, interval_s)
+
+    def _stop_model_watcher(self) -> None:
+        watcher, self.model_watcher = self.model_watcher, None
+        if watcher is not None:
+            watcher.stop()
+
+    def _on_model_event(self, event: dict[str, Any]) -> None:
+        """A hot swap or a refused one (on the watcher's thread): an event on the reactor."""
+        kind = str(event["kind"])
+        fields = {k: v for k, v in event.items() if k not in ("kind", "ts_ns")}
+        if kind == "models_swapped":
+            changes = ", ".join(f"{name} v{c['from']} -> v{c['to']}"
+                                for name, c in sorted(event["models"].items()))
+            text = (f"models swapped: {changes} (promoted by {event.get('operator')}: "
+                    f"{event.get('reason')}; loaded in {event['load_ms']:.0f} ms, installed in "
+                    f"{event['install_us']:.0f} us)")
+            severity = "info"
+        else:
+            text = (f"model swap refused: {event.get('name')} v{event.get('version')}: "
+                    f"{event.get('error')}; the previous models keep running")
+            severity = "error"
+        reactor = self.reactor
+        if reactor is not None and reactor.running and self._loop_thread is not None and \
+                threading.current_thread() is not self._loop_thread:
+            reactor.call_soon_threadsafe(lambda: self._event(kind, severity, text, **fields))
+        else:
+            self._event(kind, severity, text, **fields)
 
     def _start_console(self) -> None:
         port, host, token = self._console_options
@@ -826,7 +878,9 @@ class Gateway:
                 "reason": _enum_name(status.get("reason", 0), _GUARD_NAMES),
                 "detail": core.model_detail, "since_ns": core.model_since_ns,
                 "policy": status.get("policy"), "fallback_policy": status.get("fallback_policy"),
-                "trips": int(status.get("trips", 0))}
+                "trips": int(status.get("trips", 0)),
+                "versions": self.engine.model_versions,
+                "watching": self.model_watcher is not None}
 
     def console_state(self) -> dict[str, Any]:
         """Returns what the operator console shows (docs/guardrails.md, console_state)."""
@@ -908,17 +962,20 @@ def run_router(router_config: Any = None, session_configs: Any = None, *, state_
                policy: str | None = None, models: Any = None, busy_poll: bool = False,
                market_data: Any = None, audit_dir: str | None = None,
                console_port: int | None = None, console_host: str = "127.0.0.1",
-               console_token: str | None = None,
+               console_token: str | None = None, watch_models: bool = True,
                on_ready: Callable[[Gateway], None] | None = None) -> int:
     """Runs a router in the foreground until SIGTERM or SIGINT (``sor router``); returns 0.
     The audit journal goes to `audit_dir` (default ``<state_dir>/audit``); with a
-    `console_port` (0: any free port) the operator console is served there."""
+    `console_port` (0: any free port) the operator console is served there. With
+    `watch_models` (default) the registry's promotions and rollbacks are hot-swapped into the
+    engine (``sor.models.watch.RegistryWatcher``)."""
     import signal
 
     gateway = Gateway(router_config, session_configs, state_dir=state_dir, policy=policy,
                       models=models, busy_poll=busy_poll, market_data=market_data,
                       audit_dir=audit_dir, console_port=console_port,
-                      console_host=console_host, console_token=console_token)
+                      console_host=console_host, console_token=console_token,
+                      watch_models=watch_models)
     previous = {}
 
     def on_signal(signum: int, frame: Any) -> None:

@@ -228,6 +228,10 @@
     } else if (routing.policy) {
       detail = `policy ${routing.policy}` + (routing.fallback_policy ? ` \u00b7 fallback ${routing.fallback_policy}` : "");
     }
+    if (routing.versions && Object.keys(routing.versions).length) {
+      detail += (detail ? " \u00b7 " : "") + Object.keys(routing.versions).sort().map(
+        (name) => `${name} v${routing.versions[name].version ?? "?"}`).join(", ");
+    }
     setText("model-reason", detail);
     $("model-reason").title = detail;
 
