@@ -299,7 +299,7 @@ def retrain(store: Any, registry: Any, spec: RetrainSpec = RetrainSpec(), *, cli
     say(f"labelled rows: {rows['labelled']} (train {rows['train']['rows']}, validation "
         f"{rows['validation']['rows']}, test {rows['test']['rows']})")
 
-    champion_bytes = {name: registry.path(name).read_bytes() for name in registry.names()}
+    champion_bytes = {name: registry.onnx_bytes(name) for name in registry.names()}
     challenger_bytes = dict(champion_bytes)
     models: dict[str, dict[str, Any]] = {}
     staged: dict[str, int] = {}
