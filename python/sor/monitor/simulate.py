@@ -45,6 +45,11 @@ class RoutedSession:
     status: dict[str, Any]
     parents: list[tuple[int, str, int, int]] = field(default_factory=list)
     wall_seconds: float = 0.0
+    session_start_ns: int = 0
+    venue_names: dict[int, str] = field(default_factory=dict)
+    lit_venues: tuple[int, ...] = ()
+    instrument_names: dict[int, str] = field(default_factory=dict)
+    adv_shares: float = 0.0
 
 
 def router_config(name: str, *, adv_shares: float = 0.0) -> Any:
@@ -83,13 +88,16 @@ def route_session(scenario: str = "default", seed: int = 1, *, minutes: float = 
                   start_offset_s: float = 600.0, parent_quantity: int = 100_000,
                   parent_horizon_s: float = 300.0, policy: str = "ml_router",
                   models: Any = "shipped", step_s: float = 0.1, name: str | None = None,
-                  on_step: Callable[[np.ndarray, np.ndarray], None] | None = None
+                  on_step: Callable[[np.ndarray, np.ndarray], None] | None = None,
+                  on_market_data: Callable[[np.ndarray], None] | None = None
                   ) -> RoutedSession:
     """Runs `minutes` of simulated routing on `scenario` (market `seed`): after
     `start_offset_s` of market warm-up, one parent of `parent_quantity` shares at a time with
     a deadline `parent_horizon_s` later (buy, sell, buy, ...), the next when the previous
     finishes. `models`: "shipped" (the shipped registry), a ModelRegistry, or None. `on_step`
-    gets each step's new decision and audit records (a monitor can follow them live)."""
+    gets each step's new decision and audit records (a monitor can follow them live);
+    `on_market_data` each batch of market data events published to the engine (what the
+    router saw, in ``ts_recv`` order)."""
     from sor.engine import Engine
     from sor.models.registry import ModelRegistry
     from sor.sim import Market
@@ -105,6 +113,10 @@ def route_session(scenario: str = "default", seed: int = 1, *, minutes: float = 
     with Market(scenario, seed=seed, record_events=True, record_trades=False) as market, \
             Engine(config, models=registry, policy=policy) as engine:
         venue_ids = [int(v.venue_id) for v in market.spec.venues]
+        venue_names = {int(v.venue_id): str(v.name) for v in market.spec.venues}
+        lit_venues = tuple(int(v.venue_id) for v in market.spec.venues
+                           if v.kind == _core.SimVenueKind.LIT)
+        instrument_names = {int(i.instrument_id): str(i.symbol) for i in config.instruments}
         step = int(step_s * _NS)
         start = market.session_start_ns
         first_parent = start + int(start_offset_s * _NS)
@@ -126,6 +138,8 @@ def route_session(scenario: str = "default", seed: int = 1, *, minutes: float = 
                 pending = pending[np.argsort(pending["ts_recv"], kind="stable")]
                 cut = int(np.searchsorted(pending["ts_recv"], t, side="right"))
                 _publish(engine, pending[:cut])
+                if on_market_data is not None and cut:
+                    on_market_data(pending[:cut])
                 if cut < len(pending):
                     held = pending[cut:]
             if working is None and t >= first_parent:
@@ -189,7 +203,9 @@ def route_session(scenario: str = "default", seed: int = 1, *, minutes: float = 
     return RoutedSession(
         np.concatenate(decisions) if decisions else np.zeros(0, DECISION_RECORD_DTYPE),
         np.concatenate(audit) if audit else np.zeros(0, AUDIT_RECORD_DTYPE),
-        status, parents, time.monotonic() - started)
+        status, parents, time.monotonic() - started, session_start_ns=int(start),
+        venue_names=venue_names, lit_venues=lit_venues, instrument_names=instrument_names,
+        adv_shares=float(adv))
 
 
 def _publish(engine: Any, events: np.ndarray) -> None:
