@@ -149,14 +149,18 @@ def _check_kind(kind: str) -> None:
 
 def fit_booster(kind: str, train_x: Any, train_y: Any, valid_x: Any, valid_y: Any,
                 boosting: BoostingSpec, *, client: Any = None,
-                on_round: Callable[[int, int], None] | None = None) -> tuple[Any, int]:
+                on_round: Callable[[int, int], None] | None = None,
+                base_margin: tuple[Any, Any] | None = None) -> tuple[Any, int]:
     """Returns the XGBoost booster of ``kind`` ("classifier": binary logistic, "regressor":
     squared error) fitted on the train rows with early stopping on the validation rows, trimmed
     to the best validation round, and its number of trees. Without ``client`` the fit runs
     here with ``boosting.threads`` threads (bit-reproducible); with a ``distributed.Client`` it
     runs through ``xgboost.dask`` with the rows split into one partition per worker (the same
     hyperparameters; reproducible for a fixed worker count, not bit-identical to the local
-    fit). ``on_round(done, max_rounds)`` follows progress (with ``client``: once, at the end)."""
+    fit). ``on_round(done, max_rounds)`` follows progress (with ``client``: once, at the end).
+    ``base_margin`` (train, validation): each row's starting raw score (a champion's margin:
+    logit for the classifier), so the trees learn a correction to it (``sor retrain``'s warm
+    start; the booster's own base score then plays no part)."""
     _check_kind(kind)
     if client is not None:
         import dask
@@ -173,8 +177,10 @@ def fit_booster(kind: str, train_x: Any, train_y: Any, valid_x: Any, valid_y: An
                                                    dtype=np.float32)
                                    for f, b in zip(futures, blocks)])
 
+        margins = None if base_margin is None else (spread(base_margin[0]),
+                                                     spread(base_margin[1]))
         return _fit_dask(client, kind, spread(train_x), spread(train_y), spread(valid_x),
-                         spread(valid_y), boosting, on_round)
+                         spread(valid_y), boosting, on_round, margins)
     import xgboost as xgb
 
     class _Progress(xgb.callback.TrainingCallback):
@@ -195,7 +201,11 @@ def fit_booster(kind: str, train_x: Any, train_y: Any, valid_x: Any, valid_y: An
         model = xgb.XGBClassifier(objective="binary:logistic", eval_metric="logloss", **params)
     else:
         model = xgb.XGBRegressor(objective="reg:squarederror", eval_metric="rmse", **params)
-    model.fit(train_x, train_y, eval_set=[(valid_x, valid_y)], verbose=False)
+    margins: dict[str, Any] = {}
+    if base_margin is not None:
+        margins = {"base_margin": np.asarray(base_margin[0], dtype=np.float32),
+                   "base_margin_eval_set": [np.asarray(base_margin[1], dtype=np.float32)]}
+    model.fit(train_x, train_y, eval_set=[(valid_x, valid_y)], verbose=False, **margins)
     # keep exactly the trees up to the best validation round
     best = int(model.best_iteration) + 1
     return model.get_booster()[:best], best
@@ -206,8 +216,8 @@ def _worker_count(client: Any) -> int:
 
 
 def _fit_dask(client: Any, kind: str, train_x: Any, train_y: Any, valid_x: Any, valid_y: Any,
-              boosting: BoostingSpec, on_round: Callable[[int, int], None] | None
-              ) -> tuple[Any, int]:
+              boosting: BoostingSpec, on_round: Callable[[int, int], None] | None,
+              base_margin: tuple[Any, Any] | None = None) -> tuple[Any, int]:
     import xgboost.dask as dxgb
 
     from sor.errors import ScaleOutError
@@ -221,7 +231,10 @@ def _fit_dask(client: Any, kind: str, train_x: Any, train_y: Any, valid_x: Any, 
                                       **params)
     model.client = client
     try:
-        model.fit(train_x, train_y, eval_set=[(valid_x, valid_y)], verbose=False)
+        margins: dict[str, Any] = {}
+        if base_margin is not None:
+            margins = {"base_margin": base_margin[0], "base_margin_eval_set": [base_margin[1]]}
+        model.fit(train_x, train_y, eval_set=[(valid_x, valid_y)], verbose=False, **margins)
     except (OSError, TimeoutError) as exc:
         raise ScaleOutError(f"xgboost.dask {kind} fit failed on the Dask cluster: "
                             f"{type(exc).__name__}: {exc}") from exc

@@ -69,7 +69,11 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     parser.add_argument("--regimes", default=None,
                         help="backtest regimes, comma-separated (default default,calm,volatile)")
     parser.add_argument("--min-improvement-bps", type=float, default=None,
-                        help="mean paired IS improvement needed to promote (default 0)")
+                        help="ml_router mean paired IS improvement needed to promote "
+                             "(default -0.5: non-inferiority within the backtests' noise)")
+    parser.add_argument("--cold-start", action="store_true",
+                        help="fit challengers from scratch only (default: also boost on from "
+                             "each champion and keep whichever validates better)")
     parser.add_argument("--max-rounds", type=int, default=None, help="boosting rounds (200)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     add_dask_arguments(parser)
@@ -100,6 +104,8 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
         changes["regimes"] = tuple(r.strip() for r in args.regimes.split(",") if r.strip())
     if args.min_improvement_bps is not None:
         changes["min_improvement_bps"] = args.min_improvement_bps
+    if args.cold_start:
+        changes["warm_start"] = False
     if args.max_rounds is not None:
         changes["boosting"] = dataclasses.replace(spec.boosting, max_rounds=args.max_rounds)
     spec = dataclasses.replace(spec, **changes)

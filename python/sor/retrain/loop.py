@@ -80,8 +80,11 @@ class RetrainSpec:
     regimes: tuple[str, ...] = ("default", "calm", "volatile")
     seeds: tuple[int, ...] = tuple(range(7001, 7007))
     episode: Any = field(default_factory=_default_episode)
-    min_improvement_bps: float = 0.0       # Mean paired IS gain needed to promote.
+    warm_start: bool = True                # Boost on from each champion (else fit from scratch).
+    min_improvement_bps: float = -0.5      # ml_router mean paired IS gain needed (non-inferiority).
+    min_rl_improvement_bps: float = 0.0    # rl policy mean paired IS gain needed for action_value.
     metric_tolerance: float = 0.05         # Allowed relative held-out loss increase per model.
+    min_loss_improvement: float = 0.002    # Some model's held-out loss must fall by this (relative).
     fill_horizon_s: float = 10.0
     move_horizon_s: float = 10.0
 
@@ -266,7 +269,7 @@ def retrain(store: Any, registry: Any, spec: RetrainSpec = RetrainSpec(), *, cli
     ``<registry>/retrain/<UTC>.json|.md``. `label`: (re)label the children first;
     `promote=False` stages and reports without promoting."""
     from sor.features import FEATURE_SCHEMA
-    from sor.models.export import xgboost_to_onnx
+    from sor.models.export import stack_tree_models, xgboost_to_onnx
     from sor.models.onnx_trees import load_tree_model
     from sor.models.registry import MODEL_NAMES, ModelRegistry
     from sor.models.train import TARGETS, code_revision, fit_booster
@@ -319,24 +322,48 @@ def retrain(store: Any, registry: Any, spec: RetrainSpec = RetrainSpec(), *, cli
             say(f"{target.name}: {record['note']}")
             continue
         train_y = np.asarray(data[target.label][tr], dtype=np.float32)
-        booster, trees = fit_booster(
-            target.kind, _matrix(data, tr), train_y, _matrix(data, va),
-            np.asarray(data[target.label][va], dtype=np.float32), spec.boosting, client=client)
-        test_x = _matrix(data, te)
+        train_x, valid_x, test_x = _matrix(data, tr), _matrix(data, va), _matrix(data, te)
+        champion_model = registry.load(target.name)
+        margin = None
+        if spec.warm_start:
+            # boost on from the champion: its margin is each row's starting score
+            margin = {split: champion_margin(champion_model, target.kind, x)
+                      for split, x in (("train", train_x), ("validation", valid_x),
+                                       ("test", test_x))}
+        valid_y = np.asarray(data[target.label][va], dtype=np.float32)
+        booster, trees = fit_booster(target.kind, train_x, train_y, valid_x, valid_y,
+                                     spec.boosting, client=client)
+        starts = {"cold": _validation_loss(target.kind, booster, valid_x, valid_y, None)}
+        if margin is not None:
+            # boosting on cannot rescue a champion that is confidently wrong (its logits sit
+            # where the gradients vanish): keep whichever start validates better
+            warm, warm_trees = fit_booster(target.kind, train_x, train_y, valid_x, valid_y,
+                                           spec.boosting, client=client,
+                                           base_margin=(margin["train"], margin["validation"]))
+            starts["warm"] = _validation_loss(target.kind, warm, valid_x, valid_y,
+                                              margin["validation"])
+            if starts["warm"] <= starts["cold"]:
+                booster, trees = warm, warm_trees
+            else:
+                margin = None
         test_y = np.asarray(data[target.label][te], dtype=np.float64)
         reference = test_x[np.linspace(0, len(test_x) - 1, min(256, len(test_x))).astype(int)]
+        metadata = {"sor.model_name": target.name, "sor.model_kind": target.kind,
+                    "sor.label": target.label}
         onnx_bytes = xgboost_to_onnx(booster, feature_count=FEATURE_SCHEMA.size,
-                                     schema_hash=FEATURE_SCHEMA.version_hash,
-                                     metadata={"sor.model_name": target.name,
-                                               "sor.model_kind": target.kind,
-                                               "sor.label": target.label})
+                                     schema_hash=FEATURE_SCHEMA.version_hash, metadata=metadata)
+        if margin is not None:
+            onnx_bytes = stack_tree_models(
+                registry.onnx_bytes(target.name), onnx_bytes,
+                metadata={**metadata, "sor.warm_start_from":
+                          f"{target.name} v{champion_entry.version}"})
         loaded = load_tree_model(onnx_bytes, expected_schema_hash=FEATURE_SCHEMA.version_hash,
                                  feature_names=FEATURE_SCHEMA.names, reference_rows=reference)
-        native = np.asarray(booster.inplace_predict(test_x), dtype=np.float64)
+        native = np.asarray(booster.inplace_predict(
+            test_x, base_margin=None if margin is None else margin["test"]), dtype=np.float64)
         challenger_predictions = loaded.predict(test_x)
         export_gap = float(np.max(np.abs(native - challenger_predictions)))
         challenger_metrics = _metrics(target, challenger_predictions, test_y, train_y, data, te)
-        champion_model = registry.load(target.name)
         champion_metrics = _metrics(target, champion_model.predict(test_x), test_y, train_y,
                                     data, te)
         card = {
@@ -344,7 +371,10 @@ def retrain(store: Any, registry: Any, spec: RetrainSpec = RetrainSpec(), *, cli
             "label": {"column": target.label, "unit": target.unit},
             "feature_schema": {"name": "sor.features", "hash": FEATURE_SCHEMA.version_hash,
                                "size": FEATURE_SCHEMA.size},
-            "trees": {"count": trees, "max_depth": spec.boosting.max_depth},
+            "trees": {"count": int(loaded.tree_count), "max_depth": spec.boosting.max_depth},
+            "warm_start": ({"champion_version": champion_entry.version,
+                            "champion_trees": int(champion_model.tree_count),
+                            "added_trees": int(trees)} if margin is not None else None),
             "boosting": asdict(spec.boosting),
             "data": {"source": "live children (store 'labelled')",
                      "labels": {"fill_horizon_s": spec.fill_horizon_s,
@@ -375,6 +405,8 @@ def retrain(store: Any, registry: Any, spec: RetrainSpec = RetrainSpec(), *, cli
         staged[target.name] = int(entry.version)
         challenger_bytes[target.name] = onnx_bytes
         record.update({"challenger_version": int(entry.version), "trees": int(trees),
+                       "warm_start": margin is not None,
+                       "validation_loss_by_start": {k: float(v) for k, v in starts.items()},
                        "challenger": _headline(challenger_metrics),
                        "champion": _headline(champion_metrics),
                        "loss_name": challenger_metrics["loss_name"],
@@ -416,14 +448,14 @@ def retrain(store: Any, registry: Any, spec: RetrainSpec = RetrainSpec(), *, cli
     seconds["backtests"] = time.time() - tick
 
     changed = {name: version for name, version in staged.items()}
-    decision, reason = decide(models, backtest, spec, changed)
+    decision, reason, to_promote = decide(models, backtest, spec, changed)
     promoted: dict[str, int] = {}
     history_record = None
     if decision == "promote" and not promote:
         decision, reason = "kept", reason + " (not promoted: --no-promote)"
     if decision == "promote":
-        history_record = registry.promote(changed, operator=OPERATOR, reason=reason)
-        promoted = dict(changed)
+        history_record = registry.promote(to_promote, operator=OPERATOR, reason=reason)
+        promoted = dict(to_promote)
         decision = "promoted"
     say(f"decision: {decision}: {reason}")
     seconds["total"] = time.time() - started
@@ -506,11 +538,38 @@ def held_out_backtests(champion: Mapping[str, bytes], challenger: Mapping[str, b
     return out
 
 
+def _validation_loss(kind: str, booster: Any, rows: np.ndarray, labels: np.ndarray,
+                     margin: np.ndarray | None) -> float:
+    """Returns a fitted booster's validation loss: Brier (classifier) or RMSE (regressor)."""
+    predictions = np.asarray(booster.inplace_predict(rows, base_margin=margin),
+                             dtype=np.float64)
+    error = predictions - np.asarray(labels, dtype=np.float64)
+    return float(np.mean(error ** 2)) if kind == "classifier" else \
+        float(np.sqrt(np.mean(error ** 2)))
+
+
+def champion_margin(model: Any, kind: str, rows: np.ndarray) -> np.ndarray:
+    """Returns the champion's raw score of each row, the starting score a warm-started
+    challenger boosts on from: the logit of its probability (classifier) or its prediction
+    (regressor). The logit of a float32 probability carries its rounding (about 1e-7 relative,
+    up to ~5e-5 in probability after the stacked model's own rounding; measured)."""
+    predictions = np.asarray(model.predict(rows), dtype=np.float64)
+    if kind == "classifier":
+        p = np.clip(predictions, 1e-7, 1 - 1e-7)
+        return np.log(p / (1 - p)).astype(np.float32)
+    return predictions.astype(np.float32)
+
+
 def decide(models: dict[str, dict[str, Any]], backtest: dict[str, Any], spec: RetrainSpec,
-           changed: Mapping[str, int]) -> tuple[str, str]:
-    """Returns ("promote" or "kept", the reason with the figures) by the spec's rule."""
+           changed: Mapping[str, int]) -> tuple[str, str, dict[str, int]]:
+    """Returns ("promote" or "kept", the reason with the figures, the versions to promote)
+    by the spec's rule: the supervised challengers go in together when some model's held-out
+    loss fell by ``min_loss_improvement``, none rose by more than ``metric_tolerance`` and
+    ml_router's held-out backtest gain is ``>= min_improvement_bps``; the RL challenger goes in
+    when, besides, the rl policy's gain is ``>= min_rl_improvement_bps`` (else it alone stays
+    out)."""
     if not changed:
-        return "kept", "no challenger was trained (too few rows for every model)"
+        return "kept", "no challenger was trained (too few rows for every model)", {}
     ml = backtest["policies"]["ml_router"]
     gain = ml["mean_improvement_bps"]
     figures = (f"ml_router held-out IS champion {ml['champion_mean_is_bps']:.3f} bps, "
@@ -518,31 +577,49 @@ def decide(models: dict[str, dict[str, Any]], backtest: dict[str, Any], spec: Re
                f"{gain:+.3f} bps (s.e. {ml['standard_error_bps']:.3f}, {ml['challenger_wins']}"
                f"/{ml['pairs']} pairs won)")
     worse = []
+    best_change = math.inf
     for name, record in models.items():
         if name == "action_value" or record.get("challenger") is None:
             continue
         change = record["loss_change"]
+        if math.isfinite(change):
+            best_change = min(best_change, change)
         if math.isfinite(change) and change > spec.metric_tolerance:
             worse.append(f"{name} held-out {record['loss_name']} "
                          f"{record['challenger']['loss']:.5f} vs champion "
                          f"{record['champion']['loss']:.5f} ({change:+.1%} > "
                          f"{spec.metric_tolerance:.0%} tolerance)")
-    if "rl" in backtest["policies"]:
-        rl = backtest["policies"]["rl"]
-        figures += (f"; rl champion {rl['champion_mean_is_bps']:.3f}, challenger "
-                    f"{rl['challenger_mean_is_bps']:.3f} bps ({rl['mean_improvement_bps']:+.3f})")
-        if "action_value" in changed and not rl["mean_improvement_bps"] >= \
-                spec.min_improvement_bps:
-            worse.append(f"rl policy held-out improvement {rl['mean_improvement_bps']:+.3f} bps"
-                         f" < {spec.min_improvement_bps:g}")
+    supervised = {n: v for n, v in changed.items() if n != "action_value"}
+    if supervised and not best_change <= -spec.min_loss_improvement:
+        worse.append(f"no held-out loss fell by {spec.min_loss_improvement:.1%} (best change "
+                     f"{best_change:+.2%})")
     if not (math.isfinite(gain) and gain >= spec.min_improvement_bps):
         worse.insert(0, f"improvement {gain:+.3f} bps < {spec.min_improvement_bps:g} bps "
                         "required")
+    promote = dict(changed)
+    rl_note = ""
+    if "action_value" in changed:
+        rl = backtest["policies"].get("rl")
+        if rl is not None:
+            figures += (f"; rl champion {rl['champion_mean_is_bps']:.3f}, challenger "
+                        f"{rl['challenger_mean_is_bps']:.3f} bps "
+                        f"({rl['mean_improvement_bps']:+.3f})")
+            if not rl["mean_improvement_bps"] >= spec.min_rl_improvement_bps:
+                promote.pop("action_value")
+                rl_note = (f"action_value kept: rl policy held-out improvement "
+                           f"{rl['mean_improvement_bps']:+.3f} bps < "
+                           f"{spec.min_rl_improvement_bps:g}; ")
+    if not supervised:
+        worse = [] if "action_value" in promote else worse
     if worse:
-        return "kept", "challenger kept out: " + "; ".join(worse) + "; " + figures
-    return "promote", (f"challenger promoted: improvement {gain:+.3f} bps >= "
-                       f"{spec.min_improvement_bps:g} bps and no held-out loss worse by more "
-                       f"than {spec.metric_tolerance:.0%}; " + figures)
+        return ("kept", "challenger kept out: " + "; ".join(worse) + "; " + rl_note + figures,
+                {})
+    if not promote:
+        return "kept", "challenger kept out: " + rl_note + figures, {}
+    return "promote", (f"challenger promoted ({', '.join(sorted(promote))}): improvement "
+                       f"{gain:+.3f} bps >= {spec.min_improvement_bps:g} bps, best held-out "
+                       f"loss change {best_change:+.2%}, none worse than "
+                       f"{spec.metric_tolerance:.0%}; " + rl_note + figures), promote
 
 
 def write_report(report: RetrainReport, registry_root: Path, started: Any) -> dict[str, str]:
