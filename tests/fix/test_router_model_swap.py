@@ -11,7 +11,6 @@ import threading
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 
 from gateway_support import wait_until
@@ -21,19 +20,7 @@ from sor.monitor.journal import read_journal
 SHIPPED = Path(__file__).resolve().parents[2] / "models"
 
 
-def variant_bytes(data: bytes, shift: float) -> bytes:
-    """Returns the model with its base value shifted: a valid, different model."""
-    model = onnx.load_from_string(data)
-    node = model.graph.node[0]
-    for attribute in node.attribute:
-        if attribute.name == "base_values":
-            values = list(attribute.floats)
-            del attribute.floats[:]
-            attribute.floats.extend(v + shift for v in values)
-            break
-    else:
-        node.attribute.append(onnx.helper.make_attribute("base_values", [shift]))
-    return model.SerializeToString()
+from sor.bench.hot_swap import variant_bytes  # noqa: E402 - one definition, shared
 
 
 @pytest.fixture

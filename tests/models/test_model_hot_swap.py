@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 
 from sor import _core
@@ -28,19 +27,7 @@ SHIPPED = Path(__file__).resolve().parents[2] / "models"
 SWAPPED = ("fill_probability", "adverse_move")
 
 
-def variant_bytes(data: bytes, shift: float) -> bytes:
-    """Returns the model with its base value shifted: a valid, different model."""
-    model = onnx.load_from_string(data)
-    node = model.graph.node[0]
-    for attribute in node.attribute:
-        if attribute.name == "base_values":
-            values = list(attribute.floats)
-            del attribute.floats[:]
-            attribute.floats.extend(v + shift for v in values)
-            break
-    else:
-        node.attribute.append(onnx.helper.make_attribute("base_values", [shift]))
-    return model.SerializeToString()
+from sor.bench.hot_swap import variant_bytes  # noqa: E402 - one definition, shared
 
 
 def stage_variant(registry: ModelRegistry, name: str, shift: float) -> int:

@@ -9,7 +9,6 @@ import threading
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 
 from sor.errors import RegistryError
@@ -18,19 +17,7 @@ from sor.models.registry import ModelRegistry, parse_changes
 SHIPPED = Path(__file__).resolve().parents[2] / "models"
 
 
-def variant_bytes(data: bytes, shift: float) -> bytes:
-    """Returns the model with its base value shifted: a valid, different model."""
-    model = onnx.load_from_string(data)
-    node = model.graph.node[0]
-    for attribute in node.attribute:
-        if attribute.name == "base_values":
-            values = list(attribute.floats)
-            del attribute.floats[:]
-            attribute.floats.extend(v + shift for v in values)
-            break
-    else:
-        node.attribute.append(onnx.helper.make_attribute("base_values", [shift]))
-    return model.SerializeToString()
+from sor.bench.hot_swap import variant_bytes  # noqa: E402 - one definition, shared
 
 
 def stage_variant(registry: ModelRegistry, name: str, shift: float):
