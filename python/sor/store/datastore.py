@@ -36,6 +36,7 @@ from sor.errors import (
     StoreError,
     UsageError,
 )
+from sor.monitor.journal import _fsync_directory
 from sor.store import sources as _sources
 
 #: Datasets written by ``ingest`` (``labelled`` and others come through ``write_dataset``).
@@ -76,18 +77,6 @@ def _sha256_file(path: Path) -> str:
             digest.update(chunk)
     return digest.hexdigest()
 
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _date_strings(column: Any, source: str) -> np.ndarray:
