@@ -1206,11 +1206,11 @@ def build_parser() -> argparse.ArgumentParser:
     console.set_defaults(handler=_cmd_console)
     from sor.store.cli import add_parser as add_data_parser
 
-    data_parser = add_data_parser(commands)
+    data_commands = add_data_parser(commands)
     from sor.retrain.cli import add_parser as add_retrain_parser
     from sor.retrain.cli import add_simulate_day_parser
 
-    add_simulate_day_parser(data_parser)
+    add_simulate_day_parser(data_commands)
     add_retrain_parser(commands)
     return parser
 

@@ -482,10 +482,9 @@ class AuditJournalLayoutError(AuditJournalError):
         return (type(self), (self.path, self.reason))
 
 
-class FeatureProfileError(SorError):
-    """A feature profile (``sor.monitor.profile``) cannot be built, read or used: a bad file,
-    another feature schema, unknown feature names. ``source`` names the file when there is
-    one."""
+class _SourcedError(SorError):
+    """An error with a ``reason`` and the ``source`` file it concerns ("" when none); the
+    message is ``"source: reason"``."""
 
     def __init__(self, reason: str, *, source: str = "") -> None:
         self.reason = reason
@@ -494,6 +493,12 @@ class FeatureProfileError(SorError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.reason,), {"source": self.source})
+
+
+class FeatureProfileError(_SourcedError):
+    """A feature profile (``sor.monitor.profile``) cannot be built, read or used: a bad file,
+    another feature schema, unknown feature names. ``source`` names the file when there is
+    one."""
 
 
 __all__ += ["AuditJournalError", "AuditJournalCorruptError", "AuditJournalLayoutError",
@@ -524,18 +529,10 @@ class OperatorActionError(GatewayError, ValueError):
 __all__ += ["OperatorActionError"]
 
 
-class StoreError(SorError):
+class StoreError(_SourcedError):
     """The data store (``sor.store``) cannot ingest, list or query: an unreadable or corrupt
     source file (journal, ITCH), a damaged Parquet file or manifest, a bad query. ``source``
     names the file when there is one; the store is left as it was."""
-
-    def __init__(self, reason: str, *, source: str = "") -> None:
-        self.reason = reason
-        self.source = source
-        super().__init__(f"{source}: {reason}" if source else reason)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.reason,), {"source": self.source})
 
 
 class RegistryError(ModelError):

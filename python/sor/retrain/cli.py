@@ -8,11 +8,10 @@ import time
 from typing import Any
 
 
-def add_simulate_day_parser(data_parser: argparse.ArgumentParser) -> None:
-    """Adds ``simulate-day`` to the sub-commands of ``sor data``."""
-    actions = [a for a in data_parser._actions  # noqa: SLF001 - argparse keeps them there
-               if isinstance(a, argparse._SubParsersAction)]  # noqa: SLF001
-    simulate = actions[0].add_parser(
+def add_simulate_day_parser(data_commands: Any) -> None:
+    """Adds ``simulate-day`` to the sub-commands of ``sor data`` (the sub-parsers that
+    ``sor.store.cli.add_parser`` returns)."""
+    simulate = data_commands.add_parser(
         "simulate-day", help="route a simulated trading day: audit journal + ITCH files",
         description="Routes a simulated trading day through the real engine (ml_router with "
                     "the models of --models) and writes its audit journal and the market data "

@@ -20,8 +20,9 @@ def default_store() -> str:
     return os.environ.get("SOR_STORE") or DEFAULT_STORE
 
 
-def add_parser(commands: Any) -> argparse.ArgumentParser:
-    """Adds ``sor data`` and its subcommands to the top-level subparsers; returns it."""
+def add_parser(commands: Any) -> Any:
+    """Adds ``sor data`` and its subcommands to the top-level subparsers; returns the
+    sub-parsers of ``sor data`` (other modules add their own ``sor data`` commands to it)."""
     data = commands.add_parser(
         "data", help="the Parquet data store: ingest journals and market data, list, query",
         description="The Parquet data store (docs/store.md): audit journals (.sorj) and "
@@ -63,7 +64,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     query.add_argument("--limit", type=int, default=50,
                        help="rows printed as a table (default 50; csv and json print all)")
     query.set_defaults(handler=cmd_query)
-    return data
+    return data_commands
 
 
 def _store_argument(parser: argparse.ArgumentParser) -> None:
